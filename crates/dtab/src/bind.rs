@@ -1,0 +1,235 @@
+//! Binding: following a name through a dtab and namers to concrete ids.
+//!
+//! The binder is synchronous and pure. It asks a [`Namer`] for the *current*
+//! state of each path outside the dtab (which may be `Pending`), and returns
+//! the current state of the whole binding. Whoever owns the watches (namerd's
+//! interpreter) calls it again when the dtab or a namer's answer changes.
+
+use crate::dtab::Dtab;
+use crate::global;
+use crate::name::{Activity, AsName, Bound, Name, NameError, NameRef};
+use crate::path::Path;
+use crate::tree::{NameTree, Weighted};
+
+/// Finagle's `namerMaxDepth` default: how many rewrites a binding may follow.
+pub const DEFAULT_MAX_DEPTH: usize = 100;
+
+/// Service discovery as the binder sees it: the current answer for a path
+/// that the dtab does not rewrite. Answer `Neg` for paths you do not know;
+/// the binder then tries the global `/$` namer.
+pub trait Namer {
+    fn lookup(&self, path: &Path) -> Activity<NameTree<Name>>;
+}
+
+impl<N: Namer + ?Sized> Namer for &N {
+    fn lookup(&self, path: &Path) -> Activity<NameTree<Name>> {
+        (**self).lookup(path)
+    }
+}
+
+impl<N: Namer + ?Sized> Namer for Box<N> {
+    fn lookup(&self, path: &Path) -> Activity<NameTree<Name>> {
+        (**self).lookup(path)
+    }
+}
+
+/// No configured namers: only the global `/$` namespace binds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoNamers;
+
+impl Namer for NoNamers {
+    fn lookup(&self, _: &Path) -> Activity<NameTree<Name>> {
+        Activity::Ok(NameTree::Neg)
+    }
+}
+
+/// Configured namers, each answering for the paths under its prefix (e.g.
+/// `/#/io.l5d.fs`) and given the path without that prefix. They are tried in
+/// preference order; one that answers `Neg` passes to the next.
+#[derive(Debug)]
+pub struct NamerSet<N> {
+    namers: Vec<(Path, N)>,
+}
+
+impl<N> NamerSet<N> {
+    /// `namers` in preference order (Linkerd prefers the last configured
+    /// namer, so a config loader reverses its list before calling this).
+    pub fn new(namers: Vec<(Path, N)>) -> Self {
+        NamerSet { namers }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(Path, N)> {
+        self.namers.iter()
+    }
+}
+
+impl<N: Namer> Namer for NamerSet<N> {
+    fn lookup(&self, path: &Path) -> Activity<NameTree<Name>> {
+        for (prefix, namer) in &self.namers {
+            if path.starts_with(prefix) {
+                match namer.lookup(&path.drop(prefix.len())) {
+                    Activity::Ok(NameTree::Neg) => continue,
+                    other => return other,
+                }
+            }
+        }
+        Activity::Ok(NameTree::Neg)
+    }
+}
+
+/// Binds names through a dtab, then configured namers, then the global
+/// namer, as Linkerd's `ConfiguredNamersInterpreter` does.
+#[derive(Debug)]
+pub struct Binder<'a, N: ?Sized> {
+    dtab: &'a Dtab,
+    namer: &'a N,
+    max_depth: usize,
+}
+
+impl<'a, N: Namer + ?Sized> Binder<'a, N> {
+    pub fn new(dtab: &'a Dtab, namer: &'a N) -> Self {
+        Binder {
+            dtab,
+            namer,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+
+    pub(crate) fn dtab(&self) -> &Dtab {
+        self.dtab
+    }
+
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// One step: the dtab's rewrite of `path`; when the dtab has exactly no
+    /// match (`~`), the namers' answer; when they have none, the global one.
+    ///
+    /// A single matching dentry whose destination is `~` is also "exactly
+    /// `~`" and so falls through to the namers, as in Linkerd.
+    pub fn lookup(&self, path: &Path) -> Activity<NameTree<Name>> {
+        match self.dtab.lookup(path) {
+            NameTree::Neg => self.lookup_namers(path),
+            tree => Activity::Ok(tree.map(&mut |p: &Path| Name::Path(p.clone()))),
+        }
+    }
+
+    /// The configured namers, then the global namer.
+    pub fn lookup_namers(&self, path: &Path) -> Activity<NameTree<Name>> {
+        match self.namer.lookup(path) {
+            Activity::Ok(NameTree::Neg) => global::lookup(path),
+            other => other,
+        }
+    }
+
+    /// Binds a path. The result has no alternations and is simplified.
+    pub fn bind_path(&self, path: &Path) -> Activity<NameTree<Bound>> {
+        self.bind_name(NameRef::Path(path), 0, None)
+    }
+
+    /// Binds a tree of paths or names.
+    pub fn bind<T: AsName>(&self, tree: &NameTree<T>) -> Activity<NameTree<Bound>> {
+        self.bind_tree(tree, 0, None)
+    }
+
+    fn bind_name(
+        &self,
+        name: NameRef<'_>,
+        depth: usize,
+        weight: Option<f64>,
+    ) -> Activity<NameTree<Bound>> {
+        if depth > self.max_depth {
+            return Activity::Failed(NameError::MaxDepth {
+                limit: self.max_depth,
+            });
+        }
+        match name {
+            NameRef::Path(path) => {
+                // The dtab's answer is walked as a tree of paths, without
+                // converting it into a tree of names first.
+                match self.dtab.lookup(path) {
+                    NameTree::Neg => match self.lookup_namers(path) {
+                        Activity::Ok(tree) => self.bind_tree(&tree, depth + 1, weight),
+                        Activity::Pending => Activity::Pending,
+                        Activity::Failed(e) => Activity::Failed(e),
+                    },
+                    tree => self.bind_tree(&tree, depth + 1, weight),
+                }
+            }
+            NameRef::Bound(bound) => {
+                let mut bound = bound.clone();
+                bound.weight = weight.or(bound.weight);
+                Activity::Ok(NameTree::Leaf(bound))
+            }
+        }
+    }
+
+    fn bind_tree<T: AsName>(
+        &self,
+        tree: &NameTree<T>,
+        depth: usize,
+        weight: Option<f64>,
+    ) -> Activity<NameTree<Bound>> {
+        if depth > self.max_depth {
+            return Activity::Failed(NameError::MaxDepth {
+                limit: self.max_depth,
+            });
+        }
+        match tree {
+            NameTree::Leaf(name) => self.bind_name(name.as_name(), depth, weight),
+            NameTree::Neg => Activity::Ok(NameTree::Neg),
+            NameTree::Fail => Activity::Ok(NameTree::Fail),
+            NameTree::Empty => Activity::Ok(NameTree::Empty),
+            NameTree::Union(members) => match members.as_slice() {
+                [] => Activity::Ok(NameTree::Neg),
+                [one] => self.bind_tree(&one.tree, depth, Some(one.weight)),
+                _ => self.bind_union(members, depth),
+            },
+            NameTree::Alt(trees) => match trees.as_slice() {
+                [] => Activity::Ok(NameTree::Neg),
+                [one] => self.bind_tree(one, depth, weight),
+                _ => {
+                    // Lazily, left to right: `~` falls through, anything else
+                    // (including `!`, `$`, pending and failures) is the answer.
+                    for t in trees {
+                        match self.bind_tree(t, depth, weight) {
+                            Activity::Ok(NameTree::Neg) => continue,
+                            other => return other,
+                        }
+                    }
+                    Activity::Ok(NameTree::Neg)
+                }
+            },
+        }
+    }
+
+    /// Every member is bound. The union of those that bound is the answer;
+    /// failed and pending members are left out. Only when none bound is the
+    /// union failed (first failure) or pending.
+    fn bind_union<T: AsName>(
+        &self,
+        members: &[Weighted<T>],
+        depth: usize,
+    ) -> Activity<NameTree<Bound>> {
+        let mut ok = Vec::with_capacity(members.len());
+        let mut failure = None;
+        for w in members {
+            match self.bind_tree(&w.tree, depth, Some(w.weight)) {
+                Activity::Ok(t) => ok.push(Weighted::new(w.weight, t)),
+                Activity::Failed(e) => {
+                    failure.get_or_insert(e);
+                }
+                Activity::Pending => {}
+            }
+        }
+        if !ok.is_empty() {
+            return Activity::Ok(NameTree::Union(ok).simplified());
+        }
+        match failure {
+            Some(e) => Activity::Failed(e),
+            None => Activity::Pending,
+        }
+    }
+}

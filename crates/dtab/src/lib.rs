@@ -1,0 +1,53 @@
+//! The naming core of the mesh: Finagle's naming model as Linkerd 1.x uses it.
+//!
+//! A request is identified as a logical [`Path`] (`/svc/world`). A [`Dtab`]
+//! rewrites it step by step (`/svc => /host; /host/world => /srv/world-v1`),
+//! each step producing a [`NameTree`] of alternatives and weighted unions,
+//! until configured namers or the global `/$` namer bind it to concrete ids
+//! ([`Bound`]). The [`Binder`] does that walk; [`Binder::delegate`] records it
+//! as a [`DelegateTree`] for operators.
+//!
+//! This crate is pure: no I/O, no async runtime, no serde, no dependencies.
+//! Service discovery enters through the [`Namer`] trait, which answers with the
+//! *current* state of a path (possibly [`Activity::Pending`]); the caller owns
+//! watching and calls the binder again when an input changes.
+//!
+//! Semantics and error messages follow Finagle 21.4.0 and Linkerd 1.7 as
+//! written down in the project's naming specification. Where that
+//! specification leaves a choice open, this crate decides as follows:
+//!
+//! * Weights print as the JVM's `%.2f` does (shortest decimal, rounded half
+//!   up, always with `.`), so `read(show(t))` keeps weights to two decimals.
+//! * The parser sees Unicode scalar values, not UTF-16 units: an error marker
+//!   wraps a whole character even outside the Basic Multilingual Plane, and
+//!   only BMP decimal digits count as weight digits (as `Character.isDigit`
+//!   on a `char` does). Such digits then fail as `For input string: "..."`.
+//! * Parentheses nest at most 1,000 deep, where the JVM would overflow its
+//!   stack.
+//! * An exception in one branch of an alternation fails the whole binding
+//!   (no fallthrough), as in Finagle; the delegation trace records it and
+//!   goes on.
+//! * The rewriting namers (`io.buoyant.hostportPfx`, `...domainToPathPfx`,
+//!   ...) answer `~` where Linkerd would build a path with an empty label
+//!   (an empty host, `a..b`).
+//! * `/$/inet` ports are checked as Java `int`s; whether the port is in range
+//!   is for the resolver, which fails the address, not the binding.
+
+mod bind;
+mod delegate;
+mod dentry;
+mod dtab;
+pub mod global;
+mod name;
+mod parse;
+mod path;
+mod tree;
+
+pub use bind::{Binder, DEFAULT_MAX_DEPTH, Namer, NamerSet, NoNamers};
+pub use delegate::{DelegateNode, DelegateTree, MAX_DELEGATE_DEPTH};
+pub use dentry::{Dentry, Prefix, PrefixElem};
+pub use dtab::{Dtab, request_local_dtab};
+pub use name::{Activity, AsName, Bound, Name, NameError, NameRef};
+pub use parse::ParseError;
+pub use path::{EmptyLabel, Labels, Path, PathBuilder};
+pub use tree::{NameTree, Weighted};

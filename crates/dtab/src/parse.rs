@@ -1,0 +1,530 @@
+//! The text syntax of paths, prefixes, name trees, dentries and dtabs.
+//!
+//! A hand-written recursive-descent parser that follows Finagle's
+//! `NameTreeParsers` rule for rule, so that what Linkerd 1.x accepts we accept,
+//! and what it rejects we reject with the same message
+//! (`'/' expected but 'i' found at '[i]nvalid'`). Character classes follow the
+//! JVM: whitespace is `Character.isWhitespace`, weight digits are
+//! `Character.isDigit` (a non-ASCII digit is accepted by the scanner and then
+//! refused by the number conversion, as on the JVM).
+//!
+//! The parser never panics and never recurses deeper than the nesting of
+//! parentheses in its input, which callers bound by bounding input size.
+
+use std::fmt;
+
+use crate::dentry::{Dentry, Prefix, PrefixElem};
+use crate::dtab::Dtab;
+use crate::path::{Path, PathBuilder, is_showable};
+use crate::tree::{NameTree, Weighted};
+
+/// Parentheses nest at most this deep. Finagle has no limit (and overflows
+/// its stack); we refuse instead, with the usual message format.
+const MAX_NESTING: usize = 1000;
+
+/// A syntax error, rendered exactly as Finagle renders it:
+/// `<expected> expected but <found> found at '<input with [marker]>'`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ParseError {
+    kind: ErrorKind,
+    input: Box<str>,
+    /// Byte offset of the offending character (or `input.len()` at the end).
+    pos: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ErrorKind {
+    Syntax {
+        expected: Expected,
+        found: Option<char>,
+    },
+    /// The weight scanner accepted non-ASCII digits that are not a number
+    /// (the JVM's `NumberFormatException`).
+    Number { text: Box<str> },
+    /// Parentheses nested deeper than [`MAX_NESTING`].
+    TooDeep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expected {
+    Char(char),
+    EndOfInput,
+    Named(&'static str),
+}
+
+impl ParseError {
+    /// The byte offset in the input at which parsing failed.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The input that failed to parse.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (expected, found) = match &self.kind {
+            ErrorKind::Syntax { expected, found } => (*expected, *found),
+            ErrorKind::Number { text } => return write!(f, "For input string: \"{text}\""),
+            ErrorKind::TooDeep => (Expected::Named("nesting of at most 1000"), Some('(')),
+        };
+        match expected {
+            Expected::Char(c) => write!(f, "'{c}'")?,
+            Expected::EndOfInput => f.write_str("end of input")?,
+            Expected::Named(name) => f.write_str(name)?,
+        }
+        f.write_str(" expected but ")?;
+        match found {
+            Some(c) => write!(f, "'{c}'")?,
+            None => f.write_str("end of input")?,
+        }
+        f.write_str(" found at '")?;
+        let input = &*self.input;
+        match input[self.pos..].chars().next() {
+            Some(c) => {
+                let after = self.pos + c.len_utf8();
+                write!(f, "{}[{c}]{}", &input[..self.pos], &input[after..])?;
+            }
+            None => write!(f, "{input}[]")?,
+        }
+        f.write_str("'")
+    }
+}
+
+impl fmt::Debug for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ParseError({self})")
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+pub(crate) fn path(s: &str) -> Result<Path, ParseError> {
+    let mut p = Parser::new(s);
+    let path = p.path()?;
+    p.finish()?;
+    Ok(path)
+}
+
+pub(crate) fn prefix(s: &str) -> Result<Prefix, ParseError> {
+    let mut p = Parser::new(s);
+    let prefix = p.prefix()?;
+    p.finish()?;
+    Ok(prefix)
+}
+
+pub(crate) fn tree(s: &str) -> Result<NameTree<Path>, ParseError> {
+    let mut p = Parser::new(s);
+    let tree = p.tree()?;
+    p.finish()?;
+    Ok(tree)
+}
+
+pub(crate) fn dentry(s: &str) -> Result<Dentry, ParseError> {
+    let mut p = Parser::new(s);
+    let dentry = p.dentry()?;
+    p.finish()?;
+    Ok(dentry)
+}
+
+pub(crate) fn dtab(s: &str) -> Result<Dtab, ParseError> {
+    let mut p = Parser::new(s);
+    let dtab = p.dtab()?;
+    p.finish()?;
+    Ok(dtab)
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(s: &'a str) -> Self {
+        Parser {
+            s,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        let b = *self.s.as_bytes().get(self.pos)?;
+        if b.is_ascii() {
+            Some(b as char)
+        } else {
+            self.s[self.pos..].chars().next()
+        }
+    }
+
+    fn peek_byte(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+
+    fn advance(&mut self) {
+        if let Some(c) = self.peek() {
+            self.pos += c.len_utf8();
+        }
+    }
+
+    fn error(&self, expected: Expected) -> ParseError {
+        ParseError {
+            kind: ErrorKind::Syntax {
+                expected,
+                found: self.peek(),
+            },
+            input: self.s.into(),
+            pos: self.pos,
+        }
+    }
+
+    fn maybe_eat(&mut self, c: u8) -> bool {
+        if self.peek_byte() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), ParseError> {
+        if self.maybe_eat(c) {
+            Ok(())
+        } else {
+            Err(self.error(Expected::Char(c as char)))
+        }
+    }
+
+    fn eat_whitespace(&mut self) {
+        while let Some(c) = self.peek() {
+            if c == '#' {
+                // A comment runs to the end of the line, newline included.
+                match self.s[self.pos..].find('\n') {
+                    Some(nl) => self.pos += nl + 1,
+                    None => self.pos = self.s.len(),
+                }
+            } else if is_jvm_whitespace(c) {
+                self.pos += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), ParseError> {
+        self.eat_whitespace();
+        if self.pos < self.s.len() {
+            return Err(self.error(Expected::EndOfInput));
+        }
+        Ok(())
+    }
+
+    fn is_label_char(&self) -> bool {
+        matches!(self.peek_byte(), Some(c) if is_showable(c) || c == b'\\')
+    }
+
+    fn hex_digit(&mut self) -> Result<u8, ParseError> {
+        let digit = self
+            .peek_byte()
+            .and_then(|c| (c as char).to_digit(16))
+            .ok_or_else(|| self.error(Expected::Named("hex char")))?;
+        self.pos += 1;
+        Ok(digit as u8)
+    }
+
+    /// A label: one or more showable characters or `\xHH` escapes.
+    fn label(&mut self, out: &mut Vec<u8>) -> Result<(), ParseError> {
+        out.clear();
+        loop {
+            match self.peek_byte() {
+                Some(c) if is_showable(c) => {
+                    self.pos += 1;
+                    out.push(c);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    self.eat(b'x')?;
+                    let hi = self.hex_digit()?;
+                    let lo = self.hex_digit()?;
+                    out.push(hi << 4 | lo);
+                }
+                _ => return Err(self.error(Expected::Named("label char"))),
+            }
+            if !self.is_label_char() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn path(&mut self) -> Result<Path, ParseError> {
+        self.eat_whitespace();
+        self.eat(b'/')?;
+        let mut builder = PathBuilder::default();
+        if !self.is_label_char() {
+            return Ok(builder.finish());
+        }
+        let mut label = Vec::new();
+        loop {
+            self.label(&mut label)?;
+            builder.push(&label).expect("parsed labels are never empty");
+            if !self.maybe_eat(b'/') {
+                return Ok(builder.finish());
+            }
+        }
+    }
+
+    fn prefix(&mut self) -> Result<Prefix, ParseError> {
+        self.eat_whitespace();
+        self.eat(b'/')?;
+        let mut elems = Vec::new();
+        if !(self.is_label_char() || self.peek_byte() == Some(b'*')) {
+            return Ok(Prefix::new(elems));
+        }
+        let mut label = Vec::new();
+        loop {
+            if self.maybe_eat(b'*') {
+                elems.push(PrefixElem::Any);
+            } else {
+                self.label(&mut label)?;
+                elems.push(PrefixElem::Label(label.as_slice().into()));
+            }
+            if !self.maybe_eat(b'/') {
+                return Ok(Prefix::new(elems));
+            }
+        }
+    }
+
+    fn tree(&mut self) -> Result<NameTree<Path>, ParseError> {
+        let mut trees = Vec::new();
+        loop {
+            trees.push(self.union()?);
+            self.eat_whitespace();
+            if !self.maybe_eat(b'|') {
+                break;
+            }
+        }
+        Ok(if trees.len() == 1 {
+            trees.pop().expect("one tree")
+        } else {
+            NameTree::Alt(trees)
+        })
+    }
+
+    fn union(&mut self) -> Result<NameTree<Path>, ParseError> {
+        let mut trees = Vec::new();
+        loop {
+            trees.push(self.weighted()?);
+            self.eat_whitespace();
+            if !self.maybe_eat(b'&') {
+                break;
+            }
+        }
+        Ok(if trees.len() == 1 {
+            // A weight outside an `&` chain is parsed and then discarded.
+            trees.pop().expect("one tree").tree
+        } else {
+            NameTree::Union(trees)
+        })
+    }
+
+    fn weighted(&mut self) -> Result<Weighted<Path>, ParseError> {
+        self.eat_whitespace();
+        let weight = if self.peek().is_some_and(is_number_char) {
+            let w = self.number()?;
+            self.eat_whitespace();
+            self.eat(b'*')?;
+            self.eat_whitespace();
+            w
+        } else {
+            Weighted::<Path>::DEFAULT_WEIGHT
+        };
+        Ok(Weighted {
+            weight,
+            tree: self.simple()?,
+        })
+    }
+
+    fn number(&mut self) -> Result<f64, ParseError> {
+        let start = self.pos;
+        let mut seen_dot = false;
+        while let Some(c) = self.peek().filter(|&c| is_number_char(c)) {
+            if c == '.' {
+                if seen_dot {
+                    return Err(self.error(Expected::Named("number char")));
+                }
+                seen_dot = true;
+            }
+            self.advance();
+        }
+        let text = &self.s[start..self.pos];
+        if text == "." {
+            // Finagle reports the dot but marks the character after it.
+            return Err(ParseError {
+                kind: ErrorKind::Syntax {
+                    expected: Expected::Named("weight"),
+                    found: Some('.'),
+                },
+                input: self.s.into(),
+                pos: self.pos,
+            });
+        }
+        // Only ASCII digits and one dot reach here when the text parses.
+        text.parse::<f64>().map_err(|_| ParseError {
+            kind: ErrorKind::Number { text: text.into() },
+            input: self.s.into(),
+            pos: start,
+        })
+    }
+
+    fn simple(&mut self) -> Result<NameTree<Path>, ParseError> {
+        self.eat_whitespace();
+        match self.peek_byte() {
+            Some(b'(') => {
+                if self.depth >= MAX_NESTING {
+                    return Err(ParseError {
+                        kind: ErrorKind::TooDeep,
+                        input: self.s.into(),
+                        pos: self.pos,
+                    });
+                }
+                self.pos += 1;
+                self.depth += 1;
+                let tree = self.tree()?;
+                self.depth -= 1;
+                self.eat_whitespace();
+                self.eat(b')')?;
+                Ok(tree)
+            }
+            Some(b'/') => Ok(NameTree::Leaf(self.path()?)),
+            Some(b'!') => {
+                self.pos += 1;
+                Ok(NameTree::Fail)
+            }
+            Some(b'~') => {
+                self.pos += 1;
+                Ok(NameTree::Neg)
+            }
+            Some(b'$') => {
+                self.pos += 1;
+                Ok(NameTree::Empty)
+            }
+            _ => Err(self.error(Expected::Named("simple"))),
+        }
+    }
+
+    fn dentry(&mut self) -> Result<Dentry, ParseError> {
+        let prefix = self.prefix()?;
+        self.eat_whitespace();
+        self.eat(b'=')?;
+        self.eat(b'>')?;
+        let dst = self.tree()?;
+        Ok(Dentry::new(prefix, dst))
+    }
+
+    fn dtab(&mut self) -> Result<Dtab, ParseError> {
+        let mut dentries = Vec::new();
+        loop {
+            self.eat_whitespace();
+            if self.pos < self.s.len() {
+                dentries.push(self.dentry()?);
+                self.eat_whitespace();
+            }
+            if !self.maybe_eat(b';') {
+                break;
+            }
+        }
+        Ok(Dtab::new(dentries))
+    }
+}
+
+/// `java.lang.Character.isWhitespace`: space, line and paragraph separators
+/// other than the no-break spaces, plus TAB, LF, VT, FF, CR and U+001C..U+001F.
+fn is_jvm_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{1C}'..='\u{1F}' | ' '
+            | '\u{1680}' | '\u{2000}'..='\u{2006}' | '\u{2008}'..='\u{200A}'
+            | '\u{2028}' | '\u{2029}' | '\u{205F}' | '\u{3000}'
+    )
+}
+
+/// `Character.isDigit(c) || c == '.'` for the characters Java sees one at a
+/// time (the Basic Multilingual Plane; Unicode 14 decimal digits).
+fn is_number_char(c: char) -> bool {
+    const ND: &[(u32, u32)] = &[
+        (0x0030, 0x0039),
+        (0x0660, 0x0669),
+        (0x06F0, 0x06F9),
+        (0x07C0, 0x07C9),
+        (0x0966, 0x096F),
+        (0x09E6, 0x09EF),
+        (0x0A66, 0x0A6F),
+        (0x0AE6, 0x0AEF),
+        (0x0B66, 0x0B6F),
+        (0x0BE6, 0x0BEF),
+        (0x0C66, 0x0C6F),
+        (0x0CE6, 0x0CEF),
+        (0x0D66, 0x0D6F),
+        (0x0DE6, 0x0DEF),
+        (0x0E50, 0x0E59),
+        (0x0ED0, 0x0ED9),
+        (0x0F20, 0x0F29),
+        (0x1040, 0x1049),
+        (0x1090, 0x1099),
+        (0x17E0, 0x17E9),
+        (0x1810, 0x1819),
+        (0x1946, 0x194F),
+        (0x19D0, 0x19D9),
+        (0x1A80, 0x1A89),
+        (0x1A90, 0x1A99),
+        (0x1B50, 0x1B59),
+        (0x1BB0, 0x1BB9),
+        (0x1C40, 0x1C49),
+        (0x1C50, 0x1C59),
+        (0xA620, 0xA629),
+        (0xA8D0, 0xA8D9),
+        (0xA900, 0xA909),
+        (0xA9D0, 0xA9D9),
+        (0xA9F0, 0xA9F9),
+        (0xAA50, 0xAA59),
+        (0xABF0, 0xABF9),
+        (0xFF10, 0xFF19),
+    ];
+    if c == '.' || c.is_ascii_digit() {
+        return true;
+    }
+    let c = c as u32;
+    c >= 0x80 && ND.iter().any(|&(lo, hi)| lo <= c && c <= hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_digits_fail_number_conversion() {
+        let err = tree("/a & \u{0661} * /b").unwrap_err();
+        assert_eq!(err.to_string(), "For input string: \"\u{0661}\"");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let input = "(".repeat(100_000);
+        let err = tree(&input).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("nesting of at most 1000 expected")
+        );
+    }
+
+    #[test]
+    fn jvm_whitespace_excludes_no_break_spaces() {
+        assert!(path("\u{2003}/a\u{1F}").is_ok());
+        assert!(path("\u{A0}/a").is_err());
+        assert!(path("/a\u{85}").is_err());
+    }
+}

@@ -1,0 +1,371 @@
+//! Paths: sequences of non-empty byte labels, the names everything else is made of.
+//!
+//! A path is stored as one shared, immutable buffer in which every label is
+//! written as a LEB128 length followed by its bytes. The encoding is canonical,
+//! so equality, ordering and hashing work on the buffer directly (one `memcmp`
+//! instead of a loop over labels), a clone is one reference-count increment, and
+//! building a path costs one allocation however many labels it has. Those are
+//! the operations a binder and a route cache do per request.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use crate::parse::{self, ParseError};
+
+/// An absolute name such as `/svc/world` or `/#/io.l5d.fs/world-v1`.
+///
+/// Labels are arbitrary non-empty byte strings; `Path::show` escapes the ones
+/// that are not made only of showable characters.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Path {
+    buf: Arc<[u8]>,
+    len: u32,
+}
+
+static EMPTY: LazyLock<Arc<[u8]>> = LazyLock::new(|| Arc::from(&[][..]));
+
+/// A label was empty: a path has no empty labels (`/a//b` is not a path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmptyLabel;
+
+impl fmt::Display for EmptyLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("path labels must not be empty")
+    }
+}
+
+impl std::error::Error for EmptyLabel {}
+
+// === impl Path ===
+
+impl Path {
+    /// The empty path, shown as `/`.
+    pub fn empty() -> Self {
+        Path {
+            buf: EMPTY.clone(),
+            len: 0,
+        }
+    }
+
+    /// Builds a path from raw labels; fails if one of them is empty.
+    pub fn try_from_labels<I, L>(labels: I) -> Result<Self, EmptyLabel>
+    where
+        I: IntoIterator<Item = L>,
+        L: AsRef<[u8]>,
+    {
+        let mut b = PathBuilder::default();
+        for l in labels {
+            b.push(l.as_ref())?;
+        }
+        Ok(b.finish())
+    }
+
+    /// Builds a path from UTF-8 labels, as Finagle's `Path.Utf8` does.
+    ///
+    /// # Panics
+    ///
+    /// Panics if a label is empty; use [`Path::try_from_labels`] for input that
+    /// is not known to be valid.
+    pub fn utf8<I, S>(labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::try_from_labels(labels.into_iter().map(|s| s.as_ref().as_bytes().to_vec()))
+            .expect("Path::utf8 requires non-empty labels")
+    }
+
+    /// Parses the show form (`/foo/bar`, `/\x66oo`), allowing surrounding
+    /// whitespace and `#` comments.
+    pub fn read(s: &str) -> Result<Self, ParseError> {
+        parse::path(s)
+    }
+
+    /// The number of labels.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The labels, in order.
+    pub fn labels(&self) -> Labels<'_> {
+        Labels {
+            rest: &self.buf,
+            remaining: self.len,
+        }
+    }
+
+    /// The label at `i`, if there is one.
+    pub fn label(&self, i: usize) -> Option<&[u8]> {
+        self.labels().nth(i)
+    }
+
+    /// The first label as UTF-8, if it is valid UTF-8.
+    pub fn first_str(&self) -> Option<&str> {
+        self.labels()
+            .next()
+            .and_then(|l| std::str::from_utf8(l).ok())
+    }
+
+    /// True when `prefix`'s labels are the first labels of `self`.
+    pub fn starts_with(&self, prefix: &Path) -> bool {
+        // The encoding is canonical and self-delimiting, so a byte prefix at
+        // a label boundary is a label prefix.
+        self.len >= prefix.len && self.buf.starts_with(&prefix.buf)
+    }
+
+    /// The path without its first `n` labels.
+    pub fn drop(&self, n: usize) -> Path {
+        if n == 0 {
+            return self.clone();
+        }
+        if n >= self.len() {
+            return Path::empty();
+        }
+        let offset = self.byte_offset(n);
+        Path {
+            buf: Arc::from(&self.buf[offset..]),
+            len: self.len - n as u32,
+        }
+    }
+
+    /// The first `n` labels.
+    pub fn take(&self, n: usize) -> Path {
+        if n >= self.len() {
+            return self.clone();
+        }
+        if n == 0 {
+            return Path::empty();
+        }
+        let offset = self.byte_offset(n);
+        Path {
+            buf: Arc::from(&self.buf[..offset]),
+            len: n as u32,
+        }
+    }
+
+    /// `self ++ other`.
+    pub fn concat(&self, other: &Path) -> Path {
+        if other.is_empty() {
+            return self.clone();
+        }
+        if self.is_empty() {
+            return other.clone();
+        }
+        let mut buf = Vec::with_capacity(self.buf.len() + other.buf.len());
+        buf.extend_from_slice(&self.buf);
+        buf.extend_from_slice(&other.buf);
+        Path {
+            buf: buf.into(),
+            len: self.len + other.len,
+        }
+    }
+
+    /// The show form: `/` for the empty path, `/a/b` otherwise, with every
+    /// label that is not entirely showable written as `\xHH` escapes.
+    pub fn show(&self) -> String {
+        let mut s = String::with_capacity(self.buf.len() + 1);
+        self.write_show(&mut s);
+        s
+    }
+
+    pub(crate) fn write_show(&self, out: &mut String) {
+        if self.is_empty() {
+            out.push('/');
+            return;
+        }
+        for label in self.labels() {
+            out.push('/');
+            write_label(label, out);
+        }
+    }
+
+    /// Drops the `/%/<transformer>...` prefix that transformers put on ids,
+    /// up to the first `#` or `$` label (linkerd's `stripTransformerPrefix`).
+    pub fn strip_transformer_prefix(&self) -> Path {
+        if self.first_str() != Some("%") {
+            return self.clone();
+        }
+        let skip = self
+            .labels()
+            .position(|l| l == b"#" || l == b"$")
+            .unwrap_or(self.len());
+        self.drop(skip)
+    }
+
+    fn byte_offset(&self, n: usize) -> usize {
+        let mut labels = self.labels();
+        for _ in 0..n {
+            labels.next();
+        }
+        self.buf.len() - labels.rest.len()
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.show())
+    }
+}
+
+impl fmt::Debug for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Path({})", self.show())
+    }
+}
+
+impl std::str::FromStr for Path {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Path::read(s)
+    }
+}
+
+impl Default for Path {
+    fn default() -> Self {
+        Path::empty()
+    }
+}
+
+/// Iterator over the labels of a [`Path`].
+#[derive(Clone, Debug)]
+pub struct Labels<'a> {
+    rest: &'a [u8],
+    remaining: u32,
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let (len, header) = read_varint(self.rest);
+        let label = &self.rest[header..header + len];
+        self.rest = &self.rest[header + len..];
+        self.remaining -= 1;
+        Some(label)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining as usize, Some(self.remaining as usize))
+    }
+}
+
+impl ExactSizeIterator for Labels<'_> {}
+
+/// Accumulates labels into a [`Path`] with a single final allocation.
+#[derive(Debug, Default)]
+pub struct PathBuilder {
+    buf: Vec<u8>,
+    len: u32,
+}
+
+impl PathBuilder {
+    pub fn push(&mut self, label: &[u8]) -> Result<(), EmptyLabel> {
+        if label.is_empty() {
+            return Err(EmptyLabel);
+        }
+        write_varint(&mut self.buf, label.len());
+        self.buf.extend_from_slice(label);
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn push_path(&mut self, path: &Path) {
+        self.buf.extend_from_slice(&path.buf);
+        self.len += path.len;
+    }
+
+    pub fn finish(self) -> Path {
+        if self.len == 0 {
+            return Path::empty();
+        }
+        Path {
+            buf: self.buf.into(),
+            len: self.len,
+        }
+    }
+}
+
+fn write_varint(buf: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+/// Reads a length written by `write_varint`; returns it and its byte count.
+/// Only ever called on buffers this module encoded.
+fn read_varint(buf: &[u8]) -> (usize, usize) {
+    let mut n = 0usize;
+    let mut shift = 0;
+    for (i, b) in buf.iter().enumerate() {
+        n |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            return (n, i + 1);
+        }
+        shift += 7;
+    }
+    unreachable!("path buffers always hold complete varints")
+}
+
+/// Finagle's showable label characters: `0-9 A-Z a-z _ : . # $ % -`.
+pub(crate) fn is_showable(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'.' | b'#' | b'$' | b'%' | b'-')
+}
+
+/// Writes a label, escaping all of it when any byte is not showable.
+pub(crate) fn write_label(label: &[u8], out: &mut String) {
+    if label.iter().all(|&c| is_showable(c)) {
+        // Showable bytes are ASCII.
+        out.extend(label.iter().map(|&c| c as char));
+    } else {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for &b in label {
+            out.push('\\');
+            out.push('x');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slicing_and_concat_preserve_labels() {
+        let long = "x".repeat(300);
+        let p = Path::utf8(["a", long.as_str(), "c"]);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p.drop(1), Path::utf8([long.as_str(), "c"]));
+        assert_eq!(p.take(2), Path::utf8(["a", long.as_str()]));
+        assert_eq!(p.take(1).concat(&p.drop(1)), p);
+        assert!(p.starts_with(&Path::utf8(["a"])));
+        assert!(!p.starts_with(&Path::utf8(["ab"])));
+        assert!(p.starts_with(&Path::empty()));
+        assert_eq!(p.drop(3), Path::empty());
+        assert_eq!(p.label(1), Some(long.as_bytes()));
+    }
+
+    #[test]
+    fn transformer_prefix_is_stripped_to_the_namer() {
+        let p = Path::read("/%/io.l5d.port/4141/#/io.l5d.fs/web").unwrap();
+        assert_eq!(p.strip_transformer_prefix().show(), "/#/io.l5d.fs/web");
+        let q = Path::read("/#/io.l5d.fs/web").unwrap();
+        assert_eq!(q.strip_transformer_prefix(), q);
+    }
+
+    #[test]
+    fn empty_labels_are_refused() {
+        assert_eq!(Path::try_from_labels(["a", ""]), Err(EmptyLabel));
+    }
+}
