@@ -20,9 +20,9 @@
 //!   [`mesh::interpreter_server::Interpreter`] and the service wrapper
 //!   [`mesh::interpreter_server::InterpreterServer`]).
 //!
-//! This crate only carries the wire types. Conversions between these messages
-//! and the naming core (`l5d-dtab` paths, dtabs and name trees) live at the
-//! edge that uses both.
+//! The [`convert`] module converts between these messages and the naming core
+//! (`l5d-dtab` paths, dtabs, name trees and delegation traces): `From` out of
+//! the core, `TryFrom` into it, since messages from the network may be invalid.
 //!
 //! # Generated code
 //!
@@ -37,6 +37,8 @@
 //! ```text
 //! UPDATE_PROTO=1 cargo test -p l5d-proto --test codegen
 //! ```
+
+pub mod convert;
 
 /// The `io.linkerd.mesh` protobuf package: messages, clients and servers.
 ///

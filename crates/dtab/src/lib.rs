@@ -22,8 +22,8 @@
 //!   wraps a whole character even outside the Basic Multilingual Plane, and
 //!   only BMP decimal digits count as weight digits (as `Character.isDigit`
 //!   on a `char` does). Such digits then fail as `For input string: "..."`.
-//! * Parentheses nest at most 1,000 deep, where the JVM would overflow its
-//!   stack.
+//! * Parentheses nest at most 100 deep ([`MAX_NESTING`]), where the JVM
+//!   would overflow its stack.
 //! * An exception in one branch of an alternation fails the whole binding
 //!   (no fallthrough), as in Finagle; the delegation trace records it and
 //!   goes on.
@@ -48,6 +48,6 @@ pub use delegate::{DelegateNode, DelegateTree, MAX_DELEGATE_DEPTH};
 pub use dentry::{Dentry, Prefix, PrefixElem};
 pub use dtab::{Dtab, request_local_dtab};
 pub use name::{Activity, AsName, Bound, Name, NameError, NameRef};
-pub use parse::ParseError;
+pub use parse::{MAX_NESTING, ParseError};
 pub use path::{EmptyLabel, Labels, Path, PathBuilder};
 pub use tree::{NameTree, Weighted};

@@ -19,8 +19,9 @@ use crate::path::{Path, PathBuilder, is_showable};
 use crate::tree::{NameTree, Weighted};
 
 /// Parentheses nest at most this deep. Finagle has no limit (and overflows
-/// its stack); we refuse instead, with the usual message format.
-const MAX_NESTING: usize = 1000;
+/// its stack); we refuse instead, with the usual message format. Every tree
+/// algorithm recurses on nesting, so this also bounds their stack use.
+pub const MAX_NESTING: usize = 100;
 
 /// A syntax error, rendered exactly as Finagle renders it:
 /// `<expected> expected but <found> found at '<input with [marker]>'`.
@@ -69,7 +70,7 @@ impl fmt::Display for ParseError {
         let (expected, found) = match &self.kind {
             ErrorKind::Syntax { expected, found } => (*expected, *found),
             ErrorKind::Number { text } => return write!(f, "For input string: \"{text}\""),
-            ErrorKind::TooDeep => (Expected::Named("nesting of at most 1000"), Some('(')),
+            ErrorKind::TooDeep => (Expected::Named("nesting of at most 100"), Some('(')),
         };
         match expected {
             Expected::Char(c) => write!(f, "'{c}'")?,
@@ -517,8 +518,10 @@ mod tests {
         let err = tree(&input).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("nesting of at most 1000 expected")
+                .starts_with("nesting of at most 100 expected")
         );
+        let deepest = format!("{}/a{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert_eq!(tree(&deepest).unwrap().show(), "/a");
     }
 
     #[test]

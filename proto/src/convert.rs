@@ -1,0 +1,400 @@
+//! Conversions between the wire messages and the naming core's types.
+//!
+//! Messages from the network are untrusted: every conversion into `l5d-dtab`
+//! types checks what the core's types guarantee (no empty labels, every
+//! oneof set, every required sub-message present) and names the field that
+//! was wrong. Conversions out of the core cannot fail.
+
+use l5d_dtab::{
+    Bound, DelegateNode, DelegateTree, Dentry, Dtab, NameError, NameTree, Path, Prefix, PrefixElem,
+    Weighted,
+};
+
+use crate::mesh::{
+    self, bound_delegate_tree as bdt, bound_name_tree as bnt, path_name_tree as pnt,
+};
+use mesh::dtab::dentry::prefix::elem;
+
+/// A message that does not describe a valid name, path, tree or dtab.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {message}: {reason}")]
+pub struct ConvertError {
+    /// The message type that was invalid, e.g. `PathNameTree`.
+    pub message: &'static str,
+    pub reason: &'static str,
+}
+
+fn invalid(message: &'static str, reason: &'static str) -> ConvertError {
+    ConvertError { message, reason }
+}
+
+// === Path ===
+
+impl From<&Path> for mesh::Path {
+    fn from(p: &Path) -> Self {
+        mesh::Path {
+            elems: p.labels().map(<[u8]>::to_vec).collect(),
+        }
+    }
+}
+
+impl TryFrom<&mesh::Path> for Path {
+    type Error = ConvertError;
+
+    fn try_from(p: &mesh::Path) -> Result<Self, ConvertError> {
+        Path::try_from_labels(&p.elems).map_err(|_| invalid("Path", "a label is empty"))
+    }
+}
+
+/// A path field that must be present.
+fn required_path(p: Option<&mesh::Path>, message: &'static str) -> Result<Path, ConvertError> {
+    p.ok_or_else(|| invalid(message, "the path is missing"))?
+        .try_into()
+}
+
+/// A path field where absence means the empty path (e.g. a residual).
+fn optional_path(p: Option<&mesh::Path>) -> Result<Path, ConvertError> {
+    p.map_or_else(|| Ok(Path::empty()), Path::try_from)
+}
+
+// === Dtab ===
+
+impl From<&Prefix> for mesh::dtab::dentry::Prefix {
+    fn from(p: &Prefix) -> Self {
+        let elems = p
+            .elems()
+            .iter()
+            .map(|e| mesh::dtab::dentry::prefix::Elem {
+                value: Some(match e {
+                    PrefixElem::Label(l) => elem::Value::Label(l.to_vec()),
+                    PrefixElem::Any => elem::Value::Wildcard(elem::Wildcard {}),
+                }),
+            })
+            .collect();
+        mesh::dtab::dentry::Prefix { elems }
+    }
+}
+
+impl TryFrom<&mesh::dtab::dentry::Prefix> for Prefix {
+    type Error = ConvertError;
+
+    fn try_from(p: &mesh::dtab::dentry::Prefix) -> Result<Self, ConvertError> {
+        let elems = p
+            .elems
+            .iter()
+            .map(|e| match &e.value {
+                Some(elem::Value::Label(l)) if l.is_empty() => {
+                    Err(invalid("Prefix", "a label is empty"))
+                }
+                Some(elem::Value::Label(l)) => Ok(PrefixElem::Label(l.as_slice().into())),
+                Some(elem::Value::Wildcard(_)) => Ok(PrefixElem::Any),
+                None => Err(invalid("Prefix.Elem", "neither label nor wildcard is set")),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Prefix::new(elems))
+    }
+}
+
+impl From<&Dentry> for mesh::dtab::Dentry {
+    fn from(d: &Dentry) -> Self {
+        mesh::dtab::Dentry {
+            prefix: Some((&d.prefix).into()),
+            dst: Some((&d.dst).into()),
+        }
+    }
+}
+
+impl TryFrom<&mesh::dtab::Dentry> for Dentry {
+    type Error = ConvertError;
+
+    fn try_from(d: &mesh::dtab::Dentry) -> Result<Self, ConvertError> {
+        let prefix = d
+            .prefix
+            .as_ref()
+            .ok_or_else(|| invalid("Dentry", "the prefix is missing"))?;
+        let dst = d
+            .dst
+            .as_ref()
+            .ok_or_else(|| invalid("Dentry", "the destination is missing"))?;
+        Ok(Dentry::new(prefix.try_into()?, dst.try_into()?))
+    }
+}
+
+impl From<&Dtab> for mesh::Dtab {
+    fn from(d: &Dtab) -> Self {
+        mesh::Dtab {
+            dentries: d.dentries().iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<&mesh::Dtab> for Dtab {
+    type Error = ConvertError;
+
+    fn try_from(d: &mesh::Dtab) -> Result<Self, ConvertError> {
+        d.dentries.iter().map(Dentry::try_from).collect()
+    }
+}
+
+// === NameTree<Path> ===
+
+impl From<&NameTree<Path>> for mesh::PathNameTree {
+    fn from(t: &NameTree<Path>) -> Self {
+        let node = match t {
+            NameTree::Neg => pnt::Node::Neg(pnt::Neg {}),
+            NameTree::Fail => pnt::Node::Fail(pnt::Fail {}),
+            NameTree::Empty => pnt::Node::Empty(pnt::Empty {}),
+            NameTree::Leaf(p) => pnt::Node::Leaf(pnt::Leaf { id: Some(p.into()) }),
+            NameTree::Alt(ts) => pnt::Node::Alt(pnt::Alt {
+                trees: ts.iter().map(Into::into).collect(),
+            }),
+            NameTree::Union(ws) => pnt::Node::Union(pnt::Union {
+                trees: ws
+                    .iter()
+                    .map(|w| pnt::union::Weighted {
+                        weight: w.weight,
+                        tree: Some((&w.tree).into()),
+                    })
+                    .collect(),
+            }),
+        };
+        mesh::PathNameTree { node: Some(node) }
+    }
+}
+
+impl TryFrom<&mesh::PathNameTree> for NameTree<Path> {
+    type Error = ConvertError;
+
+    fn try_from(t: &mesh::PathNameTree) -> Result<Self, ConvertError> {
+        const MSG: &str = "PathNameTree";
+        Ok(
+            match t
+                .node
+                .as_ref()
+                .ok_or_else(|| invalid(MSG, "no node is set"))?
+            {
+                pnt::Node::Neg(_) => NameTree::Neg,
+                pnt::Node::Fail(_) => NameTree::Fail,
+                pnt::Node::Empty(_) => NameTree::Empty,
+                pnt::Node::Leaf(l) => {
+                    NameTree::Leaf(required_path(l.id.as_ref(), "PathNameTree.Leaf")?)
+                }
+                pnt::Node::Alt(a) => NameTree::Alt(
+                    a.trees
+                        .iter()
+                        .map(TryInto::try_into)
+                        .collect::<Result<_, _>>()?,
+                ),
+                pnt::Node::Union(u) => NameTree::Union(
+                    u.trees
+                        .iter()
+                        .map(|w| {
+                            let tree = w
+                                .tree
+                                .as_ref()
+                                .ok_or_else(|| invalid(MSG, "a union member has no tree"))?;
+                            Ok(Weighted::new(w.weight, tree.try_into()?))
+                        })
+                        .collect::<Result<_, ConvertError>>()?,
+                ),
+            },
+        )
+    }
+}
+
+// === NameTree<Bound> ===
+
+impl From<&Bound> for bnt::Leaf {
+    fn from(b: &Bound) -> Self {
+        bnt::Leaf {
+            id: Some((&b.id).into()),
+            residual: Some((&b.residual).into()),
+        }
+    }
+}
+
+impl From<&NameTree<Bound>> for mesh::BoundNameTree {
+    fn from(t: &NameTree<Bound>) -> Self {
+        let node = match t {
+            NameTree::Neg => bnt::Node::Neg(bnt::Neg {}),
+            NameTree::Fail => bnt::Node::Fail(bnt::Fail {}),
+            NameTree::Empty => bnt::Node::Empty(bnt::Empty {}),
+            NameTree::Leaf(b) => bnt::Node::Leaf(b.into()),
+            NameTree::Alt(ts) => bnt::Node::Alt(bnt::Alt {
+                trees: ts.iter().map(Into::into).collect(),
+            }),
+            NameTree::Union(ws) => bnt::Node::Union(bnt::Union {
+                trees: ws
+                    .iter()
+                    .map(|w| bnt::union::Weighted {
+                        weight: w.weight,
+                        tree: Some((&w.tree).into()),
+                    })
+                    .collect(),
+            }),
+        };
+        mesh::BoundNameTree { node: Some(node) }
+    }
+}
+
+impl TryFrom<&bnt::Leaf> for Bound {
+    type Error = ConvertError;
+
+    fn try_from(l: &bnt::Leaf) -> Result<Self, ConvertError> {
+        Ok(Bound::new(
+            required_path(l.id.as_ref(), "BoundNameTree.Leaf")?,
+            optional_path(l.residual.as_ref())?,
+        ))
+    }
+}
+
+impl TryFrom<&mesh::BoundNameTree> for NameTree<Bound> {
+    type Error = ConvertError;
+
+    /// Bound leaves carry no weight on the wire; union members do.
+    fn try_from(t: &mesh::BoundNameTree) -> Result<Self, ConvertError> {
+        const MSG: &str = "BoundNameTree";
+        Ok(
+            match t
+                .node
+                .as_ref()
+                .ok_or_else(|| invalid(MSG, "no node is set"))?
+            {
+                bnt::Node::Neg(_) => NameTree::Neg,
+                bnt::Node::Fail(_) => NameTree::Fail,
+                bnt::Node::Empty(_) => NameTree::Empty,
+                bnt::Node::Leaf(l) => NameTree::Leaf(l.try_into()?),
+                bnt::Node::Alt(a) => NameTree::Alt(
+                    a.trees
+                        .iter()
+                        .map(TryInto::try_into)
+                        .collect::<Result<_, _>>()?,
+                ),
+                bnt::Node::Union(u) => NameTree::Union(
+                    u.trees
+                        .iter()
+                        .map(|w| {
+                            let tree = w
+                                .tree
+                                .as_ref()
+                                .ok_or_else(|| invalid(MSG, "a union member has no tree"))?;
+                            Ok(Weighted::new(w.weight, tree.try_into()?))
+                        })
+                        .collect::<Result<_, ConvertError>>()?,
+                ),
+            },
+        )
+    }
+}
+
+// === DelegateTree<Bound> ===
+
+fn delegate_leaf(b: &Bound) -> bdt::Leaf {
+    bdt::Leaf {
+        id: Some((&b.id).into()),
+        residual: Some((&b.residual).into()),
+    }
+}
+
+fn bound_from_delegate_leaf(l: &bdt::Leaf) -> Result<Bound, ConvertError> {
+    Ok(Bound::new(
+        required_path(l.id.as_ref(), "BoundDelegateTree.Leaf")?,
+        optional_path(l.residual.as_ref())?,
+    ))
+}
+
+impl From<&DelegateTree<Bound>> for mesh::BoundDelegateTree {
+    fn from(t: &DelegateTree<Bound>) -> Self {
+        let node = match &t.node {
+            DelegateNode::Neg => bdt::Node::Neg(bdt::Neg {}),
+            DelegateNode::Fail => bdt::Node::Fail(bdt::Fail {}),
+            DelegateNode::Empty => bdt::Node::Empty(bdt::Empty {}),
+            DelegateNode::Exception(e) => bdt::Node::Exception(e.to_string()),
+            DelegateNode::Delegate(child) => bdt::Node::Delegate(Box::new((&**child).into())),
+            DelegateNode::Leaf(b) => bdt::Node::Leaf(delegate_leaf(b)),
+            DelegateNode::Alt(ts) => bdt::Node::Alt(bdt::Alt {
+                trees: ts.iter().map(Into::into).collect(),
+            }),
+            DelegateNode::Union(ws) => bdt::Node::Union(bdt::Union {
+                trees: ws
+                    .iter()
+                    .map(|(w, t)| bdt::union::Weighted {
+                        weight: *w,
+                        tree: Some(t.into()),
+                    })
+                    .collect(),
+            }),
+            DelegateNode::Transformation { name, value, tree } => {
+                bdt::Node::Transformation(Box::new(bdt::Transformation {
+                    name: name.clone(),
+                    leaf: Some(delegate_leaf(value)),
+                    tree: Some(Box::new((&**tree).into())),
+                }))
+            }
+        };
+        mesh::BoundDelegateTree {
+            path: Some((&t.path).into()),
+            dentry: t.dentry.as_ref().map(Into::into),
+            node: Some(node),
+        }
+    }
+}
+
+impl TryFrom<&mesh::BoundDelegateTree> for DelegateTree<Bound> {
+    type Error = ConvertError;
+
+    /// An exception arrives as text only; it becomes a namer error at this
+    /// node's path.
+    fn try_from(t: &mesh::BoundDelegateTree) -> Result<Self, ConvertError> {
+        const MSG: &str = "BoundDelegateTree";
+        let path = optional_path(t.path.as_ref())?;
+        let dentry = t.dentry.as_ref().map(Dentry::try_from).transpose()?;
+        let node = match t
+            .node
+            .as_ref()
+            .ok_or_else(|| invalid(MSG, "no node is set"))?
+        {
+            bdt::Node::Neg(_) => DelegateNode::Neg,
+            bdt::Node::Fail(_) => DelegateNode::Fail,
+            bdt::Node::Empty(_) => DelegateNode::Empty,
+            bdt::Node::Exception(msg) => {
+                DelegateNode::Exception(NameError::namer(&path, msg.as_str()))
+            }
+            bdt::Node::Delegate(child) => DelegateNode::Delegate(Box::new((&**child).try_into()?)),
+            bdt::Node::Leaf(l) => DelegateNode::Leaf(bound_from_delegate_leaf(l)?),
+            bdt::Node::Alt(a) => DelegateNode::Alt(
+                a.trees
+                    .iter()
+                    .map(TryInto::try_into)
+                    .collect::<Result<_, _>>()?,
+            ),
+            bdt::Node::Union(u) => DelegateNode::Union(
+                u.trees
+                    .iter()
+                    .map(|w| {
+                        let tree = w
+                            .tree
+                            .as_ref()
+                            .ok_or_else(|| invalid(MSG, "a union member has no tree"))?;
+                        Ok((w.weight, tree.try_into()?))
+                    })
+                    .collect::<Result<_, ConvertError>>()?,
+            ),
+            bdt::Node::Transformation(tr) => DelegateNode::Transformation {
+                name: tr.name.clone(),
+                value: bound_from_delegate_leaf(
+                    tr.leaf
+                        .as_ref()
+                        .ok_or_else(|| invalid(MSG, "a transformation has no leaf"))?,
+                )?,
+                tree: Box::new(
+                    tr.tree
+                        .as_deref()
+                        .ok_or_else(|| invalid(MSG, "a transformation has no tree"))?
+                        .try_into()?,
+                ),
+            },
+        };
+        Ok(DelegateTree::new(path, dentry, node))
+    }
+}
