@@ -5,9 +5,11 @@
 //! oneof set, every required sub-message present) and names the field that
 //! was wrong. Conversions out of the core cannot fail.
 
+use std::sync::Arc;
+
 use l5d_dtab::{
     Bound, DelegateNode, DelegateTree, Dentry, Dtab, NameError, NameTree, Path, Prefix, PrefixElem,
-    Weighted,
+    Transformation, Weighted,
 };
 
 use crate::mesh::{
@@ -63,7 +65,6 @@ impl From<&Prefix> for mesh::dtab::dentry::Prefix {
     fn from(p: &Prefix) -> Self {
         let elems = p
             .elems()
-            .iter()
             .map(|e| mesh::dtab::dentry::prefix::Elem {
                 value: Some(match e {
                     PrefixElem::Label(l) => elem::Value::Label(l.to_vec()),
@@ -83,15 +84,12 @@ impl TryFrom<&mesh::dtab::dentry::Prefix> for Prefix {
             .elems
             .iter()
             .map(|e| match &e.value {
-                Some(elem::Value::Label(l)) if l.is_empty() => {
-                    Err(invalid("Prefix", "a label is empty"))
-                }
-                Some(elem::Value::Label(l)) => Ok(PrefixElem::Label(l.as_slice().into())),
+                Some(elem::Value::Label(l)) => Ok(PrefixElem::Label(l)),
                 Some(elem::Value::Wildcard(_)) => Ok(PrefixElem::Any),
                 None => Err(invalid("Prefix.Elem", "neither label nor wildcard is set")),
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Prefix::new(elems))
+            .collect::<Result<Vec<_>, _>>()?;
+        Prefix::new(elems).map_err(|_| invalid("Prefix", "a label is empty"))
     }
 }
 
@@ -324,17 +322,17 @@ impl From<&DelegateTree<Bound>> for mesh::BoundDelegateTree {
                     })
                     .collect(),
             }),
-            DelegateNode::Transformation { name, value, tree } => {
+            DelegateNode::Transformation(tr) => {
                 bdt::Node::Transformation(Box::new(bdt::Transformation {
-                    name: name.clone(),
-                    leaf: Some(delegate_leaf(value)),
-                    tree: Some(Box::new((&**tree).into())),
+                    name: tr.name.clone(),
+                    leaf: Some(delegate_leaf(&tr.value)),
+                    tree: Some(Box::new((&tr.tree).into())),
                 }))
             }
         };
         mesh::BoundDelegateTree {
             path: Some((&t.path).into()),
-            dentry: t.dentry.as_ref().map(Into::into),
+            dentry: t.dentry.as_deref().map(Into::into),
             node: Some(node),
         }
     }
@@ -348,7 +346,11 @@ impl TryFrom<&mesh::BoundDelegateTree> for DelegateTree<Bound> {
     fn try_from(t: &mesh::BoundDelegateTree) -> Result<Self, ConvertError> {
         const MSG: &str = "BoundDelegateTree";
         let path = optional_path(t.path.as_ref())?;
-        let dentry = t.dentry.as_ref().map(Dentry::try_from).transpose()?;
+        let dentry = t
+            .dentry
+            .as_ref()
+            .map(|d| Dentry::try_from(d).map(Arc::new))
+            .transpose()?;
         let node = match t
             .node
             .as_ref()
@@ -380,20 +382,21 @@ impl TryFrom<&mesh::BoundDelegateTree> for DelegateTree<Bound> {
                     })
                     .collect::<Result<_, ConvertError>>()?,
             ),
-            bdt::Node::Transformation(tr) => DelegateNode::Transformation {
-                name: tr.name.clone(),
-                value: bound_from_delegate_leaf(
-                    tr.leaf
-                        .as_ref()
-                        .ok_or_else(|| invalid(MSG, "a transformation has no leaf"))?,
-                )?,
-                tree: Box::new(
-                    tr.tree
+            bdt::Node::Transformation(tr) => {
+                DelegateNode::Transformation(Box::new(Transformation {
+                    name: tr.name.clone(),
+                    value: bound_from_delegate_leaf(
+                        tr.leaf
+                            .as_ref()
+                            .ok_or_else(|| invalid(MSG, "a transformation has no leaf"))?,
+                    )?,
+                    tree: tr
+                        .tree
                         .as_deref()
                         .ok_or_else(|| invalid(MSG, "a transformation has no tree"))?
                         .try_into()?,
-                ),
-            },
+                }))
+            }
         };
         Ok(DelegateTree::new(path, dentry, node))
     }

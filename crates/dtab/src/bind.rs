@@ -5,6 +5,8 @@
 //! the current state of the whole binding. Whoever owns the watches (namerd's
 //! interpreter) calls it again when the dtab or a namer's answer changes.
 
+use std::cell::Cell;
+
 use crate::dtab::Dtab;
 use crate::global;
 use crate::name::{Activity, AsName, Bound, Name, NameError, NameRef};
@@ -13,6 +15,21 @@ use crate::tree::{NameTree, Weighted};
 
 /// Finagle's `namerMaxDepth` default: how many rewrites a binding may follow.
 pub const DEFAULT_MAX_DEPTH: usize = 100;
+
+/// How deeply binding may recurse in all: rewrite steps times the nesting of
+/// the trees met on the way, in units of one binder call (a delegation step,
+/// whose frames are larger, costs four). With the depth limit alone, a loop
+/// through a 100-deep tree would recurse 10,000 times and overflow a thread's
+/// stack; this bound keeps any binding well inside a 2 MiB thread stack,
+/// even unoptimised. A loop that reaches it fails like any other loop.
+pub const MAX_RECURSION: usize = 1000;
+
+/// How many lookups one binding or delegation may make in all.
+///
+/// The depth limit alone does not bound the work: `/a => /a & /a` doubles at
+/// every level, so Finagle would make 2^100 lookups for `/a`. Every branch of
+/// a real dtab is far below this budget.
+pub const DEFAULT_MAX_LOOKUPS: usize = 1_000;
 
 /// Service discovery as the binder sees it: the current answer for a path
 /// that the dtab does not rewrite. Answer `Neg` for paths you do not know;
@@ -84,6 +101,18 @@ pub struct Binder<'a, N: ?Sized> {
     dtab: &'a Dtab,
     namer: &'a N,
     max_depth: usize,
+    max_lookups: usize,
+    lookups: Cell<usize>,
+    frames: Cell<usize>,
+}
+
+/// One level of binder recursion; the level is given back when dropped.
+pub(crate) struct Frame<'a>(&'a Cell<usize>, usize);
+
+impl Drop for Frame<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - self.1);
+    }
 }
 
 impl<'a, N: Namer + ?Sized> Binder<'a, N> {
@@ -92,7 +121,56 @@ impl<'a, N: Namer + ?Sized> Binder<'a, N> {
             dtab,
             namer,
             max_depth: DEFAULT_MAX_DEPTH,
+            max_lookups: DEFAULT_MAX_LOOKUPS,
+            lookups: Cell::new(0),
+            frames: Cell::new(0),
         }
+    }
+
+    /// Enters one level of binder recursion, if the depth and recursion
+    /// limits allow.
+    pub(crate) fn enter(&self, depth: usize) -> Result<Frame<'_>, NameError> {
+        if depth > self.max_depth {
+            return Err(NameError::MaxDepth {
+                limit: self.max_depth,
+            });
+        }
+        self.enter_units(1).ok_or(NameError::MaxDepth {
+            limit: self.max_depth,
+        })
+    }
+
+    /// Takes `units` of the recursion budget until the frame is dropped.
+    pub(crate) fn enter_units(&self, units: usize) -> Option<Frame<'_>> {
+        let frames = self.frames.get() + units;
+        if frames > MAX_RECURSION {
+            return None;
+        }
+        self.frames.set(frames);
+        Some(Frame(&self.frames, units))
+    }
+
+    pub fn with_max_lookups(mut self, max_lookups: usize) -> Self {
+        self.max_lookups = max_lookups;
+        self
+    }
+
+    /// Counts one lookup against the budget of the current call.
+    pub(crate) fn spend_lookup(&self) -> Result<(), NameError> {
+        let spent = self.lookups.get() + 1;
+        self.lookups.set(spent);
+        if spent > self.max_lookups {
+            return Err(NameError::TooManyLookups {
+                limit: self.max_lookups,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a new budget for a top-level call.
+    pub(crate) fn reset_budget(&self) {
+        self.lookups.set(0);
+        self.frames.set(0);
     }
 
     pub(crate) fn dtab(&self) -> &Dtab {
@@ -126,12 +204,27 @@ impl<'a, N: Namer + ?Sized> Binder<'a, N> {
 
     /// Binds a path. The result has no alternations and is simplified.
     pub fn bind_path(&self, path: &Path) -> Activity<NameTree<Bound>> {
-        self.bind_name(NameRef::Path(path), 0, None)
+        self.reset_budget();
+        let bound = self.bind_name(NameRef::Path(path), 0, None);
+        self.within_budget(bound)
     }
 
     /// Binds a tree of paths or names.
     pub fn bind<T: AsName>(&self, tree: &NameTree<T>) -> Activity<NameTree<Bound>> {
-        self.bind_tree(tree, 0, None)
+        self.reset_budget();
+        let bound = self.bind_tree(tree, 0, None);
+        self.within_budget(bound)
+    }
+
+    /// A call that ran out of lookups fails as a whole, even where a union
+    /// left the failed members out: a partial answer would look complete.
+    pub(crate) fn within_budget<T>(&self, result: Activity<T>) -> Activity<T> {
+        if self.lookups.get() > self.max_lookups {
+            return Activity::Failed(NameError::TooManyLookups {
+                limit: self.max_lookups,
+            });
+        }
+        result
     }
 
     fn bind_name(
@@ -140,13 +233,15 @@ impl<'a, N: Namer + ?Sized> Binder<'a, N> {
         depth: usize,
         weight: Option<f64>,
     ) -> Activity<NameTree<Bound>> {
-        if depth > self.max_depth {
-            return Activity::Failed(NameError::MaxDepth {
-                limit: self.max_depth,
-            });
-        }
+        let _frame = match self.enter(depth) {
+            Ok(frame) => frame,
+            Err(e) => return Activity::Failed(e),
+        };
         match name {
             NameRef::Path(path) => {
+                if let Err(e) = self.spend_lookup() {
+                    return Activity::Failed(e);
+                }
                 // The dtab's answer is walked as a tree of paths, without
                 // converting it into a tree of names first.
                 match self.dtab.lookup(path) {
@@ -172,11 +267,10 @@ impl<'a, N: Namer + ?Sized> Binder<'a, N> {
         depth: usize,
         weight: Option<f64>,
     ) -> Activity<NameTree<Bound>> {
-        if depth > self.max_depth {
-            return Activity::Failed(NameError::MaxDepth {
-                limit: self.max_depth,
-            });
-        }
+        let _frame = match self.enter(depth) {
+            Ok(frame) => frame,
+            Err(e) => return Activity::Failed(e),
+        };
         match tree {
             NameTree::Leaf(name) => self.bind_name(name.as_name(), depth, weight),
             NameTree::Neg => Activity::Ok(NameTree::Neg),

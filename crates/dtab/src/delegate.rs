@@ -6,6 +6,8 @@
 //! in the tree instead of ending it.
 
 use crate::bind::{Binder, Namer};
+use std::sync::Arc;
+
 use crate::dentry::Dentry;
 use crate::name::{Activity, Bound, Name, NameError};
 use crate::path::Path;
@@ -14,12 +16,17 @@ use crate::tree::NameTree;
 /// How deep a trace may go before it fails with `Max recursion level reached.`
 pub const MAX_DELEGATE_DEPTH: usize = 100;
 
+/// A delegation step's share of the binder's recursion budget: its frames
+/// are about four times a binding step's.
+const DELEGATE_FRAME_UNITS: usize = 4;
+
 /// One step of a trace: the path that was looked up at this step, the dentry
 /// that produced that path (`None` for the input itself), and what came of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DelegateTree<T> {
     pub path: Path,
-    pub dentry: Option<Dentry>,
+    /// Shared: one dentry labels every node its rewrite produced.
+    pub dentry: Option<Arc<Dentry>>,
     pub node: DelegateNode<T>,
 }
 
@@ -34,23 +41,27 @@ pub enum DelegateNode<T> {
     Leaf(T),
     Alt(Vec<DelegateTree<T>>),
     Union(Vec<(f64, DelegateTree<T>)>),
-    /// A transformer changed a bound leaf (`name` says which).
-    Transformation {
-        name: String,
-        value: T,
-        tree: Box<DelegateTree<T>>,
-    },
+    /// A transformer changed a bound leaf.
+    Transformation(Box<Transformation<T>>),
+}
+
+/// A transformer (`name`) turned the bound leaf `value` into `tree`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transformation<T> {
+    pub name: String,
+    pub value: T,
+    pub tree: DelegateTree<T>,
 }
 
 // === impl DelegateTree ===
 
 impl<T> DelegateTree<T> {
-    pub fn new(path: Path, dentry: Option<Dentry>, node: DelegateNode<T>) -> Self {
+    pub fn new(path: Path, dentry: Option<Arc<Dentry>>, node: DelegateNode<T>) -> Self {
         DelegateTree { path, dentry, node }
     }
 
-    fn with_dentry(mut self, dentry: Option<Dentry>) -> Self {
-        if !matches!(self.node, DelegateNode::Transformation { .. }) {
+    fn with_dentry(mut self, dentry: Option<Arc<Dentry>>) -> Self {
+        if !matches!(self.node, DelegateNode::Transformation(_)) {
             self.dentry = dentry;
         }
         self
@@ -111,11 +122,14 @@ impl<T> DelegateTree<T> {
 
     /// The chain of `(path, dentry)` from the root to the first leaf whose
     /// value satisfies `pred` (depth first, in order).
-    pub fn find(&self, pred: &mut impl FnMut(&T) -> bool) -> Option<Vec<(Path, Option<Dentry>)>> {
+    pub fn find(
+        &self,
+        pred: &mut impl FnMut(&T) -> bool,
+    ) -> Option<Vec<(Path, Option<Arc<Dentry>>)>> {
         let found = match &self.node {
             DelegateNode::Leaf(v) => pred(v).then(Vec::new),
             DelegateNode::Delegate(child) => child.find(pred),
-            DelegateNode::Transformation { tree, .. } => tree.find(pred),
+            DelegateNode::Transformation(t) => t.tree.find(pred),
             DelegateNode::Alt(trees) => trees.iter().find_map(|t| t.find(pred)),
             DelegateNode::Union(trees) => trees.iter().find_map(|(_, t)| t.find(pred)),
             DelegateNode::Neg
@@ -139,9 +153,8 @@ impl<T> DelegateTree<T> {
             DelegateNode::Fail => NameTree::Fail,
             DelegateNode::Empty => NameTree::Empty,
             DelegateNode::Exception(e) => return Err(e.clone()),
-            DelegateNode::Delegate(t) | DelegateNode::Transformation { tree: t, .. } => {
-                t.to_name_tree()?
-            }
+            DelegateNode::Delegate(t) => t.to_name_tree()?,
+            DelegateNode::Transformation(t) => t.tree.to_name_tree()?,
             DelegateNode::Leaf(v) => NameTree::Leaf(v.clone()),
             DelegateNode::Alt(ts) => NameTree::Alt(
                 ts.iter()
@@ -161,7 +174,7 @@ impl<T> DelegateTree<T> {
 /// A `~` destination gets the empty path (it shows as `~`).
 fn from_name_tree<T: Clone>(
     path: &Path,
-    dentry: &Option<Dentry>,
+    dentry: &Option<Arc<Dentry>>,
     tree: &NameTree<T>,
 ) -> DelegateTree<T> {
     let node = match tree {
@@ -193,32 +206,27 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
 
     /// The delegation trace of a tree of paths, simplified.
     pub fn delegate(&self, tree: &NameTree<Path>) -> Activity<DelegateTree<Bound>> {
-        let start = from_name_tree(
-            &Path::empty(),
-            &None,
-            &tree.map(&mut |p: &Path| Name::Path(p.clone())),
-        );
-        self.delegate_bind(start, 0).map(DelegateTree::simplified)
+        let names = tree.map(&mut |p: &Path| Name::Path(p.clone()));
+        let start = from_name_tree(&Path::empty(), &None, &names);
+        self.reset_budget();
+        let trace = self.delegate_bind(start, 0);
+        self.within_budget(trace).map(DelegateTree::simplified)
     }
 
     /// One delegate lookup of `path`, reached through `dentry`; `None` while
     /// a namer's answer is pending.
-    fn delegate_lookup(&self, dentry: &Option<Dentry>, path: &Path) -> Option<DelegateTree<Name>> {
-        let mut matches = self
-            .dtab()
-            .dentries()
-            .iter()
-            .rev()
-            .filter_map(|d| {
-                let tree = d.rewrite(path)?;
-                let d = Some(d.clone());
-                Some(from_name_tree(
-                    path,
-                    &d,
-                    &tree.map(&mut |p: &Path| Name::Path(p.clone())),
-                ))
-            })
-            .collect::<Vec<_>>();
+    fn delegate_lookup(
+        &self,
+        dentry: &Option<Arc<Dentry>>,
+        path: &Path,
+    ) -> Option<DelegateTree<Name>> {
+        let mut matches = Vec::new();
+        for d in self.dtab().dentries().iter().rev() {
+            if let Some(tree) = d.rewrite(path) {
+                let names = tree.map(&mut |p: &Path| Name::Path(p.clone()));
+                matches.push(from_name_tree(path, &Some(Arc::new(d.clone())), &names));
+            }
+        }
         let node = match matches.len() {
             0 => match self.lookup_namers(path) {
                 Activity::Ok(NameTree::Neg) => DelegateNode::Neg,
@@ -232,6 +240,9 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
         Some(DelegateTree::new(path.clone(), dentry.clone(), node))
     }
 
+    /// Expands every unbound leaf. The recursive path goes through this
+    /// function and the small helpers below only, each kept out of line so
+    /// that one level of recursion costs little stack.
     fn delegate_bind(
         &self,
         tree: DelegateTree<Name>,
@@ -240,6 +251,9 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
         if depth > MAX_DELEGATE_DEPTH {
             return Activity::Failed(NameError::DelegateMaxDepth);
         }
+        let Some(_frame) = self.enter_units(DELEGATE_FRAME_UNITS) else {
+            return Activity::Failed(NameError::DelegateMaxDepth);
+        };
         let DelegateTree { path, dentry, node } = tree;
         let node = match node {
             DelegateNode::Neg => DelegateNode::Neg,
@@ -247,68 +261,118 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
             DelegateNode::Empty => DelegateNode::Empty,
             DelegateNode::Exception(e) => DelegateNode::Exception(e),
             DelegateNode::Leaf(Name::Bound(b)) => DelegateNode::Leaf(b),
-            DelegateNode::Leaf(Name::Path(p)) => {
-                return match self.delegate_lookup(&dentry, &p) {
-                    Some(next) => self.delegate_bind(next, depth + 1),
-                    None => Activity::Pending,
-                };
-            }
+            DelegateNode::Leaf(Name::Path(p)) => return self.delegate_leaf(&dentry, &p, depth),
             DelegateNode::Delegate(child) => match self.delegate_bind(*child, depth) {
                 Activity::Ok(t) => DelegateNode::Delegate(Box::new(t)),
                 other => return other,
             },
-            DelegateNode::Transformation { name, value, tree } => {
-                let value = match value {
-                    Name::Bound(b) => b,
-                    Name::Path(p) => Bound::new(p, Path::empty()),
-                };
-                match self.delegate_bind(*tree, depth) {
-                    Activity::Ok(t) => DelegateNode::Transformation {
-                        name,
-                        value,
-                        tree: Box::new(t),
-                    },
-                    other => return other,
-                }
-            }
-            DelegateNode::Alt(mut trees) if trees.len() <= 1 => match trees.pop() {
-                None => DelegateNode::Neg,
-                Some(t) => match self.delegate_bind(t, depth) {
-                    Activity::Ok(t) => DelegateNode::Delegate(Box::new(t)),
-                    other => return other,
-                },
+            DelegateNode::Transformation(t) => match self.delegate_transformation(*t, depth) {
+                Ok(t) => DelegateNode::Transformation(Box::new(t)),
+                Err(other) => return other,
             },
-            DelegateNode::Union(mut trees) if trees.len() <= 1 => match trees.pop() {
-                None => DelegateNode::Neg,
-                Some((_, t)) => match self.delegate_bind(t, depth) {
-                    Activity::Ok(t) => DelegateNode::Delegate(Box::new(t)),
-                    other => return other,
-                },
+            DelegateNode::Alt(trees) => match self.delegate_alt(trees, depth, &path, &dentry) {
+                Ok(node) => node,
+                Err(other) => return other,
             },
-            // Every branch is expanded; a failing branch becomes an
-            // exception node at the alternation's own path and dentry.
-            DelegateNode::Alt(trees) => {
-                let mut out = Vec::with_capacity(trees.len());
-                for t in trees {
-                    match self.delegate_branch(t, depth, &path, &dentry) {
-                        Some(t) => out.push(t),
-                        None => return Activity::Pending,
-                    }
-                }
-                DelegateNode::Alt(out)
-            }
-            DelegateNode::Union(trees) => {
-                let mut out = Vec::with_capacity(trees.len());
-                for (w, t) in trees {
-                    match self.delegate_branch(t, depth, &path, &dentry) {
-                        Some(t) => out.push((w, t)),
-                        None => return Activity::Pending,
-                    }
-                }
-                DelegateNode::Union(out)
-            }
+            DelegateNode::Union(trees) => match self.delegate_union(trees, depth, &path, &dentry) {
+                Ok(node) => node,
+                Err(other) => return other,
+            },
         };
         Activity::Ok(DelegateTree::new(path, dentry, node))
+    }
+
+    #[inline(never)]
+    fn delegate_leaf(
+        &self,
+        dentry: &Option<Arc<Dentry>>,
+        path: &Path,
+        depth: usize,
+    ) -> Activity<DelegateTree<Bound>> {
+        if let Err(e) = self.spend_lookup() {
+            return Activity::Failed(e);
+        }
+        match self.delegate_lookup(dentry, path) {
+            Some(next) => self.delegate_bind(next, depth + 1),
+            None => Activity::Pending,
+        }
+    }
+
+    #[inline(never)]
+    fn delegate_transformation(
+        &self,
+        t: Transformation<Name>,
+        depth: usize,
+    ) -> Result<Transformation<Bound>, Activity<DelegateTree<Bound>>> {
+        let value = match t.value {
+            Name::Bound(b) => b,
+            Name::Path(p) => Bound::new(p, Path::empty()),
+        };
+        match self.delegate_bind(t.tree, depth) {
+            Activity::Ok(tree) => Ok(Transformation {
+                name: t.name,
+                value,
+                tree,
+            }),
+            other => Err(other),
+        }
+    }
+
+    /// Every branch is expanded; a failing branch becomes an exception node
+    /// at the alternation's own path and dentry. One branch is a delegation.
+    #[inline(never)]
+    fn delegate_alt(
+        &self,
+        mut trees: Vec<DelegateTree<Name>>,
+        depth: usize,
+        path: &Path,
+        dentry: &Option<Arc<Dentry>>,
+    ) -> Result<DelegateNode<Bound>, Activity<DelegateTree<Bound>>> {
+        if trees.len() <= 1 {
+            return match trees.pop() {
+                None => Ok(DelegateNode::Neg),
+                Some(t) => match self.delegate_bind(t, depth) {
+                    Activity::Ok(t) => Ok(DelegateNode::Delegate(Box::new(t))),
+                    other => Err(other),
+                },
+            };
+        }
+        let mut out = Vec::with_capacity(trees.len());
+        for t in trees {
+            out.push(
+                self.delegate_branch(t, depth, path, dentry)
+                    .ok_or(Activity::Pending)?,
+            );
+        }
+        Ok(DelegateNode::Alt(out))
+    }
+
+    #[inline(never)]
+    fn delegate_union(
+        &self,
+        mut trees: Vec<(f64, DelegateTree<Name>)>,
+        depth: usize,
+        path: &Path,
+        dentry: &Option<Arc<Dentry>>,
+    ) -> Result<DelegateNode<Bound>, Activity<DelegateTree<Bound>>> {
+        if trees.len() <= 1 {
+            return match trees.pop() {
+                None => Ok(DelegateNode::Neg),
+                Some((_, t)) => match self.delegate_bind(t, depth) {
+                    Activity::Ok(t) => Ok(DelegateNode::Delegate(Box::new(t))),
+                    other => Err(other),
+                },
+            };
+        }
+        let mut out = Vec::with_capacity(trees.len());
+        for (w, t) in trees {
+            out.push((
+                w,
+                self.delegate_branch(t, depth, path, dentry)
+                    .ok_or(Activity::Pending)?,
+            ));
+        }
+        Ok(DelegateNode::Union(out))
     }
 
     /// A branch of an alternation or union; `None` when it is pending.
@@ -317,7 +381,7 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
         tree: DelegateTree<Name>,
         depth: usize,
         path: &Path,
-        dentry: &Option<Dentry>,
+        dentry: &Option<Arc<Dentry>>,
     ) -> Option<DelegateTree<Bound>> {
         match self.delegate_bind(tree, depth) {
             Activity::Ok(t) => Some(t),

@@ -3,56 +3,53 @@
 use std::fmt;
 
 use crate::parse::{self, ParseError};
-use crate::path::{Path, write_label};
+use crate::path::{EmptyLabel, Path, PathBuilder, write_label};
 use crate::tree::NameTree;
 
 /// One element of a dentry prefix: a literal label or the `*` wildcard,
 /// which matches exactly one label.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum PrefixElem {
-    Label(Box<[u8]>),
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrefixElem<'a> {
+    Label(&'a [u8]),
     Any,
 }
 
-impl fmt::Debug for PrefixElem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::new();
-        self.write_show(&mut s);
-        f.write_str(&s)
-    }
-}
-
-impl PrefixElem {
-    fn write_show(&self, out: &mut String) {
-        match self {
-            PrefixElem::Label(l) => write_label(l, out),
-            PrefixElem::Any => out.push('*'),
-        }
-    }
-}
-
 /// The left-hand side of a dentry: `/svc`, `/host/*/http`, or `/`.
+///
+/// Stored in the path encoding with a wildcard as an empty label (which no
+/// real label can be), so that a prefix without wildcards matches with one
+/// byte comparison, which is what a dtab lookup does per dentry.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Prefix {
-    elems: Vec<PrefixElem>,
-    /// The prefix as a path when it has no wildcard, so that matching is one
-    /// byte comparison in the common case.
-    literal: Option<Path>,
+    elems: Path,
+    has_wildcard: bool,
 }
 
 // === impl Prefix ===
 
 impl Prefix {
-    pub fn new(elems: Vec<PrefixElem>) -> Self {
-        let literal = elems
-            .iter()
-            .map(|e| match e {
-                PrefixElem::Label(l) => Some(&**l),
-                PrefixElem::Any => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(|labels| Path::try_from_labels(labels).expect("prefix labels are never empty"));
-        Prefix { elems, literal }
+    /// A prefix from its elements; fails if a label is empty.
+    pub fn new<'a>(elems: impl IntoIterator<Item = PrefixElem<'a>>) -> Result<Self, EmptyLabel> {
+        let mut b = PathBuilder::default();
+        let mut has_wildcard = false;
+        for e in elems {
+            match e {
+                PrefixElem::Label([]) => return Err(EmptyLabel),
+                PrefixElem::Label(l) => b.push_raw(l),
+                PrefixElem::Any => {
+                    has_wildcard = true;
+                    b.push_raw(&[]);
+                }
+            }
+        }
+        Ok(Prefix::from_parts(b.finish(), has_wildcard))
+    }
+
+    pub(crate) fn from_parts(elems: Path, has_wildcard: bool) -> Self {
+        Prefix {
+            elems,
+            has_wildcard,
+        }
     }
 
     /// Parses a prefix such as `/svc/*/http`.
@@ -60,8 +57,14 @@ impl Prefix {
         parse::prefix(s)
     }
 
-    pub fn elems(&self) -> &[PrefixElem] {
-        &self.elems
+    pub fn elems(&self) -> impl Iterator<Item = PrefixElem<'_>> {
+        self.elems.labels().map(|l| {
+            if l.is_empty() {
+                PrefixElem::Any
+            } else {
+                PrefixElem::Label(l)
+            }
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -75,36 +78,36 @@ impl Prefix {
     /// True when every element matches the label at the same position of
     /// `path` (which may be longer).
     pub fn matches(&self, path: &Path) -> bool {
-        if let Some(literal) = &self.literal {
-            return path.starts_with(literal);
+        if !self.has_wildcard {
+            return path.starts_with(&self.elems);
         }
         self.elems.len() <= path.len()
-            && self.elems.iter().zip(path.labels()).all(|(e, l)| match e {
-                PrefixElem::Any => true,
-                PrefixElem::Label(want) => **want == *l,
-            })
+            && self
+                .elems
+                .labels()
+                .zip(path.labels())
+                .all(|(want, got)| want.is_empty() || want == got)
     }
 
     pub fn show(&self) -> String {
         let mut s = String::new();
-        self.write_show(&mut s);
-        s
-    }
-
-    fn write_show(&self, out: &mut String) {
         if self.elems.is_empty() {
-            out.push('/');
+            s.push('/');
         }
-        for e in &self.elems {
-            out.push('/');
-            e.write_show(out);
+        for e in self.elems() {
+            s.push('/');
+            match e {
+                PrefixElem::Label(l) => write_label(l, &mut s),
+                PrefixElem::Any => s.push('*'),
+            }
         }
+        s
     }
 }
 
 impl From<&Path> for Prefix {
     fn from(path: &Path) -> Self {
-        Prefix::new(path.labels().map(|l| PrefixElem::Label(l.into())).collect())
+        Prefix::from_parts(path.clone(), false)
     }
 }
 
@@ -153,8 +156,12 @@ impl Dentry {
         if !self.prefix.matches(path) {
             return None;
         }
-        let suffix = path.drop(self.prefix.len());
-        Some(self.dst.map(&mut |p: &Path| p.concat(&suffix)))
+        let consumed = self.prefix.len();
+        Some(match &self.dst {
+            // The common case, without walking a tree.
+            NameTree::Leaf(p) => NameTree::Leaf(p.concat_tail(path, consumed)),
+            dst => dst.map(&mut |p: &Path| p.concat_tail(path, consumed)),
+        })
     }
 }
 

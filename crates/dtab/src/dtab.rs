@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::dentry::Dentry;
 use crate::parse::{self, ParseError};
 use crate::path::Path;
-use crate::tree::{NameTree, collapse};
+use crate::tree::NameTree;
 
 /// An ordered list of dentries, cheap to clone.
 ///
@@ -95,13 +95,19 @@ impl Dtab {
     /// first, as an alternation (`~` when nothing matches, the rewrite itself
     /// when one entry matches).
     pub fn lookup(&self, path: &Path) -> NameTree<Path> {
-        let matches = self
-            .dentries
-            .iter()
-            .rev()
-            .filter_map(|d| d.rewrite(path))
-            .collect::<Vec<_>>();
-        collapse(matches, NameTree::Alt)
+        let mut matches = self.dentries.iter().rev().filter_map(|d| d.rewrite(path));
+        let Some(first) = matches.next() else {
+            return NameTree::Neg;
+        };
+        // Most lookups match one dentry: allocate a list only for more.
+        match matches.next() {
+            None => first,
+            Some(second) => {
+                let mut all = vec![first, second];
+                all.extend(matches);
+                NameTree::Alt(all)
+            }
+        }
     }
 
     /// The entry that rewrites `path` first (the last matching one).

@@ -24,6 +24,9 @@
 //!   on a `char` does). Such digits then fail as `For input string: "..."`.
 //! * Parentheses nest at most 100 deep ([`MAX_NESTING`]), where the JVM
 //!   would overflow its stack.
+//! * One binding or delegation makes at most [`DEFAULT_MAX_LOOKUPS`] lookups
+//!   (configurable), beyond the depth limit: `/a => /a & /a` would otherwise
+//!   make 2^100 of them, and dtabs arrive in request headers.
 //! * An exception in one branch of an alternation fails the whole binding
 //!   (no fallthrough), as in Finagle; the delegation trace records it and
 //!   goes on.
@@ -43,8 +46,10 @@ mod parse;
 mod path;
 mod tree;
 
-pub use bind::{Binder, DEFAULT_MAX_DEPTH, Namer, NamerSet, NoNamers};
-pub use delegate::{DelegateNode, DelegateTree, MAX_DELEGATE_DEPTH};
+pub use bind::{
+    Binder, DEFAULT_MAX_DEPTH, DEFAULT_MAX_LOOKUPS, MAX_RECURSION, Namer, NamerSet, NoNamers,
+};
+pub use delegate::{DelegateNode, DelegateTree, MAX_DELEGATE_DEPTH, Transformation};
 pub use dentry::{Dentry, Prefix, PrefixElem};
 pub use dtab::{Dtab, request_local_dtab};
 pub use name::{Activity, AsName, Bound, Name, NameError, NameRef};

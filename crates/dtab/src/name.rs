@@ -115,6 +115,9 @@ pub enum NameError {
     MaxDepth { limit: usize },
     /// The delegation trace went deeper than its limit of 100.
     DelegateMaxDepth,
+    /// Binding made more lookups in all than its budget allows (see
+    /// `DEFAULT_MAX_LOOKUPS`); a dtab whose unions multiply at every step.
+    TooManyLookups { limit: usize },
     /// `/$/<name>/...` names no built-in namer.
     UnknownNamer { namer: Arc<str>, path: Path },
     /// A namer failed; the message is the namer's own.
@@ -137,6 +140,9 @@ impl fmt::Display for NameError {
                 write!(f, "Max recursion level: {limit} reached in Namer lookup")
             }
             NameError::DelegateMaxDepth => f.write_str("Max recursion level reached."),
+            NameError::TooManyLookups { limit } => {
+                write!(f, "Max lookups: {limit} reached in Namer lookup")
+            }
             NameError::UnknownNamer { namer, path } => {
                 write!(f, "Unknown namer: {namer} for path: {path}")
             }

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::dentry::{Dentry, Prefix, PrefixElem};
+use crate::dentry::{Dentry, Prefix};
 use crate::dtab::Dtab;
 use crate::path::{Path, PathBuilder, is_showable};
 use crate::tree::{NameTree, Weighted};
@@ -142,6 +142,10 @@ struct Parser<'a> {
     s: &'a str,
     pos: usize,
     depth: usize,
+    /// Reused buffers: a path is encoded here and then copied once into its
+    /// own allocation; an escaped label is decoded into `label` first.
+    buf: PathBuilder,
+    label: Vec<u8>,
 }
 
 impl<'a> Parser<'a> {
@@ -150,6 +154,8 @@ impl<'a> Parser<'a> {
             s,
             pos: 0,
             depth: 0,
+            buf: PathBuilder::default(),
+            label: Vec::new(),
         }
     }
 
@@ -237,25 +243,41 @@ impl<'a> Parser<'a> {
         Ok(digit as u8)
     }
 
-    /// A label: one or more showable characters or `\xHH` escapes.
-    fn label(&mut self, out: &mut Vec<u8>) -> Result<(), ParseError> {
-        out.clear();
+    /// A label: one or more showable characters or `\xHH` escapes, appended
+    /// to the path being built.
+    fn label(&mut self) -> Result<(), ParseError> {
+        let start = self.pos;
+        // Unescaped labels, the usual kind, are copied straight from input.
+        while self.peek_byte().is_some_and(is_showable) {
+            self.pos += 1;
+        }
+        if self.peek_byte() != Some(b'\\') {
+            if self.pos == start {
+                return Err(self.error(Expected::Named("label char")));
+            }
+            self.buf.push_raw(&self.s.as_bytes()[start..self.pos]);
+            return Ok(());
+        }
+        self.label.clear();
+        self.label
+            .extend_from_slice(&self.s.as_bytes()[start..self.pos]);
         loop {
             match self.peek_byte() {
                 Some(c) if is_showable(c) => {
                     self.pos += 1;
-                    out.push(c);
+                    self.label.push(c);
                 }
                 Some(b'\\') => {
                     self.pos += 1;
                     self.eat(b'x')?;
                     let hi = self.hex_digit()?;
                     let lo = self.hex_digit()?;
-                    out.push(hi << 4 | lo);
+                    self.label.push(hi << 4 | lo);
                 }
                 _ => return Err(self.error(Expected::Named("label char"))),
             }
             if !self.is_label_char() {
+                self.buf.push_raw(&self.label);
                 return Ok(());
             }
         }
@@ -264,72 +286,71 @@ impl<'a> Parser<'a> {
     fn path(&mut self) -> Result<Path, ParseError> {
         self.eat_whitespace();
         self.eat(b'/')?;
-        let mut builder = PathBuilder::default();
-        if !self.is_label_char() {
-            return Ok(builder.finish());
-        }
-        let mut label = Vec::new();
-        loop {
-            self.label(&mut label)?;
-            builder.push(&label).expect("parsed labels are never empty");
-            if !self.maybe_eat(b'/') {
-                return Ok(builder.finish());
+        self.buf.clear();
+        if self.is_label_char() {
+            loop {
+                self.label()?;
+                if !self.maybe_eat(b'/') {
+                    break;
+                }
             }
         }
+        Ok(self.buf.to_path())
     }
 
     fn prefix(&mut self) -> Result<Prefix, ParseError> {
         self.eat_whitespace();
         self.eat(b'/')?;
-        let mut elems = Vec::new();
-        if !(self.is_label_char() || self.peek_byte() == Some(b'*')) {
-            return Ok(Prefix::new(elems));
-        }
-        let mut label = Vec::new();
-        loop {
-            if self.maybe_eat(b'*') {
-                elems.push(PrefixElem::Any);
-            } else {
-                self.label(&mut label)?;
-                elems.push(PrefixElem::Label(label.as_slice().into()));
+        self.buf.clear();
+        let mut has_wildcard = false;
+        if self.is_label_char() || self.peek_byte() == Some(b'*') {
+            loop {
+                if self.maybe_eat(b'*') {
+                    // A wildcard is an empty label in a prefix's encoding.
+                    has_wildcard = true;
+                    self.buf.push_raw(&[]);
+                } else {
+                    self.label()?;
+                }
+                if !self.maybe_eat(b'/') {
+                    break;
+                }
             }
-            if !self.maybe_eat(b'/') {
-                return Ok(Prefix::new(elems));
-            }
         }
+        Ok(Prefix::from_parts(self.buf.to_path(), has_wildcard))
     }
 
     fn tree(&mut self) -> Result<NameTree<Path>, ParseError> {
-        let mut trees = Vec::new();
+        let first = self.union()?;
+        self.eat_whitespace();
+        if !self.maybe_eat(b'|') {
+            return Ok(first);
+        }
+        let mut trees = vec![first];
         loop {
             trees.push(self.union()?);
             self.eat_whitespace();
             if !self.maybe_eat(b'|') {
-                break;
+                return Ok(NameTree::Alt(trees));
             }
         }
-        Ok(if trees.len() == 1 {
-            trees.pop().expect("one tree")
-        } else {
-            NameTree::Alt(trees)
-        })
     }
 
     fn union(&mut self) -> Result<NameTree<Path>, ParseError> {
-        let mut trees = Vec::new();
+        let first = self.weighted()?;
+        self.eat_whitespace();
+        if !self.maybe_eat(b'&') {
+            // A weight outside an `&` chain is parsed and then discarded.
+            return Ok(first.tree);
+        }
+        let mut trees = vec![first];
         loop {
             trees.push(self.weighted()?);
             self.eat_whitespace();
             if !self.maybe_eat(b'&') {
-                break;
+                return Ok(NameTree::Union(trees));
             }
         }
-        Ok(if trees.len() == 1 {
-            // A weight outside an `&` chain is parsed and then discarded.
-            trees.pop().expect("one tree").tree
-        } else {
-            NameTree::Union(trees)
-        })
     }
 
     fn weighted(&mut self) -> Result<Weighted<Path>, ParseError> {

@@ -147,6 +147,40 @@ impl Path {
         }
     }
 
+    /// `self ++ other.drop(skip)`, in one allocation: how a dentry rewrites
+    /// a path (destination, then what the prefix did not consume).
+    pub fn concat_tail(&self, other: &Path, skip: usize) -> Path {
+        if skip == 0 {
+            return self.concat(other);
+        }
+        if skip >= other.len() {
+            return self.clone();
+        }
+        let tail = &other.buf[other.byte_offset(skip)..];
+        if self.is_empty() {
+            return Path::from_encoded(tail, other.len - skip as u32);
+        }
+        let mut buf = Vec::with_capacity(self.buf.len() + tail.len());
+        buf.extend_from_slice(&self.buf);
+        buf.extend_from_slice(tail);
+        Path {
+            buf: buf.into(),
+            len: self.len + other.len - skip as u32,
+        }
+    }
+
+    /// A path from this module's encoding of `len` labels. Inside the crate,
+    /// a zero-length label stands for a prefix wildcard.
+    pub(crate) fn from_encoded(buf: &[u8], len: u32) -> Path {
+        if len == 0 {
+            return Path::empty();
+        }
+        Path {
+            buf: Arc::from(buf),
+            len,
+        }
+    }
+
     /// `self ++ other`.
     pub fn concat(&self, other: &Path) -> Path {
         if other.is_empty() {
@@ -280,6 +314,24 @@ impl PathBuilder {
     pub fn push_path(&mut self, path: &Path) {
         self.buf.extend_from_slice(&path.buf);
         self.len += path.len;
+    }
+
+    /// Appends a label that may be empty: the encoding of a wildcard in a
+    /// prefix. Never exposed as a `Path`.
+    pub(crate) fn push_raw(&mut self, label: &[u8]) {
+        write_varint(&mut self.buf, label.len());
+        self.buf.extend_from_slice(label);
+        self.len += 1;
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.len = 0;
+    }
+
+    /// The path so far, leaving the builder's buffer for reuse.
+    pub(crate) fn to_path(&self) -> Path {
+        Path::from_encoded(&self.buf, self.len)
     }
 
     pub fn finish(self) -> Path {

@@ -189,7 +189,7 @@ impl<T: Clone> NameTree<T> {
 }
 
 /// Turns a list of alternatives into `~`, the only member, or `alt(list)`.
-pub(crate) fn collapse<T>(
+fn collapse<T>(
     mut trees: Vec<NameTree<T>>,
     alt: impl FnOnce(Vec<NameTree<T>>) -> NameTree<T>,
 ) -> NameTree<T> {
@@ -204,34 +204,47 @@ impl<T: Ord + Clone> NameTree<T> {
     /// The set of leaves the tree denotes, or `None` when it is negative or
     /// failed. Weights are ignored. `$` denotes the empty set.
     pub fn eval(&self) -> Option<BTreeSet<T>> {
+        match self.eval_state() {
+            Eval::Set(set) => Some(set),
+            Eval::Neg | Eval::Fail => None,
+        }
+    }
+
+    /// Finagle's evaluation: an alternation takes its first member that does
+    /// not evaluate negative, and stops at one that evaluates failed; a union
+    /// joins the sets of its members and ignores negative and failed ones.
+    fn eval_state(&self) -> Eval<T> {
         match self {
-            NameTree::Leaf(v) => Some(BTreeSet::from([v.clone()])),
-            NameTree::Empty => Some(BTreeSet::new()),
-            NameTree::Neg | NameTree::Fail => None,
+            NameTree::Leaf(v) => Eval::Set(BTreeSet::from([v.clone()])),
+            NameTree::Empty => Eval::Set(BTreeSet::new()),
+            NameTree::Neg => Eval::Neg,
+            NameTree::Fail => Eval::Fail,
             NameTree::Union(trees) => {
-                let mut any = false;
-                let mut all = BTreeSet::new();
+                let mut all: Option<BTreeSet<T>> = None;
                 for w in trees {
-                    if let Some(vs) = w.tree.eval() {
-                        any = true;
-                        all.extend(vs);
+                    if let Eval::Set(vs) = w.tree.eval_state() {
+                        all.get_or_insert_with(BTreeSet::new).extend(vs);
                     }
                 }
-                any.then_some(all)
+                all.map_or(Eval::Neg, Eval::Set)
             }
             NameTree::Alt(trees) => {
                 for t in trees {
-                    if matches!(t, NameTree::Fail) {
-                        return None;
-                    }
-                    if let Some(vs) = t.eval() {
-                        return Some(vs);
+                    match t.eval_state() {
+                        Eval::Neg => continue,
+                        other => return other,
                     }
                 }
-                None
+                Eval::Neg
             }
         }
     }
+}
+
+enum Eval<T> {
+    Neg,
+    Fail,
+    Set(BTreeSet<T>),
 }
 
 /// Writes a weight as the JVM's `"%.2f".format(w)` does: the shortest decimal

@@ -1,6 +1,8 @@
 //! The JSON encodings of the vector schema, to and from the crate's types.
 
 use l5d_dtab::{Bound, DelegateNode, DelegateTree, Dentry, Name, NameTree, Path, Prefix};
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 pub(crate) type Result<T> = std::result::Result<T, String>;
@@ -83,7 +85,7 @@ pub(crate) fn delegate_from(v: &Value) -> Result<DelegateTree<Path>> {
         "~" | "!" => Path::empty(),
         s => path(s)?,
     };
-    let dentry = v.get("dentry").map(dentry_from).transpose()?;
+    let dentry = v.get("dentry").map(dentry_from).transpose()?.map(Arc::new);
     let node = match str_field(v, "type")? {
         "neg" => DelegateNode::Neg,
         "fail" => DelegateNode::Fail,
@@ -151,7 +153,7 @@ pub(crate) fn delegate_to<T>(
         DelegateNode::Leaf(_) => ("leaf", t.path.show()),
         DelegateNode::Alt(_) => ("alt", t.path.show()),
         DelegateNode::Union(_) => ("union", t.path.show()),
-        DelegateNode::Transformation { .. } => ("transformation", t.path.show()),
+        DelegateNode::Transformation(_) => ("transformation", t.path.show()),
     };
     let mut m = Map::from_iter([
         ("type".to_string(), json!(kind)),
@@ -185,11 +187,11 @@ pub(crate) fn delegate_to<T>(
                     .collect(),
             );
         }
-        DelegateNode::Transformation { name, value, tree } => {
-            let (_, bound) = leaf(value, style);
-            m.insert("name".into(), json!(name));
+        DelegateNode::Transformation(t) => {
+            let (_, bound) = leaf(&t.value, style);
+            m.insert("name".into(), json!(t.name));
             m.insert("bound".into(), bound);
-            m.insert("tree".into(), delegate_to(tree, style, leaf));
+            m.insert("tree".into(), delegate_to(&t.tree, style, leaf));
         }
         DelegateNode::Neg | DelegateNode::Fail | DelegateNode::Empty => {}
     }

@@ -117,7 +117,7 @@ fn run(v: &Value) -> Result<()> {
                 chain
                     .iter()
                     .map(|(p, d)| {
-                        json!([p.show(), d.as_ref().map(Dentry::show).unwrap_or_default()])
+                        json!([p.show(), d.as_deref().map(Dentry::show).unwrap_or_default()])
                     })
                     .collect::<Vec<_>>()
             });
