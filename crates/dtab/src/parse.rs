@@ -154,7 +154,7 @@ impl<'a> Parser<'a> {
             s,
             pos: 0,
             depth: 0,
-            buf: PathBuilder::default(),
+            buf: PathBuilder::with_capacity(128),
             label: Vec::new(),
         }
     }
@@ -207,17 +207,22 @@ impl<'a> Parser<'a> {
     }
 
     fn eat_whitespace(&mut self) {
-        while let Some(c) = self.peek() {
-            if c == '#' {
-                // A comment runs to the end of the line, newline included.
-                match self.s[self.pos..].find('\n') {
-                    Some(nl) => self.pos += nl + 1,
-                    None => self.pos = self.s.len(),
+        let bytes = self.s.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | 0x1C..=0x1F => self.pos += 1,
+                b'#' => {
+                    // A comment runs to the end of the line, newline included.
+                    match bytes[self.pos..].iter().position(|&c| c == b'\n') {
+                        Some(nl) => self.pos += nl + 1,
+                        None => self.pos = bytes.len(),
+                    }
                 }
-            } else if is_jvm_whitespace(c) {
-                self.pos += c.len_utf8();
-            } else {
-                break;
+                _ if b.is_ascii() => return,
+                _ => match self.peek() {
+                    Some(c) if is_jvm_whitespace(c) => self.pos += c.len_utf8(),
+                    _ => return,
+                },
             }
         }
     }
@@ -448,7 +453,7 @@ impl<'a> Parser<'a> {
     }
 
     fn dtab(&mut self) -> Result<Dtab, ParseError> {
-        let mut dentries = Vec::new();
+        let mut dentries = Vec::with_capacity(8);
         loop {
             self.eat_whitespace();
             if self.pos < self.s.len() {

@@ -113,8 +113,13 @@ impl Path {
     /// True when `prefix`'s labels are the first labels of `self`.
     pub fn starts_with(&self, prefix: &Path) -> bool {
         // The encoding is canonical and self-delimiting, so a byte prefix at
-        // a label boundary is a label prefix.
-        self.len >= prefix.len && self.buf.starts_with(&prefix.buf)
+        // a label boundary is a label prefix. Most candidates differ in their
+        // first label's length or first byte: reject those without a call.
+        let (this, that) = (&*self.buf, &*prefix.buf);
+        self.len >= prefix.len
+            && this.len() >= that.len()
+            && (that.len() < 2 || this[..2] == that[..2])
+            && this.starts_with(that)
     }
 
     /// The path without its first `n` labels.
@@ -301,6 +306,14 @@ pub struct PathBuilder {
 }
 
 impl PathBuilder {
+    /// A builder with room for `bytes` bytes of encoded labels.
+    pub fn with_capacity(bytes: usize) -> Self {
+        PathBuilder {
+            buf: Vec::with_capacity(bytes),
+            len: 0,
+        }
+    }
+
     pub fn push(&mut self, label: &[u8]) -> Result<(), EmptyLabel> {
         if label.is_empty() {
             return Err(EmptyLabel);
@@ -370,8 +383,20 @@ fn read_varint(buf: &[u8]) -> (usize, usize) {
 
 /// Finagle's showable label characters: `0-9 A-Z a-z _ : . # $ % -`.
 pub(crate) fn is_showable(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'.' | b'#' | b'$' | b'%' | b'-')
+    SHOWABLE[c as usize]
 }
+
+static SHOWABLE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric()
+            || matches!(b, b'_' | b':' | b'.' | b'#' | b'$' | b'%' | b'-');
+        c += 1;
+    }
+    table
+};
 
 /// Writes a label, escaping all of it when any byte is not showable.
 pub(crate) fn write_label(label: &[u8], out: &mut String) {
