@@ -134,156 +134,99 @@ impl TryFrom<&mesh::Dtab> for Dtab {
     }
 }
 
-// === NameTree<Path> ===
+// === NameTree<Path> and NameTree<Bound> ===
 
-impl From<&NameTree<Path>> for mesh::PathNameTree {
-    fn from(t: &NameTree<Path>) -> Self {
-        let node = match t {
-            NameTree::Neg => pnt::Node::Neg(pnt::Neg {}),
-            NameTree::Fail => pnt::Node::Fail(pnt::Fail {}),
-            NameTree::Empty => pnt::Node::Empty(pnt::Empty {}),
-            NameTree::Leaf(p) => pnt::Node::Leaf(pnt::Leaf { id: Some(p.into()) }),
-            NameTree::Alt(ts) => pnt::Node::Alt(pnt::Alt {
-                trees: ts.iter().map(Into::into).collect(),
-            }),
-            NameTree::Union(ws) => pnt::Node::Union(pnt::Union {
-                trees: ws
-                    .iter()
-                    .map(|w| pnt::union::Weighted {
-                        weight: w.weight,
-                        tree: Some((&w.tree).into()),
-                    })
-                    .collect(),
-            }),
-        };
-        mesh::PathNameTree { node: Some(node) }
-    }
-}
-
-impl TryFrom<&mesh::PathNameTree> for NameTree<Path> {
-    type Error = ConvertError;
-
-    fn try_from(t: &mesh::PathNameTree) -> Result<Self, ConvertError> {
-        const MSG: &str = "PathNameTree";
-        Ok(
-            match t
-                .node
-                .as_ref()
-                .ok_or_else(|| invalid(MSG, "no node is set"))?
-            {
-                pnt::Node::Neg(_) => NameTree::Neg,
-                pnt::Node::Fail(_) => NameTree::Fail,
-                pnt::Node::Empty(_) => NameTree::Empty,
-                pnt::Node::Leaf(l) => {
-                    NameTree::Leaf(required_path(l.id.as_ref(), "PathNameTree.Leaf")?)
-                }
-                pnt::Node::Alt(a) => NameTree::Alt(
-                    a.trees
-                        .iter()
-                        .map(TryInto::try_into)
-                        .collect::<Result<_, _>>()?,
-                ),
-                pnt::Node::Union(u) => NameTree::Union(
-                    u.trees
-                        .iter()
-                        .map(|w| {
-                            let tree = w
-                                .tree
-                                .as_ref()
-                                .ok_or_else(|| invalid(MSG, "a union member has no tree"))?;
-                            Ok(Weighted::new(w.weight, tree.try_into()?))
-                        })
-                        .collect::<Result<_, ConvertError>>()?,
-                ),
-            },
-        )
-    }
-}
-
-// === NameTree<Bound> ===
-
-impl From<&Bound> for bnt::Leaf {
-    fn from(b: &Bound) -> Self {
-        bnt::Leaf {
-            id: Some((&b.id).into()),
-            residual: Some((&b.residual).into()),
+/// `PathNameTree` and `BoundNameTree` are the same shape with different
+/// leaves (and distinct generated types), so one definition serves both.
+macro_rules! name_tree_wire {
+    ($msg:ident, $node:ident, $leaf:ty, $name:literal, $to_leaf:expr, $from_leaf:expr) => {
+        impl From<&NameTree<$leaf>> for mesh::$msg {
+            fn from(t: &NameTree<$leaf>) -> Self {
+                let node = match t {
+                    NameTree::Neg => $node::Node::Neg($node::Neg {}),
+                    NameTree::Fail => $node::Node::Fail($node::Fail {}),
+                    NameTree::Empty => $node::Node::Empty($node::Empty {}),
+                    NameTree::Leaf(l) => $node::Node::Leaf($to_leaf(l)),
+                    NameTree::Alt(ts) => $node::Node::Alt($node::Alt {
+                        trees: ts.iter().map(Into::into).collect(),
+                    }),
+                    NameTree::Union(ws) => $node::Node::Union($node::Union {
+                        trees: ws
+                            .iter()
+                            .map(|w| $node::union::Weighted {
+                                weight: w.weight,
+                                tree: Some((&w.tree).into()),
+                            })
+                            .collect(),
+                    }),
+                };
+                mesh::$msg { node: Some(node) }
+            }
         }
-    }
+
+        impl TryFrom<&mesh::$msg> for NameTree<$leaf> {
+            type Error = ConvertError;
+
+            fn try_from(t: &mesh::$msg) -> Result<Self, ConvertError> {
+                let node = t
+                    .node
+                    .as_ref()
+                    .ok_or_else(|| invalid($name, "no node is set"))?;
+                Ok(match node {
+                    $node::Node::Neg(_) => NameTree::Neg,
+                    $node::Node::Fail(_) => NameTree::Fail,
+                    $node::Node::Empty(_) => NameTree::Empty,
+                    $node::Node::Leaf(l) => NameTree::Leaf($from_leaf(l)?),
+                    $node::Node::Alt(a) => NameTree::Alt(
+                        a.trees
+                            .iter()
+                            .map(TryInto::try_into)
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    $node::Node::Union(u) => NameTree::Union(
+                        u.trees
+                            .iter()
+                            .map(|w| {
+                                let tree = w
+                                    .tree
+                                    .as_ref()
+                                    .ok_or_else(|| invalid($name, "a union member has no tree"))?;
+                                Ok(Weighted::new(w.weight, tree.try_into()?))
+                            })
+                            .collect::<Result<_, ConvertError>>()?,
+                    ),
+                })
+            }
+        }
+    };
 }
 
-impl From<&NameTree<Bound>> for mesh::BoundNameTree {
-    fn from(t: &NameTree<Bound>) -> Self {
-        let node = match t {
-            NameTree::Neg => bnt::Node::Neg(bnt::Neg {}),
-            NameTree::Fail => bnt::Node::Fail(bnt::Fail {}),
-            NameTree::Empty => bnt::Node::Empty(bnt::Empty {}),
-            NameTree::Leaf(b) => bnt::Node::Leaf(b.into()),
-            NameTree::Alt(ts) => bnt::Node::Alt(bnt::Alt {
-                trees: ts.iter().map(Into::into).collect(),
-            }),
-            NameTree::Union(ws) => bnt::Node::Union(bnt::Union {
-                trees: ws
-                    .iter()
-                    .map(|w| bnt::union::Weighted {
-                        weight: w.weight,
-                        tree: Some((&w.tree).into()),
-                    })
-                    .collect(),
-            }),
-        };
-        mesh::BoundNameTree { node: Some(node) }
-    }
-}
+name_tree_wire!(
+    PathNameTree,
+    pnt,
+    Path,
+    "PathNameTree",
+    |p: &Path| pnt::Leaf { id: Some(p.into()) },
+    |l: &pnt::Leaf| required_path(l.id.as_ref(), "PathNameTree.Leaf")
+);
 
-impl TryFrom<&bnt::Leaf> for Bound {
-    type Error = ConvertError;
-
-    fn try_from(l: &bnt::Leaf) -> Result<Self, ConvertError> {
+// Bound leaves carry no weight on the wire; union members do.
+name_tree_wire!(
+    BoundNameTree,
+    bnt,
+    Bound,
+    "BoundNameTree",
+    |b: &Bound| bnt::Leaf {
+        id: Some((&b.id).into()),
+        residual: Some((&b.residual).into()),
+    },
+    |l: &bnt::Leaf| -> Result<Bound, ConvertError> {
         Ok(Bound::new(
             required_path(l.id.as_ref(), "BoundNameTree.Leaf")?,
             optional_path(l.residual.as_ref())?,
         ))
     }
-}
-
-impl TryFrom<&mesh::BoundNameTree> for NameTree<Bound> {
-    type Error = ConvertError;
-
-    /// Bound leaves carry no weight on the wire; union members do.
-    fn try_from(t: &mesh::BoundNameTree) -> Result<Self, ConvertError> {
-        const MSG: &str = "BoundNameTree";
-        Ok(
-            match t
-                .node
-                .as_ref()
-                .ok_or_else(|| invalid(MSG, "no node is set"))?
-            {
-                bnt::Node::Neg(_) => NameTree::Neg,
-                bnt::Node::Fail(_) => NameTree::Fail,
-                bnt::Node::Empty(_) => NameTree::Empty,
-                bnt::Node::Leaf(l) => NameTree::Leaf(l.try_into()?),
-                bnt::Node::Alt(a) => NameTree::Alt(
-                    a.trees
-                        .iter()
-                        .map(TryInto::try_into)
-                        .collect::<Result<_, _>>()?,
-                ),
-                bnt::Node::Union(u) => NameTree::Union(
-                    u.trees
-                        .iter()
-                        .map(|w| {
-                            let tree = w
-                                .tree
-                                .as_ref()
-                                .ok_or_else(|| invalid(MSG, "a union member has no tree"))?;
-                            Ok(Weighted::new(w.weight, tree.try_into()?))
-                        })
-                        .collect::<Result<_, ConvertError>>()?,
-                ),
-            },
-        )
-    }
-}
+);
 
 // === DelegateTree<Bound> ===
 

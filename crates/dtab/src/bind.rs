@@ -135,7 +135,7 @@ impl<'a, N: Namer + ?Sized> Binder<'a, N> {
                 limit: self.max_depth,
             });
         }
-        self.enter_units(1).ok_or_else(|| NameError::MaxDepth {
+        self.enter_units(1).ok_or(NameError::MaxDepth {
             limit: self.max_depth,
         })
     }

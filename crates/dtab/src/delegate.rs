@@ -329,13 +329,7 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
         dentry: &Option<Arc<Dentry>>,
     ) -> Result<DelegateNode<Bound>, Activity<DelegateTree<Bound>>> {
         if trees.len() <= 1 {
-            return match trees.pop() {
-                None => Ok(DelegateNode::Neg),
-                Some(t) => match self.delegate_bind(t, depth) {
-                    Activity::Ok(t) => Ok(DelegateNode::Delegate(Box::new(t))),
-                    other => Err(other),
-                },
-            };
+            return self.delegate_only(trees.pop(), depth);
         }
         let mut out = Vec::with_capacity(trees.len());
         for t in trees {
@@ -356,13 +350,7 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
         dentry: &Option<Arc<Dentry>>,
     ) -> Result<DelegateNode<Bound>, Activity<DelegateTree<Bound>>> {
         if trees.len() <= 1 {
-            return match trees.pop() {
-                None => Ok(DelegateNode::Neg),
-                Some((_, t)) => match self.delegate_bind(t, depth) {
-                    Activity::Ok(t) => Ok(DelegateNode::Delegate(Box::new(t))),
-                    other => Err(other),
-                },
-            };
+            return self.delegate_only(trees.pop().map(|(_, t)| t), depth);
         }
         let mut out = Vec::with_capacity(trees.len());
         for (w, t) in trees {
@@ -373,6 +361,22 @@ impl<N: Namer + ?Sized> Binder<'_, N> {
             ));
         }
         Ok(DelegateNode::Union(out))
+    }
+
+    /// An alternation or union with at most one branch: `~`, or a delegation
+    /// to that branch.
+    fn delegate_only(
+        &self,
+        tree: Option<DelegateTree<Name>>,
+        depth: usize,
+    ) -> Result<DelegateNode<Bound>, Activity<DelegateTree<Bound>>> {
+        let Some(tree) = tree else {
+            return Ok(DelegateNode::Neg);
+        };
+        match self.delegate_bind(tree, depth) {
+            Activity::Ok(t) => Ok(DelegateNode::Delegate(Box::new(t))),
+            other => Err(other),
+        }
     }
 
     /// A branch of an alternation or union; `None` when it is pending.
