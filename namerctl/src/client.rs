@@ -1,0 +1,381 @@
+//! The namerd HTTP API client: one plain-HTTP/1.1 request per call through
+//! hyper-util's legacy client, each bounded by a timeout, and the mapping of
+//! namerd's status codes to [`Error`]s (404, 409, 410, 412 and the rest).
+//!
+//! Versions are sent and read verbatim (`If-Match` / `ETag`, base64, no
+//! quotes), as namerd expects.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::api::{Dentry, HistoryEntry};
+use crate::config::BaseUrl;
+use crate::error::Error;
+use crate::input::CONTENT_TYPE_JSON;
+
+/// Responses larger than this are refused rather than buffered.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// How much of an error body is quoted in an error message.
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// A dtab body to send and its media type.
+#[derive(Clone, Debug)]
+pub struct Payload {
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+/// A dtab as read from namerd, with its version (`ETag`, empty if absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub version: String,
+    pub dtab: Vec<Dentry>,
+}
+
+/// What came back from namerd.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Bytes,
+}
+
+#[derive(Debug)]
+pub struct NamerdClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    base: BaseUrl,
+    timeout: Duration,
+}
+
+// === impl NamerdClient ===
+
+impl NamerdClient {
+    pub fn new(base: BaseUrl, timeout: Duration) -> Self {
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        NamerdClient {
+            http,
+            base,
+            timeout,
+        }
+    }
+
+    /// `GET /api/1/dtabs`: the namespace names.
+    pub async fn list(&self) -> Result<Vec<String>, Error> {
+        let reply = check(self.send(Method::GET, &[], None, None).await?)?;
+        decode(&reply.body, "the namespace list")
+    }
+
+    /// `GET /api/1/dtabs/<name>` as JSON.
+    pub async fn get(&self, name: &str) -> Result<Fetched, Error> {
+        let reply = check(self.send(Method::GET, &[name], None, None).await?)?;
+        Ok(Fetched {
+            version: reply.etag.unwrap_or_default(),
+            dtab: decode(&reply.body, &format!("GET of dtab {name}"))?,
+        })
+    }
+
+    /// The current version of a dtab; `None` if it does not exist.
+    pub async fn current_version(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.get(name).await {
+            Ok(fetched) if fetched.version.is_empty() => Err(Error::MissingVersion {
+                name: name.to_string(),
+            }),
+            Ok(fetched) => Ok(Some(fetched.version)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /api/1/dtabs/<name>`: create only if absent (409 → conflict).
+    pub async fn create(&self, name: &str, payload: Payload) -> Result<(), Error> {
+        let reply = self
+            .send(Method::POST, &[name], None, Some(payload))
+            .await?;
+        if reply.status == StatusCode::CONFLICT {
+            let current = match reply.etag {
+                Some(etag) => Some(etag),
+                None => self.current_version(name).await.ok().flatten(),
+            };
+            return Err(Error::AlreadyExists {
+                name: name.to_string(),
+                current,
+            });
+        }
+        check(reply).map(drop)
+    }
+
+    /// `PUT /api/1/dtabs/<name>`, compare-and-set when `if_match` is given
+    /// (412 → conflict). Returns the new version if namerd sent one.
+    pub async fn update(
+        &self,
+        name: &str,
+        payload: Payload,
+        if_match: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let reply = self
+            .send(Method::PUT, &[name], if_match, Some(payload))
+            .await?;
+        if reply.status == StatusCode::PRECONDITION_FAILED {
+            let current = match reply.etag {
+                Some(etag) => Some(etag),
+                None => self.current_version(name).await?,
+            };
+            return Err(Error::Conflict {
+                name: name.to_string(),
+                expected: if_match.unwrap_or("(none)").to_string(),
+                current,
+            });
+        }
+        Ok(check(reply)?.etag)
+    }
+
+    /// `DELETE /api/1/dtabs/<name>`.
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        check(self.send(Method::DELETE, &[name], None, None).await?).map(drop)
+    }
+
+    /// `GET /api/1/dtabs/<name>/history`: the body as namerd sent it (for
+    /// `--json`, so fields this version does not know survive, in namerd's
+    /// order) and its entries.
+    pub async fn history(&self, name: &str) -> Result<(Bytes, Vec<HistoryEntry>), Error> {
+        let segments = [name, "history"];
+        let reply = check(self.send(Method::GET, &segments, None, None).await?)?;
+        let entries = decode(&reply.body, &format!("the history of dtab {name}"))?;
+        Ok((reply.body, entries))
+    }
+
+    /// `GET /api/1/dtabs/<name>/history/<version>`: the dtab as of a
+    /// version (404 unknown version, 410 a deletion).
+    pub async fn version(&self, name: &str, version: &str) -> Result<Vec<Dentry>, Error> {
+        check_version(version)?;
+        let reply = self
+            .send(Method::GET, &[name, "history", version], None, None)
+            .await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Err(Error::UnknownVersion {
+                name: name.to_string(),
+                version: version.to_string(),
+            }),
+            StatusCode::GONE => Err(Error::VersionIsDeletion {
+                name: name.to_string(),
+                version: version.to_string(),
+            }),
+            _ => {
+                let reply = check(reply)?;
+                decode(&reply.body, &format!("version {version} of dtab {name}"))
+            }
+        }
+    }
+
+    /// One request under the timeout, body buffered.
+    async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        if_match: Option<&str>,
+        payload: Option<Payload>,
+    ) -> Result<Reply, Error> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(self.base.dtabs_uri(segments))
+            .header(ACCEPT, CONTENT_TYPE_JSON);
+        // namerd records who wrote each version in the dtab's history.
+        if let Some(who) = operator() {
+            request = request.header("l5d-author", who);
+        }
+        if let Some(version) = if_match {
+            let value = HeaderValue::from_str(check_version(version)?)
+                .expect("base64 is a valid header value");
+            request = request.header(IF_MATCH, value);
+        }
+        let body = match payload {
+            Some(payload) => {
+                request = request.header(CONTENT_TYPE, payload.content_type);
+                payload.body
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(body))
+            .expect("method, URI and headers are valid");
+
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| self.unreachable(&e))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| self.unreachable(&*e))?
+                .to_bytes();
+            let etag = parts
+                .headers
+                .get(ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            Ok(Reply {
+                status: parts.status,
+                etag,
+                body,
+            })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                url: self.base.to_string(),
+                timeout: self.timeout,
+            }),
+        }
+    }
+
+    fn unreachable(&self, error: &(dyn std::error::Error + 'static)) -> Error {
+        Error::Unreachable {
+            url: self.base.to_string(),
+            reason: reason(error),
+        }
+    }
+}
+
+/// Versions are opaque, but on namerd's HTTP API always standard, padded
+/// base64; checking that here turns a mistyped version into a clear error
+/// instead of a 400 from namerd.
+pub fn check_version(version: &str) -> Result<&str, Error> {
+    match BASE64.decode(version) {
+        Ok(_) => Ok(version),
+        Err(_) => Err(Error::InvalidVersion {
+            version: version.to_string(),
+        }),
+    }
+}
+
+/// The causes of a transport error, without hyper-util's generic
+/// "client error (Connect)" wrapper: e.g. `tcp connect error: Connection
+/// refused (os error 111)`.
+fn reason(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut causes = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    if causes.is_empty() {
+        error.to_string()
+    } else {
+        causes.join(": ")
+    }
+}
+
+/// Success is 200, 201 or 204; 404 is the Go tool's not-found error; the
+/// rest are unexpected, quoting the first line of namerd's explanation.
+fn check(reply: Reply) -> Result<Reply, Error> {
+    match reply.status {
+        StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(reply),
+        StatusCode::NOT_FOUND => Err(Error::NotFound),
+        status => Err(Error::Unexpected {
+            status,
+            detail: first_line(&reply.body),
+        }),
+    }
+}
+
+fn first_line(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().next()?.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let mut line: String = line.chars().take(MAX_DETAIL_CHARS).collect();
+    if line.len() < text.lines().next().unwrap_or_default().trim().len() {
+        line.push('…');
+    }
+    Some(line)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::BadResponse {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The operator's login name, for namerd's history, if it is a plain
+/// printable value.
+fn operator() -> Option<HeaderValue> {
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()?;
+    let printable =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_graphic());
+    printable
+        .then(|| HeaderValue::from_str(&name).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_line_of_error_bodies() {
+        let long = "x".repeat(400);
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"", None),
+            (b"\n", None),
+            (b"   \nsecond", None),
+            (b"bad dtab: /a=>\n at 4\n", Some("bad dtab: /a=>")),
+            (b"Forbidden", Some("Forbidden")),
+        ];
+        for (body, want) in cases {
+            assert_eq!(first_line(body).as_deref(), *want, "{body:?}");
+        }
+        let truncated = first_line(long.as_bytes()).unwrap();
+        assert_eq!(truncated.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert!(truncated.ends_with('…'));
+    }
+
+    #[test]
+    fn versions_are_base64() {
+        for ok in ["AAAAAAAAAAE=", "Zm9v", "AB+/cw==", ""] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for bad in ["1", "AAAAAAAAAAE", "AAAA AAAA", "# version", "ä"] {
+            let err = check_version(bad).unwrap_err();
+            assert!(err.to_string().starts_with("invalid version"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        let reply = |code: u16, body: &'static str| Reply {
+            status: StatusCode::from_u16(code).unwrap(),
+            etag: None,
+            body: Bytes::from_static(body.as_bytes()),
+        };
+        for code in [200, 201, 204] {
+            assert!(check(reply(code, "")).is_ok(), "{code}");
+        }
+        assert!(matches!(check(reply(404, "")), Err(Error::NotFound)));
+        let err = check(reply(409, "")).unwrap_err();
+        assert_eq!(err.to_string(), "unexpected response: 409 Conflict");
+        let err = check(reply(400, "Invalid dtab\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected response: 400 Bad Request: Invalid dtab"
+        );
+        let err = check(reply(599, "")).unwrap_err();
+        assert_eq!(err.to_string(), "unexpected response: 599");
+    }
+}

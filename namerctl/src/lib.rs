@@ -1,0 +1,25 @@
+//! namerctl, the operator's CLI for namerd dtabs.
+//!
+//! It speaks Linkerd 1.x's namerd HTTP API (`/api/1/dtabs/...`) and keeps the
+//! Go namerctl's commands, aliases, flags and output formats, with one
+//! deliberate difference: every write is a compare-and-set by default.
+//! `dtab update` sends the version it was given (`--version`, the JSON
+//! `"version"` or the `# version` line that `dtab get` prints) as `If-Match`
+//! and refuses to write without one unless `--force` is given.
+//!
+//! The binary (`src/main.rs`) only parses arguments and maps errors to exit
+//! codes; everything else is here so it can be tested without a process.
+//! The pure parts ([`config`], [`input`], [`format`](mod@format)) do no network I/O;
+//! only [`client`] talks to namerd.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod format;
+pub mod input;
+pub mod run;
+
+pub use error::Error;
+pub use run::{Environment, run};

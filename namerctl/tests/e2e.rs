@@ -1,0 +1,229 @@
+//! The real `namerctl` binary against a real namerd HTTP controller
+//! (in-memory store) started in-process on 127.0.0.1:0: the operator's
+//! get -> edit -> update loop with compare-and-set, history and rollback,
+//! and 50 concurrent updates from the same version.
+
+use std::path::Path;
+use std::process::Output;
+
+/// The Linkerd handbook's `internal` dtab.
+const HANDBOOK: &str = "/srv => /#/io.l5d.fs; /host => /srv; /tmp => /srv; /svc => /host; /host/world => /srv/world-v1;\n";
+
+/// What `dtab get internal` prints for [`HANDBOOK`] after the version line.
+const HANDBOOK_PRETTY: &str = "\
+/srv         => /#/io.l5d.fs ;
+/host        => /srv ;
+/tmp         => /srv ;
+/svc         => /host ;
+/host/world  => /srv/world-v1 ;
+";
+
+async fn namerctl(base_url: &str, dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_namerctl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NAMERCTL_BASE_URL", base_url)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Runs namerctl and requires exit 0.
+async fn ok(base_url: &str, dir: &Path, args: &[&str]) -> String {
+    let out = namerctl(base_url, dir, args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "namerctl {args:?} failed: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_workflow() {
+    let namerd = namerd::testing::start_in_memory().await;
+    let url = namerd.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = |name: &str| d.join(name).to_str().unwrap().to_string();
+
+    // create, then get byte for byte.
+    std::fs::write(d.join("internal.dtab"), HANDBOOK).unwrap();
+    let out = ok(
+        &url,
+        d,
+        &["dtab", "create", "internal", &path("internal.dtab")],
+    )
+    .await;
+    assert_eq!(out, "Created internal\n");
+    assert_eq!(ok(&url, d, &["dtab", "list"]).await, "internal\n");
+    let got = ok(&url, d, &["dtab", "get", "internal"]).await;
+    assert_eq!(got, format!("# version AAAAAAAAAAE=\n{HANDBOOK_PRETTY}"));
+
+    // Edit the got file (a canary shift), keep the version line, update.
+    let edited = got.replace(
+        "/host/world  => /srv/world-v1 ;",
+        "/host/world  => 9*/srv/world-v1 & 1*/srv/world-v2 ;",
+    );
+    assert_ne!(edited, got);
+    std::fs::write(d.join("edited.dtab"), &edited).unwrap();
+    let out = ok(
+        &url,
+        d,
+        &["dtab", "update", "internal", &path("edited.dtab")],
+    )
+    .await;
+    assert_eq!(out, "Updated internal\n");
+    let got = ok(&url, d, &["dtab", "get", "internal"]).await;
+    assert!(got.starts_with("# version AAAAAAAAAAI=\n"), "{got}");
+    assert!(got.contains("/srv/world-v2"), "{got}");
+
+    // The same file again is stale: refused with the conflict exit code.
+    let out = namerctl(
+        &url,
+        d,
+        &["dtab", "update", "internal", &path("edited.dtab")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "Error: version conflict: dtab internal has changed since version AAAAAAAAAAE=; \
+         the current version is AAAAAAAAAAI=\n"
+    );
+
+    // No version anywhere: refused, nothing written; --force writes.
+    std::fs::write(d.join("unversioned.dtab"), HANDBOOK).unwrap();
+    let unversioned = path("unversioned.dtab");
+    let out = namerctl(&url, d, &["dtab", "update", "internal", &unversioned]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let got = ok(&url, d, &["dtab", "get", "internal"]).await;
+    assert!(got.starts_with("# version AAAAAAAAAAI=\n"), "{got}");
+    let out = ok(
+        &url,
+        d,
+        &["dtab", "update", "internal", &unversioned, "--force"],
+    )
+    .await;
+    assert_eq!(out, "Updated internal\n");
+    let got = ok(&url, d, &["dtab", "get", "internal"]).await;
+    assert_eq!(got, format!("# version AAAAAAAAAAM=\n{HANDBOOK_PRETTY}"));
+
+    // History shows every version, oldest first.
+    let history = ok(&url, d, &["dtab", "history", "internal"]).await;
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 4, "{history}");
+    assert!(lines[0].starts_with("VERSION "), "{history}");
+    for (line, (version, op)) in lines[1..].iter().zip([
+        ("AAAAAAAAAAE=", "create"),
+        ("AAAAAAAAAAI=", "update"),
+        ("AAAAAAAAAAM=", "update"),
+    ]) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&cells[..2], [version, op], "{line}");
+    }
+    assert!(lines[2].contains("/srv/world-v2"), "{history}");
+    let json = ok(&url, d, &["dtab", "history", "internal", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(3), "{json}");
+
+    // Roll back to version 1: the original dtab again, at a new version.
+    let out = ok(&url, d, &["dtab", "rollback", "internal", "AAAAAAAAAAE="]).await;
+    let prefix = "Rolled back internal to version AAAAAAAAAAE= (new version ";
+    assert!(out.starts_with(prefix) && out.ends_with(")\n"), "{out}");
+    let new_version = &out[prefix.len()..out.len() - 2];
+    for old in ["AAAAAAAAAAE=", "AAAAAAAAAAI=", "AAAAAAAAAAM="] {
+        assert_ne!(new_version, old);
+    }
+    let got = ok(&url, d, &["dtab", "get", "internal"]).await;
+    assert_eq!(got, format!("# version {new_version}\n{HANDBOOK_PRETTY}"));
+
+    // Delete; then get reports the Go tool's not-found error.
+    assert_eq!(
+        ok(&url, d, &["dtab", "delete", "internal"]).await,
+        "Deleted internal\n"
+    );
+    let out = namerctl(&url, d, &["dtab", "get", "internal"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error: resource was not found by ID or name\n"
+    );
+
+    namerd.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_updates_from_one_version() {
+    const WRITERS: usize = 50;
+    let namerd = namerd::testing::start_in_memory().await;
+    let url = namerd.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    std::fs::write(d.join("base.dtab"), HANDBOOK).unwrap();
+    let base = d.join("base.dtab");
+    ok(
+        &url,
+        d,
+        &["dtab", "create", "internal", base.to_str().unwrap()],
+    )
+    .await;
+    let version = "AAAAAAAAAAE=";
+
+    // Each writer sends its own dtab so the winner is identifiable.
+    let mut writers = Vec::new();
+    for i in 0..WRITERS {
+        let file = d.join(format!("w{i}.dtab"));
+        std::fs::write(&file, format!("/svc => /writer/{i};\n")).unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_namerctl"))
+            .args(["dtab", "update", "internal"])
+            .arg(&file)
+            .args(["--version", version])
+            .current_dir(d)
+            .env("NAMERCTL_BASE_URL", &url)
+            .output();
+        writers.push(tokio::spawn(child));
+    }
+    let mut winners = Vec::new();
+    let mut conflicts = 0;
+    for (i, writer) in writers.into_iter().enumerate() {
+        let out = writer.await.unwrap().unwrap();
+        match out.status.code() {
+            Some(0) => winners.push(i),
+            Some(3) => {
+                conflicts += 1;
+                assert_eq!(
+                    stderr(&out),
+                    "Error: version conflict: dtab internal has changed since version \
+                     AAAAAAAAAAE=; the current version is AAAAAAAAAAI=\n"
+                );
+            }
+            code => panic!("writer {i} exited with {code:?}: {}", stderr(&out)),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(conflicts, WRITERS - 1);
+
+    // The stored dtab is the winner's, at the successor of the version.
+    let got = ok(&url, d, &["dtab", "get", "internal"]).await;
+    assert_eq!(
+        got,
+        format!(
+            "# version AAAAAAAAAAI=\n/svc  => /writer/{} ;\n",
+            winners[0]
+        )
+    );
+
+    namerd.shutdown().await;
+}

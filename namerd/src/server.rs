@@ -1,0 +1,198 @@
+//! Starting and stopping namerd: bind the listeners, open the store, serve
+//! the admin and dtab APIs, and drain on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::admin;
+use crate::api::{self, ApiState};
+use crate::config::{NamerdConfig, StorageConfig};
+use crate::store::memory::MemoryStore;
+use crate::store::sql::{SqlOptions, SqlStore};
+use crate::store::{DtabStore, StoreError};
+
+/// A running namerd.
+pub struct Namerd {
+    admin_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    store: watch::Receiver<Option<Arc<dyn DtabStore>>>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl std::fmt::Debug for Namerd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namerd")
+            .field("admin_addr", &self.admin_addr)
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namerd {
+    /// Binds every listener (so a port conflict fails at once), opens the
+    /// store, and serves. An embedded store (memory, SQLite) must open now;
+    /// PostgreSQL is retried in the background, with `/admin/ready`
+    /// answering 503 until it is open.
+    pub async fn start(config: NamerdConfig) -> anyhow::Result<Namerd> {
+        let admin_listener = bind(config.admin.addr(), "admin").await?;
+        let http = match config.http_controller() {
+            Some(c) => Some((
+                bind(c.addr(), "io.l5d.httpController").await?,
+                c.max_body_bytes,
+            )),
+            None => None,
+        };
+        let admin_addr = admin_listener.local_addr()?;
+        let http_addr = http.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (store_tx, store) = watch::channel(None);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(serve(
+            admin_listener,
+            admin::router(store.clone()),
+            shutdown_rx.clone(),
+        ));
+
+        let opened = match &config.storage {
+            StorageConfig::Postgres { .. } => None,
+            embedded => Some(
+                open_store(embedded)
+                    .await
+                    .context("cannot open the dtab store")?,
+            ),
+        };
+        let storage = config.storage.clone();
+        let mut stop = shutdown_rx.clone();
+        tasks.spawn(async move {
+            let store = match opened {
+                Some(store) => store,
+                None => match open_with_retry(&storage, &mut stop).await {
+                    Some(store) => store,
+                    None => return,
+                },
+            };
+            store_tx.send_replace(Some(store.clone()));
+            if let Some((listener, max_body_bytes)) = http {
+                let state = ApiState {
+                    store,
+                    max_body_bytes,
+                    shutdown: stop.clone(),
+                };
+                serve(listener, api::router(state), stop).await;
+            }
+        });
+        Ok(Namerd {
+            admin_addr,
+            http_addr,
+            store,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The dtab API's address, if `io.l5d.httpController` is configured.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Waits until the store is open (at once for embedded stores).
+    pub async fn ready(&self) -> Arc<dyn DtabStore> {
+        let mut store = self.store.clone();
+        let open = store
+            .wait_for(Option::is_some)
+            .await
+            .expect("namerd keeps its store slot");
+        open.clone().expect("checked by wait_for")
+    }
+
+    /// Stops accepting, ends watch streams, and waits for the servers.
+    pub async fn shutdown(mut self) {
+        self.shutdown.send_replace(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+async fn serve(listener: TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) {
+    let addr = listener.local_addr().ok();
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(?addr, error = %e, "server failed");
+    }
+}
+
+/// Opens the configured store once.
+pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn DtabStore>, StoreError> {
+    Ok(match storage {
+        StorageConfig::InMemory { namespaces } => Arc::new(MemoryStore::new(namespaces.clone())),
+        StorageConfig::Sqlite {
+            path,
+            poll_interval,
+        } => Arc::new(
+            SqlStore::open_sqlite(
+                path,
+                SqlOptions {
+                    poll_interval: *poll_interval,
+                    ..SqlOptions::default()
+                },
+            )
+            .await?,
+        ),
+        StorageConfig::Postgres { url, poll_interval } => Arc::new(
+            SqlStore::open_postgres(
+                url,
+                SqlOptions {
+                    poll_interval: *poll_interval,
+                    ..SqlOptions::default()
+                },
+            )
+            .await?,
+        ),
+    })
+}
+
+/// Opens the store, retrying with capped backoff until it opens or namerd
+/// shuts down.
+async fn open_with_retry(
+    storage: &StorageConfig,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Arc<dyn DtabStore>> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match open_store(storage).await {
+            Ok(store) => {
+                tracing::info!("dtab store is open");
+                return Some(store);
+            }
+            Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot open the dtab store"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stop| *stop) => return None,
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,191 @@
+//! The in-memory store (`io.l5d.inMemory`): for tests and trials, lost on
+//! restart. Versions are 8-byte big-endian counters per namespace, from 1,
+//! as namerd's, so the first `ETag` is `AAAAAAAAAAE=`; unlike namerd's, they
+//! are never reused after a delete.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use l5d_dtab::Dtab;
+use tokio::sync::watch;
+
+use super::{
+    DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version, VersionedDtab,
+    WatchHub, WriteMeta,
+};
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    /// Every namespace's history, present or deleted; the state lock also
+    /// orders publications to watchers.
+    state: Mutex<BTreeMap<Namespace, Vec<HistoryEntry>>>,
+    hub: WatchHub,
+}
+
+impl MemoryStore {
+    /// A store seeded with `namespaces` (namerd's `namespaces:` setting).
+    pub fn new(namespaces: BTreeMap<Namespace, Dtab>) -> Self {
+        let store = MemoryStore::default();
+        {
+            let mut state = store.state.lock().expect("memory store lock");
+            for (ns, dtab) in namespaces {
+                store.commit(
+                    &mut state,
+                    &ns,
+                    Op::Create,
+                    Some(dtab),
+                    &WriteMeta::default(),
+                );
+            }
+        }
+        store
+    }
+
+    /// Appends a version to the history and publishes it; the caller holds
+    /// the state lock, so versions and publications stay in order.
+    fn commit(
+        &self,
+        state: &mut BTreeMap<Namespace, Vec<HistoryEntry>>,
+        ns: &Namespace,
+        op: Op,
+        dtab: Option<Dtab>,
+        meta: &WriteMeta,
+    ) -> Version {
+        let history = state.entry(ns.clone()).or_default();
+        // Versions are never reused, not even across a delete and re-create
+        // (namerd restarts at 1 there, so a stale ETag from the namespace's
+        // earlier life could pass a compare-and-set).
+        let next = history
+            .last()
+            .and_then(|e| e.version.counter())
+            .unwrap_or(0)
+            + 1;
+        let version = Version::from_counter(next);
+        history.push(HistoryEntry {
+            version: version.clone(),
+            op,
+            dtab: dtab.clone(),
+            committed_at: SystemTime::now(),
+            author: meta.author.clone(),
+        });
+        let value = dtab.map(|dtab| VersionedDtab {
+            dtab,
+            version: version.clone(),
+        });
+        self.hub.publish(ns, value);
+        version
+    }
+
+    fn current(
+        state: &BTreeMap<Namespace, Vec<HistoryEntry>>,
+        ns: &Namespace,
+    ) -> Option<VersionedDtab> {
+        let last = state.get(ns)?.last()?;
+        Some(VersionedDtab {
+            dtab: last.dtab.clone()?,
+            version: last.version.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl DtabStore for MemoryStore {
+    async fn list(&self) -> Result<Vec<Namespace>, StoreError> {
+        Ok(self.hub.names())
+    }
+
+    async fn get(&self, ns: &Namespace) -> Result<Option<VersionedDtab>, StoreError> {
+        let state = self.state.lock().expect("memory store lock");
+        Ok(Self::current(&state, ns))
+    }
+
+    async fn create(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        meta: &WriteMeta,
+    ) -> Result<Version, StoreError> {
+        let mut state = self.state.lock().expect("memory store lock");
+        if Self::current(&state, ns).is_some() {
+            return Err(StoreError::AlreadyExists { ns: ns.clone() });
+        }
+        Ok(self.commit(&mut state, ns, Op::Create, Some(dtab.clone()), meta))
+    }
+
+    async fn update(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        expected: &Version,
+        meta: &WriteMeta,
+    ) -> Result<Version, StoreError> {
+        let mut state = self.state.lock().expect("memory store lock");
+        let current =
+            Self::current(&state, ns).ok_or_else(|| StoreError::NotFound { ns: ns.clone() })?;
+        if current.version != *expected {
+            return Err(StoreError::VersionMismatch {
+                ns: ns.clone(),
+                current: current.version,
+            });
+        }
+        Ok(self.commit(&mut state, ns, Op::Update, Some(dtab.clone()), meta))
+    }
+
+    async fn put(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        meta: &WriteMeta,
+    ) -> Result<Version, StoreError> {
+        let mut state = self.state.lock().expect("memory store lock");
+        let op = match Self::current(&state, ns) {
+            Some(_) => Op::Update,
+            None => Op::Create,
+        };
+        Ok(self.commit(&mut state, ns, op, Some(dtab.clone()), meta))
+    }
+
+    async fn delete(&self, ns: &Namespace, meta: &WriteMeta) -> Result<(), StoreError> {
+        let mut state = self.state.lock().expect("memory store lock");
+        if Self::current(&state, ns).is_none() {
+            return Err(StoreError::NotFound { ns: ns.clone() });
+        }
+        self.commit(&mut state, ns, Op::Delete, None, meta);
+        Ok(())
+    }
+
+    async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError> {
+        let state = self.state.lock().expect("memory store lock");
+        Ok(state.get(ns).cloned().unwrap_or_default())
+    }
+
+    async fn version(
+        &self,
+        ns: &Namespace,
+        version: &Version,
+    ) -> Result<Option<HistoryEntry>, StoreError> {
+        let state = self.state.lock().expect("memory store lock");
+        Ok(state
+            .get(ns)
+            .and_then(|h| h.iter().find(|e| e.version == *version).cloned()))
+    }
+
+    fn watch(&self, ns: &Namespace) -> watch::Receiver<Option<VersionedDtab>> {
+        self.hub.watch(ns)
+    }
+
+    fn watch_list(&self) -> watch::Receiver<Vec<Namespace>> {
+        self.hub.watch_list()
+    }
+
+    fn health(&self) -> StoreHealth {
+        StoreHealth {
+            ready: true,
+            stale: false,
+            last_error: None,
+            last_sync: Some(SystemTime::now()),
+        }
+    }
+}
