@@ -1,7 +1,8 @@
-//! The real `namerctl` binary against a real namerd HTTP controller
-//! (in-memory store) started in-process on 127.0.0.1:0: the operator's
-//! get -> edit -> update loop with compare-and-set, history and rollback,
-//! and 50 concurrent updates from the same version.
+//! The real `namerctl` binary against a real namerd HTTP controller started
+//! in-process on 127.0.0.1:0, on each store backend (in-memory, SQLite,
+//! PostgreSQL): the operator's get -> edit -> update loop with
+//! compare-and-set, history and rollback, and 50 concurrent updates from the
+//! same version.
 
 use std::path::Path;
 use std::process::Output;
@@ -48,9 +49,40 @@ async fn ok(base_url: &str, dir: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_workflow() {
-    let namerd = namerd::testing::start_in_memory().await;
+/// Runs `scenario` against namerd on each backend.
+macro_rules! on_every_backend {
+    ($scenario:ident: $memory:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $memory() {
+            $scenario(namerd::testing::start_in_memory().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            $scenario(namerd::testing::start_sqlite(dir.path()).await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let Some(schema) = namerd::testing::PgSchema::create(stringify!($postgres)).await
+            else {
+                return;
+            };
+            $scenario(namerd::testing::start(schema.storage()).await).await;
+            schema.drop_schema().await;
+        }
+    };
+}
+
+on_every_backend!(operator_workflow: workflow_in_memory, workflow_on_sqlite, workflow_on_postgres);
+on_every_backend!(
+    fifty_concurrent_updates_from_one_version: fifty_writers_in_memory,
+    fifty_writers_on_sqlite,
+    fifty_writers_on_postgres
+);
+
+async fn operator_workflow(namerd: namerd::testing::TestNamerd) {
     let url = namerd.base_url();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -163,10 +195,8 @@ async fn operator_workflow() {
     namerd.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_updates_from_one_version() {
+async fn fifty_concurrent_updates_from_one_version(namerd: namerd::testing::TestNamerd) {
     const WRITERS: usize = 50;
-    let namerd = namerd::testing::start_in_memory().await;
     let url = namerd.base_url();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

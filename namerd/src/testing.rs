@@ -1,9 +1,12 @@
-//! namerd in-process for tests of other crates: an in-memory store and the
-//! dtab API on an ephemeral loopback port.
+//! namerd in-process for tests of other crates: a store and the dtab API
+//! on an ephemeral loopback port, and PostgreSQL schemas to run it on.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::time::Duration;
+
+use sqlx::Executor as _;
 
 use crate::config::{
     AdminConfig, HttpControllerConfig, InterfaceConfig, NamerdConfig, StorageConfig,
@@ -18,15 +21,31 @@ pub struct TestNamerd {
 
 /// Starts namerd with an in-memory store on 127.0.0.1 ports the OS picks.
 pub async fn start_in_memory() -> TestNamerd {
+    start(StorageConfig::InMemory {
+        namespaces: BTreeMap::new(),
+    })
+    .await
+}
+
+/// Starts namerd on SQLite in `dir`.
+pub async fn start_sqlite(dir: &Path) -> TestNamerd {
+    start(StorageConfig::Sqlite {
+        path: dir.join("namerd.db"),
+        poll_interval: Duration::from_secs(5),
+    })
+    .await
+}
+
+/// Starts namerd with `storage` on 127.0.0.1 ports the OS picks, and waits
+/// until its store is open.
+pub async fn start(storage: StorageConfig) -> TestNamerd {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let config = NamerdConfig {
         admin: AdminConfig {
             ip: loopback,
             port: 0,
         },
-        storage: StorageConfig::InMemory {
-            namespaces: BTreeMap::new(),
-        },
+        storage,
         interfaces: vec![InterfaceConfig::HttpController(HttpControllerConfig {
             ip: loopback,
             port: 0,
@@ -36,9 +55,9 @@ pub async fn start_in_memory() -> TestNamerd {
     let namerd = Namerd::start(config)
         .await
         .expect("namerd starts on loopback");
-    tokio::time::timeout(Duration::from_secs(10), namerd.ready())
+    tokio::time::timeout(Duration::from_secs(30), namerd.ready())
         .await
-        .expect("an in-memory store opens at once");
+        .expect("the store opens within 30 s");
     TestNamerd { namerd }
 }
 
@@ -62,5 +81,81 @@ impl TestNamerd {
 
     pub async fn shutdown(self) {
         self.namerd.shutdown().await;
+    }
+}
+
+/// A PostgreSQL schema of its own for one test, so tests run in parallel.
+#[derive(Debug)]
+pub struct PgSchema {
+    pool: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+/// The server at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl PgSchema {
+    /// Creates a fresh schema. When PostgreSQL is unreachable: panics under
+    /// `CI=true`, else says `SKIPPED` on stderr and returns `None`.
+    pub async fn create(label: &str) -> Option<PgSchema> {
+        let base = database_url();
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&base)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL unreachable at {base}: {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: PostgreSQL unreachable at {base}: {e}");
+                return None;
+            }
+        };
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("t_{label}_{}_{n}", std::process::id());
+        pool.execute(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        )))
+        .await
+        .expect("create a test schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={name}&application_name={name}");
+        Some(PgSchema { pool, name, url })
+    }
+
+    /// A pool on the server (not limited to the schema), for assertions.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
+    /// A URL whose connections use this schema.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn storage(&self) -> StorageConfig {
+        StorageConfig::Postgres {
+            url: self.url.clone(),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Drops the schema and everything in it.
+    pub async fn drop_schema(self) {
+        let _ = self
+            .pool
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                self.name
+            )))
+            .await;
     }
 }

@@ -189,27 +189,6 @@ async fn runs_from_stdin_and_stops_cleanly() {
     assert_eq!(running.stop().await, Some(0));
 }
 
-/// `DATABASE_URL`, or this machine's default; `None` (after saying so)
-/// when PostgreSQL is unreachable outside CI.
-async fn postgres() -> Option<sqlx::PgPool> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => Some(pool),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL unreachable at {url}: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: PostgreSQL unreachable at {url}: {e}");
-            None
-        }
-    }
-}
-
 /// Reads the next chunk of a watch stream within `limit`.
 async fn next_chunk(body: &mut hyper::body::Incoming, limit: Duration) -> String {
     loop {
@@ -226,33 +205,23 @@ async fn next_chunk(body: &mut hyper::body::Incoming, limit: Duration) -> String
 
 #[tokio::test]
 async fn two_replicas_on_one_postgres_see_each_others_writes() {
-    let Some(pool) = postgres().await else { return };
-    let schema = format!("replicas_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let sep = if base.contains('?') { '&' } else { '?' };
+    let Some(schema) = namerd::testing::PgSchema::create("replicas").await else {
+        return;
+    };
+    let pool = schema.pool().clone();
+    let url = schema.url().to_string();
     // A long poll interval: within the test, only NOTIFY and the re-read
     // after a listener reconnect can deliver changes in time.
     let config = |name: &str| {
         format!(
             "admin: {{port: 0}}\n\
              storage: {{kind: io.l5d.postgres, pollIntervalMs: 60000, \
-             url: \"{base}{sep}options[search_path]={schema}&application_name={name}\"}}\n\
+             url: \"{url}&application_name={name}\"}}\n\
              interfaces: [{{kind: io.l5d.httpController, port: 0}}]\n"
         )
     };
-    let a = start(&config(&format!("{schema}-a"))).await;
-    let b = start(&config(&format!("{schema}-b"))).await;
+    let a = start(&config("replica-a")).await;
+    let b = start(&config("replica-b")).await;
 
     let (status, _) = send(
         Method::POST,
@@ -292,7 +261,7 @@ async fn two_replicas_on_one_postgres_see_each_others_writes() {
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
     )
-    .bind(format!("{schema}-b-listener"))
+    .bind("replica-b-listener")
     .fetch_all(&pool)
     .await
     .unwrap();
@@ -317,8 +286,5 @@ async fn two_replicas_on_one_postgres_see_each_others_writes() {
 
     assert_eq!(a.stop().await, Some(0));
     assert_eq!(b.stop().await, Some(0));
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
+    schema.drop_schema().await;
 }
