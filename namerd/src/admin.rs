@@ -1,5 +1,6 @@
-//! The admin server: liveness, readiness, Prometheus metrics and the
-//! store's state. Bound to loopback by default; it has no mutating routes.
+//! The admin server: liveness, readiness, Prometheus metrics, and the state
+//! of the store, the namers and every live binding. Bound to loopback by
+//! default; it has no mutating routes.
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,14 +12,19 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 
+use crate::interpreter::Interpreter;
+use crate::namer::NamerState;
 use crate::store::DtabStore;
 
 /// The store, once it is open: readiness waits for it.
 pub type StoreSlot = watch::Receiver<Option<Arc<dyn DtabStore>>>;
+/// The interpreter, once the store is open.
+pub type InterpreterSlot = watch::Receiver<Option<Arc<Interpreter>>>;
 
 #[derive(Clone)]
 struct AdminState {
     store: StoreSlot,
+    interpreter: InterpreterSlot,
     metrics: PrometheusHandle,
 }
 
@@ -40,17 +46,93 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-pub fn router(store: StoreSlot) -> Router {
+pub fn router(store: StoreSlot, interpreter: InterpreterSlot) -> Router {
     Router::new()
         .route("/admin/ping", get(|| async { "pong" }))
         .route("/admin/ready", get(ready))
         .route("/admin/metrics/prometheus", get(metrics))
         .route("/admin/store.json", get(store_json))
+        .route("/namer_state.json", get(namer_state))
+        .route("/interpreter_state.json", get(interpreter_state))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(AdminState {
             store,
+            interpreter,
             metrics: prometheus(),
         })
+}
+
+fn json_response(body: serde_json::Value) -> Response {
+    let mut rsp = format!("{body}\n").into_response();
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    rsp
+}
+
+fn time(t: Option<std::time::SystemTime>) -> Option<String> {
+    t.map(|t| humantime::format_rfc3339_millis(t).to_string())
+}
+
+fn namer_json(state: &NamerState) -> serde_json::Value {
+    serde_json::json!({
+        "stale": state.stale,
+        "lastError": state.last_error,
+        "lastUpdate": time(state.last_update),
+        "details": state.details,
+    })
+}
+
+/// Every namer's state (and DNS's), with the time of its last update.
+async fn namer_state(State(state): State<AdminState>) -> Response {
+    let interpreter = state.interpreter.borrow().clone();
+    let Some(interpreter) = interpreter else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not started yet\n").into_response();
+    };
+    let mut namers = serde_json::Map::new();
+    for namer in interpreter.namers() {
+        namers.insert(namer.prefix().show(), namer_json(&namer.state()));
+    }
+    namers.insert("/$/inet".into(), namer_json(&interpreter.inet().state()));
+    json_response(serde_json::Value::Object(namers))
+}
+
+/// Every live binding: its key, state, last update and staleness.
+async fn interpreter_state(State(state): State<AdminState>) -> Response {
+    let interpreter = state.interpreter.borrow().clone();
+    let Some(interpreter) = interpreter else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not started yet\n").into_response();
+    };
+    let bindings: Vec<_> = interpreter
+        .bindings()
+        .into_iter()
+        .map(|(ns, name, local, b)| {
+            let (state, tree) = match &b.tree {
+                l5d_dtab::Activity::Pending => ("pending", None),
+                l5d_dtab::Activity::Ok(t) => (
+                    "bound",
+                    Some(t.show_with(|b, out| {
+                        out.push_str(&b.id.show());
+                        if !b.residual.is_empty() {
+                            out.push_str(&b.residual.show());
+                        }
+                    })),
+                ),
+                l5d_dtab::Activity::Failed(e) => ("failed", Some(e.to_string())),
+            };
+            serde_json::json!({
+                "namespace": ns.to_string(),
+                "name": name.show(),
+                "localDtab": local,
+                "state": state,
+                "tree": tree,
+                "updated": time(Some(b.updated)),
+                "stale": b.stale.as_deref(),
+            })
+        })
+        .collect();
+    json_response(serde_json::json!({ "bindings": bindings }))
 }
 
 /// 200 once the store is open and has loaded; 503 before (e.g. while
@@ -89,14 +171,9 @@ async fn store_json(State(state): State<AdminState>) -> Response {
                 "ready": h.ready,
                 "stale": h.stale,
                 "lastError": h.last_error,
-                "lastSync": h.last_sync.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                "lastSync": time(h.last_sync),
             })
         }
     };
-    let mut rsp = format!("{body}\n").into_response();
-    rsp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    rsp
+    json_response(body)
 }

@@ -1,7 +1,8 @@
-//! The dtab HTTP API (`io.l5d.httpController`), as namerd serves it under
-//! `/api/1/dtabs`: JSON or dtab text, `ETag` versions, `If-Match`
-//! compare-and-set, `?watch=true` streams; plus the history of every
-//! namespace so a bad change can be rolled back.
+//! The namerd HTTP API (`io.l5d.httpController`): the dtab routes under
+//! `/api/1/dtabs` (JSON or dtab text, `ETag` versions, `If-Match`
+//! compare-and-set, `?watch=true` streams, plus the history of every
+//! namespace so a bad change can be rolled back), and the interpreter routes
+//! (`/api/1/bind`, `/addr`, `/resolve`, `/delegate`, `/bound-names`).
 //!
 //! Built by [`router`], so tests call it without sockets. It depends on the
 //! store trait only.
@@ -22,11 +23,13 @@ use l5d_dtab::Dtab;
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 
+use crate::interpreter::Interpreter;
 use crate::store::{
     DtabStore, HistoryEntry, Namespace, StoreError, Version, VersionedDtab, WriteMeta,
 };
 
 mod codec;
+mod names;
 
 use codec::Media;
 
@@ -34,6 +37,8 @@ use codec::Media;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn DtabStore>,
+    /// Binds and resolves for the interpreter routes.
+    pub interpreter: Arc<Interpreter>,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
     /// Ends `?watch=true` streams when the server shuts down.
@@ -65,6 +70,15 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/1/dtabs/{ns}/history", get(history))
         .route("/api/1/dtabs/{ns}/history/{version}", get(history_version))
+        .route("/api/1/bind/{ns}", get(names::bind))
+        .route("/api/1/addr/{ns}", get(names::addr))
+        .route("/api/1/resolve/{ns}", get(names::resolve))
+        .route("/api/1/delegate/{ns}", get(names::delegate_ns))
+        .route(
+            "/api/1/delegate",
+            get(names::delegate_get).post(names::delegate_post),
+        )
+        .route("/api/1/bound-names", get(names::bound_names))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(middleware::from_fn(count_requests))
         .with_state(state)

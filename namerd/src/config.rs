@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::namer::config::{NamerConfig, parse_namers};
 use crate::store::Namespace;
 
 /// The default port of the dtab HTTP API (`io.l5d.httpController`).
@@ -52,6 +53,9 @@ impl ConfigError {
 pub struct NamerdConfig {
     pub admin: AdminConfig,
     pub storage: StorageConfig,
+    /// Service discovery, in configuration order.
+    pub namers: Vec<NamerConfig>,
+    pub interpreter: InterpreterConfig,
     pub interfaces: Vec<InterfaceConfig>,
 }
 
@@ -131,8 +135,85 @@ struct PostgresConfig {
 /// A served interface.
 #[derive(Clone, Debug, PartialEq)]
 pub enum InterfaceConfig {
-    /// `io.l5d.httpController`: the dtab HTTP API.
+    /// `io.l5d.httpController`: the dtab and interpreter HTTP API.
     HttpController(HttpControllerConfig),
+    /// `io.l5d.mesh`: the `io.linkerd.mesh` gRPC API.
+    Mesh(MeshConfig),
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MeshConfig {
+    #[serde(default = "loopback")]
+    pub ip: IpAddr,
+    #[serde(default = "mesh_port")]
+    pub port: u16,
+    /// HTTP/2 keep-alive ping interval, to detect dead peers.
+    #[serde(default = "keepalive_ms")]
+    pub keep_alive_interval_ms: u64,
+    /// How long a ping may go unanswered before the connection is closed.
+    #[serde(default = "keepalive_ms")]
+    pub keep_alive_timeout_ms: u64,
+    /// Concurrent streams per connection (a proxy holds one per name and id).
+    #[serde(default = "max_streams")]
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            ip: LOOPBACK,
+            port: MESH_PORT,
+            keep_alive_interval_ms: keepalive_ms(),
+            keep_alive_timeout_ms: keepalive_ms(),
+            max_concurrent_streams: max_streams(),
+        }
+    }
+}
+
+impl MeshConfig {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+fn mesh_port() -> u16 {
+    MESH_PORT
+}
+fn keepalive_ms() -> u64 {
+    10_000
+}
+fn max_streams() -> u32 {
+    10_000
+}
+
+/// Limits of the interpreter (`interpreter:` in our configuration).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InterpreterConfig {
+    /// Live bindings at most; more distinct names are refused until idle
+    /// ones are evicted.
+    #[serde(default = "max_bindings")]
+    pub max_bindings: usize,
+    /// A binding nobody watches is stopped after this long.
+    #[serde(default = "idle_ttl_secs")]
+    pub idle_ttl_secs: u64,
+}
+
+impl Default for InterpreterConfig {
+    fn default() -> Self {
+        InterpreterConfig {
+            max_bindings: max_bindings(),
+            idle_ttl_secs: idle_ttl_secs(),
+        }
+    }
+}
+
+fn max_bindings() -> usize {
+    10_000
+}
+fn idle_ttl_secs() -> u64 {
+    600
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -193,9 +274,12 @@ impl Default for NamerdConfig {
                 path: default_sqlite_path(),
                 poll_interval: Duration::from_millis(default_poll_ms()),
             },
-            interfaces: vec![InterfaceConfig::HttpController(
-                HttpControllerConfig::default(),
-            )],
+            namers: Vec::new(),
+            interpreter: InterpreterConfig::default(),
+            interfaces: vec![
+                InterfaceConfig::HttpController(HttpControllerConfig::default()),
+                InterfaceConfig::Mesh(MeshConfig::default()),
+            ],
         }
     }
 }
@@ -213,7 +297,14 @@ impl NamerdConfig {
                 "expected a mapping with `storage` and `interfaces`",
             ));
         };
-        const KNOWN: &[&str] = &["admin", "storage", "namers", "interfaces", "telemetry"];
+        const KNOWN: &[&str] = &[
+            "admin",
+            "storage",
+            "namers",
+            "interpreter",
+            "interfaces",
+            "telemetry",
+        ];
         if let Some(unknown) = top.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(ConfigError::new(
                 unknown,
@@ -228,14 +319,16 @@ impl NamerdConfig {
             top.remove("storage")
                 .ok_or_else(|| ConfigError::new("storage", "missing; it is required"))?,
         )?;
-        if let Some(namers) = top.remove("namers") {
-            refuse_kinds(
-                &namers,
-                "namers",
-                "namer",
-                "namers arrive with binding; none is supported yet",
-            )?;
-        }
+        let namers = match top.remove("namers") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => {
+                parse_namers(v).map_err(|(field, message)| ConfigError::new(field, message))?
+            }
+        };
+        let interpreter = match top.remove("interpreter") {
+            Some(v) => typed::<InterpreterConfig>(v, "interpreter")?,
+            None => InterpreterConfig::default(),
+        };
         if let Some(telemetry) = top.remove("telemetry") {
             telemetry_kinds(&telemetry)?;
         }
@@ -245,15 +338,24 @@ impl NamerdConfig {
         Ok(NamerdConfig {
             admin,
             storage,
+            namers,
+            interpreter,
             interfaces,
         })
     }
 
     pub fn http_controller(&self) -> Option<&HttpControllerConfig> {
-        self.interfaces
-            .iter()
-            .map(|InterfaceConfig::HttpController(c)| c)
-            .next()
+        self.interfaces.iter().find_map(|i| match i {
+            InterfaceConfig::HttpController(c) => Some(c),
+            InterfaceConfig::Mesh(_) => None,
+        })
+    }
+
+    pub fn mesh(&self) -> Option<&MeshConfig> {
+        self.interfaces.iter().find_map(|i| match i {
+            InterfaceConfig::Mesh(c) => Some(c),
+            InterfaceConfig::HttpController(_) => None,
+        })
     }
 }
 
@@ -356,49 +458,29 @@ fn interfaces(value: Value) -> Result<Vec<InterfaceConfig>, ConfigError> {
             "io.l5d.httpController" => {
                 out.push(InterfaceConfig::HttpController(typed(rest, &field)?))
             }
-            "io.l5d.mesh" => {
-                return Err(ConfigError::new(
-                    format!("{field}.kind"),
-                    "io.l5d.mesh is not served yet (it arrives with binding); remove it",
-                ));
-            }
+            "io.l5d.mesh" => out.push(InterfaceConfig::Mesh(typed(rest, &field)?)),
             other => {
                 return Err(ConfigError::new(
                     format!("{field}.kind"),
                     format!(
-                        "unsupported interface kind {other:?}; supported: io.l5d.httpController"
+                        "unsupported interface kind {other:?}; supported: io.l5d.httpController, io.l5d.mesh"
                     ),
                 ));
             }
         }
     }
-    if out.len() > 1 {
+    let http = out
+        .iter()
+        .filter(|i| matches!(i, InterfaceConfig::HttpController(_)))
+        .count();
+    let mesh = out.len() - http;
+    if http > 1 || mesh > 1 {
         return Err(ConfigError::new(
             "interfaces",
-            "at most one io.l5d.httpController is supported",
+            "at most one io.l5d.httpController and one io.l5d.mesh are supported",
         ));
     }
     Ok(out)
-}
-
-/// Refuses every entry of a list of `kind`ed objects (a feature that does
-/// not exist yet), naming the first kind.
-fn refuse_kinds(value: &Value, field: &str, what: &str, why: &str) -> Result<(), ConfigError> {
-    match value {
-        Value::Null => Ok(()),
-        Value::Array(items) if items.is_empty() => Ok(()),
-        Value::Array(items) => {
-            let kind = items[0]
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("(no kind)");
-            Err(ConfigError::new(
-                format!("{field}[0].kind"),
-                format!("unsupported {what} kind {kind:?}: {why}"),
-            ))
-        }
-        _ => Err(ConfigError::new(field, "expected a list")),
-    }
 }
 
 /// `io.l5d.prometheus` is accepted (metrics are always served at
@@ -485,8 +567,8 @@ mod tests {
                 "storage: missing field `url`",
             ),
             (
-                "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]\nnamers: [{kind: io.l5d.fs}]",
-                "namers[0].kind: unsupported namer kind \"io.l5d.fs\"",
+                "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]\nnamers: [{kind: io.l5d.consul}]",
+                "namers[0].kind:",
             ),
             (
                 "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]\nrouters: []",

@@ -1,5 +1,6 @@
-//! namerd, the control plane: it stores versioned dtabs per namespace and
-//! serves them over Linkerd 1.x's namerd HTTP API.
+//! namerd, the control plane: it stores versioned dtabs per namespace,
+//! binds names through them and live service discovery, and serves the
+//! results over Linkerd 1.x's namerd HTTP API and `io.linkerd.mesh` gRPC API.
 //!
 //! The binary (`src/main.rs`) only parses arguments and configuration and
 //! calls [`Namerd::start`]; everything else is here so that tests can run a
@@ -8,8 +9,12 @@
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod interpreter;
+pub mod mesh;
+pub mod namer;
 mod server;
 pub mod store;
 pub mod testing;
+pub mod transformer;
 
 pub use server::{Namerd, open_store};

@@ -73,13 +73,16 @@ fn load(path: Option<&str>) -> anyhow::Result<NamerdConfig> {
 
 async fn run(config: NamerdConfig) -> anyhow::Result<()> {
     let namerd = Namerd::start(config).await?;
-    let http = namerd
-        .http_addr()
-        .map_or_else(|| "-".to_string(), |a| a.to_string());
-    tracing::info!(admin = %namerd.admin_addr(), http = %http, "namerd is listening");
+    let show =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
+    let (http, mesh) = (show(namerd.http_addr()), show(namerd.mesh_addr()));
+    tracing::info!(admin = %namerd.admin_addr(), %http, %mesh, "namerd is listening");
     // One machine-readable line on stdout, for scripts and tests that start
     // namerd on port 0.
-    println!("namerd listening admin={} http={http}", namerd.admin_addr());
+    println!(
+        "namerd listening admin={} http={http} mesh={mesh}",
+        namerd.admin_addr()
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     namerd.shutdown().await;

@@ -12,7 +12,11 @@ use tokio::task::JoinSet;
 
 use crate::admin;
 use crate::api::{self, ApiState};
-use crate::config::{NamerdConfig, StorageConfig};
+use crate::config::{MeshConfig, NamerdConfig, StorageConfig};
+use crate::interpreter::{Interpreter, InterpreterOptions};
+use crate::mesh;
+use crate::namer::Namer;
+use crate::namer::inet::InetResolver;
 use crate::store::memory::MemoryStore;
 use crate::store::sql::{SqlOptions, SqlStore};
 use crate::store::{DtabStore, StoreError};
@@ -21,7 +25,9 @@ use crate::store::{DtabStore, StoreError};
 pub struct Namerd {
     admin_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    mesh_addr: Option<SocketAddr>,
     store: watch::Receiver<Option<Arc<dyn DtabStore>>>,
+    interpreter: watch::Receiver<Option<Arc<Interpreter>>>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -31,6 +37,7 @@ impl std::fmt::Debug for Namerd {
         f.debug_struct("Namerd")
             .field("admin_addr", &self.admin_addr)
             .field("http_addr", &self.http_addr)
+            .field("mesh_addr", &self.mesh_addr)
             .finish_non_exhaustive()
     }
 }
@@ -49,15 +56,36 @@ impl Namerd {
             )),
             None => None,
         };
+        let mesh = match config.mesh() {
+            Some(c) => Some((bind(c.addr(), "io.l5d.mesh").await?, c.clone())),
+            None => None,
+        };
         let admin_addr = admin_listener.local_addr()?;
         let http_addr = http.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+        let mesh_addr = mesh.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+        // Linkerd tries the namer configured last first.
+        let mut namers = Vec::with_capacity(config.namers.len());
+        for namer in &config.namers {
+            let built: Arc<dyn Namer> = namer
+                .build()
+                .await
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            namers.push(built);
+        }
+        namers.reverse();
+        let inet = Arc::new(InetResolver::new());
+        let opts = InterpreterOptions {
+            max_bindings: config.interpreter.max_bindings,
+            idle_ttl: Duration::from_secs(config.interpreter.idle_ttl_secs),
+        };
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (store_tx, store) = watch::channel(None);
+        let (interpreter_tx, interpreter) = watch::channel(None);
         let mut tasks = JoinSet::new();
         tasks.spawn(serve(
             admin_listener,
-            admin::router(store.clone()),
+            admin::router(store.clone(), interpreter.clone()),
             shutdown_rx.clone(),
         ));
 
@@ -80,19 +108,29 @@ impl Namerd {
                 },
             };
             store_tx.send_replace(Some(store.clone()));
+            let interpreter = Interpreter::new(store.clone(), namers, inet, opts);
+            interpreter_tx.send_replace(Some(interpreter.clone()));
+            let mut servers = JoinSet::new();
             if let Some((listener, max_body_bytes)) = http {
                 let state = ApiState {
                     store,
+                    interpreter: interpreter.clone(),
                     max_body_bytes,
                     shutdown: stop.clone(),
                 };
-                serve(listener, api::router(state), stop).await;
+                servers.spawn(serve(listener, api::router(state), stop.clone()));
             }
+            if let Some((listener, config)) = mesh {
+                servers.spawn(serve_mesh(listener, interpreter, config, stop));
+            }
+            while servers.join_next().await.is_some() {}
         });
         Ok(Namerd {
             admin_addr,
             http_addr,
+            mesh_addr,
             store,
+            interpreter,
             shutdown,
             tasks,
         })
@@ -105,6 +143,16 @@ impl Namerd {
     /// The dtab API's address, if `io.l5d.httpController` is configured.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The gRPC API's address, if `io.l5d.mesh` is configured.
+    pub fn mesh_addr(&self) -> Option<SocketAddr> {
+        self.mesh_addr
+    }
+
+    /// The interpreter, once the store is open.
+    pub fn interpreter(&self) -> Option<Arc<Interpreter>> {
+        self.interpreter.borrow().clone()
     }
 
     /// Waits until the store is open (at once for embedded stores).
@@ -141,6 +189,23 @@ async fn serve(listener: TcpListener, router: axum::Router, mut shutdown: watch:
         .await
     {
         tracing::error!(?addr, error = %e, "server failed");
+    }
+}
+
+async fn serve_mesh(
+    listener: TcpListener,
+    interpreter: Arc<Interpreter>,
+    config: MeshConfig,
+    stop: watch::Receiver<bool>,
+) {
+    let opts = mesh::MeshOptions {
+        keep_alive_interval: Duration::from_millis(config.keep_alive_interval_ms),
+        keep_alive_timeout: Duration::from_millis(config.keep_alive_timeout_ms),
+        max_concurrent_streams: config.max_concurrent_streams,
+        ..mesh::MeshOptions::default()
+    };
+    if let Err(e) = mesh::serve(listener, interpreter, stop, opts).await {
+        tracing::error!(error = %e, "the io.l5d.mesh server failed");
     }
 }
 

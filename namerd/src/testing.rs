@@ -9,7 +9,8 @@ use std::time::Duration;
 use sqlx::Executor as _;
 
 use crate::config::{
-    AdminConfig, HttpControllerConfig, InterfaceConfig, NamerdConfig, StorageConfig,
+    AdminConfig, HttpControllerConfig, InterfaceConfig, InterpreterConfig, MeshConfig,
+    NamerdConfig, StorageConfig,
 };
 use crate::server::Namerd;
 
@@ -46,11 +47,20 @@ pub async fn start(storage: StorageConfig) -> TestNamerd {
             port: 0,
         },
         storage,
-        interfaces: vec![InterfaceConfig::HttpController(HttpControllerConfig {
-            ip: loopback,
-            port: 0,
-            ..HttpControllerConfig::default()
-        })],
+        namers: Vec::new(),
+        interpreter: InterpreterConfig::default(),
+        interfaces: vec![
+            InterfaceConfig::HttpController(HttpControllerConfig {
+                ip: loopback,
+                port: 0,
+                ..HttpControllerConfig::default()
+            }),
+            InterfaceConfig::Mesh(MeshConfig {
+                ip: loopback,
+                port: 0,
+                ..MeshConfig::default()
+            }),
+        ],
     };
     let namerd = Namerd::start(config)
         .await
@@ -67,6 +77,14 @@ impl TestNamerd {
         format!(
             "http://{}",
             self.namerd.http_addr().expect("the dtab API is configured")
+        )
+    }
+
+    /// `http://127.0.0.1:<port>`, the `io.linkerd.mesh` gRPC API.
+    pub fn mesh_url(&self) -> String {
+        format!(
+            "http://{}",
+            self.namerd.mesh_addr().expect("the mesh API is configured")
         )
     }
 

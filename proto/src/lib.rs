@@ -37,8 +37,18 @@
 //! ```text
 //! UPDATE_PROTO=1 cargo test -p l5d-proto --test codegen
 //! ```
+//!
+//! The same test also checks in `src/gen/descriptor.bin`, the encoded
+//! `FileDescriptorSet` of the `.proto` files ([`FILE_DESCRIPTOR_SET`]), which
+//! a server hands to gRPC reflection so that tools such as `grpcurl` can
+//! list and describe the services without the `.proto` files.
 
 pub mod convert;
+
+/// The encoded `google.protobuf.FileDescriptorSet` of
+/// `proto/io/linkerd/mesh/*.proto` (with source info and imports), for gRPC
+/// reflection (`tonic_reflection::server::Builder::register_encoded_file_descriptor_set`).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/descriptor.bin");
 
 /// The `io.linkerd.mesh` protobuf package: messages, clients and servers.
 ///

@@ -69,14 +69,15 @@ pub(super) struct DentryJson {
     dst: String,
 }
 
+pub(super) fn dentry_json(d: &Dentry) -> DentryJson {
+    DentryJson {
+        prefix: d.prefix.show(),
+        dst: d.dst.show(),
+    }
+}
+
 pub(super) fn dentries_json(dtab: &Dtab) -> Vec<DentryJson> {
-    dtab.dentries()
-        .iter()
-        .map(|d| DentryJson {
-            prefix: d.prefix.show(),
-            dst: d.dst.show(),
-        })
-        .collect()
+    dtab.dentries().iter().map(dentry_json).collect()
 }
 
 pub(super) fn encode(dtab: &Dtab, media: Media) -> String {

@@ -1,0 +1,272 @@
+//! How fast a dtab write reaches open `StreamBoundTree` watchers, and what
+//! namerd's memory is with many streams open. A benchmark, not a test: it
+//! prints figures and fails only if namerd does not work.
+//!
+//! ```text
+//! cargo bench -p namerd --bench propagation            # 1,000 watchers, 20 writes, then 10,000 streams
+//! WATCHERS=1000 WRITES=50 STREAMS=10000 cargo bench -p namerd --bench propagation
+//! ```
+//!
+//! namerd runs as its own process (the release binary), with an in-memory
+//! store; the watchers are tonic clients in this process, spread over a few
+//! HTTP/2 connections as proxies would be. Propagation is measured from the
+//! moment the write's 204 arrives to the moment each watcher has the new
+//! tree (a watcher may see it before the 204; that counts as 0).
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use l5d_proto::mesh::interpreter_client::InterpreterClient;
+use l5d_proto::mesh::{BindReq, BoundTreeRsp, Path as PathMsg};
+use namerd::store::Version;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// The (port, arrival time) of each tree one watcher received.
+type Arrivals = Vec<(u16, Instant)>;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// The port of the tree's first leaf (`/$/inet/127.0.0.1/<port>`).
+fn port_of(rsp: &BoundTreeRsp) -> Option<u16> {
+    use l5d_proto::mesh::bound_name_tree::Node;
+    match rsp.tree.as_ref()?.node.as_ref()? {
+        Node::Leaf(leaf) => {
+            let last = leaf.id.as_ref()?.elems.last()?;
+            std::str::from_utf8(last).ok()?.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let watchers = env("WATCHERS", 1000);
+    let writes = env("WRITES", 20);
+    let streams = env("STREAMS", 10_000);
+    let connections = env("CONNECTIONS", 10);
+
+    let config = "admin: {port: 0}\n\
+                  storage: {kind: io.l5d.inMemory, namespaces: {internal: \"/svc => /$/inet/127.0.0.1/1\"}}\n\
+                  interfaces:\n- {kind: io.l5d.httpController, port: 0}\n- {kind: io.l5d.mesh, port: 0}\n";
+    let mut namerd = Command::new(env!("CARGO_BIN_EXE_namerd"))
+        .arg("-")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("namerd starts");
+    let mut stdin = namerd.stdin.take().unwrap();
+    stdin.write_all(config.as_bytes()).await.unwrap();
+    drop(stdin);
+    let line = BufReader::new(namerd.stdout.take().unwrap())
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .expect("namerd prints its addresses");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_string()
+    };
+    let (http, mesh) = (field("http"), field("mesh"));
+    let pid = namerd.id().unwrap();
+    let (idle_rss, _) = rss_kib(pid);
+
+    let mut channels = Vec::new();
+    for _ in 0..connections {
+        channels.push(
+            tonic::transport::Endpoint::from_shared(format!("http://{mesh}"))
+                .unwrap()
+                .connect()
+                .await
+                .expect("connect to namerd's mesh interface"),
+        );
+    }
+    let request = |name: &str| BindReq {
+        root: Some(PathMsg {
+            elems: vec![b"internal".to_vec()],
+        }),
+        name: Some(PathMsg {
+            elems: name
+                .trim_start_matches('/')
+                .split('/')
+                .map(|l| l.as_bytes().to_vec())
+                .collect(),
+        }),
+        dtab: None,
+    };
+
+    // Per watcher, the (port it saw, when) of every tree it received.
+    let received: Arc<Mutex<Vec<Arrivals>>> = Arc::new(Mutex::new(vec![Vec::new(); watchers]));
+    let (ready_tx, ready) = watch::channel(0usize);
+    let ready_tx = Arc::new(ready_tx);
+    for i in 0..watchers {
+        let mut client = InterpreterClient::new(channels[i % connections].clone());
+        let (received, ready_tx, req) = (received.clone(), ready_tx.clone(), request("/svc/web"));
+        tokio::spawn(async move {
+            let mut stream = client
+                .stream_bound_tree(req)
+                .await
+                .expect("stream opens")
+                .into_inner();
+            let mut first = true;
+            while let Ok(Some(rsp)) = stream.message().await {
+                let now = Instant::now();
+                if let Some(port) = port_of(&rsp) {
+                    received.lock().unwrap()[i].push((port, now));
+                }
+                if first {
+                    first = false;
+                    ready_tx.send_modify(|n| *n += 1);
+                }
+            }
+        });
+    }
+    let mut ready_rx = ready.clone();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        ready_rx.wait_for(|n| *n == watchers),
+    )
+    .await
+    .expect("every watcher has its first tree within 60 s")
+    .unwrap();
+    let (rss_watchers, _) = rss_kib(pid);
+
+    let http_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut all = Vec::with_capacity(watchers * writes);
+    let mut lasts = Vec::with_capacity(writes);
+    for round in 0..writes {
+        let port = 2 + round as u16;
+        let req = http::Request::put(format!("http://{http}/api/1/dtabs/internal"))
+            .header("content-type", "application/dtab")
+            .header(
+                "if-match",
+                Version::from_counter(round as u64 + 1).to_etag(),
+            )
+            .body(Full::new(Bytes::from(format!(
+                "/svc => /$/inet/127.0.0.1/{port}"
+            ))))
+            .unwrap();
+        let rsp = http_client.request(req).await.unwrap();
+        assert_eq!(rsp.status(), 204, "write {round} succeeded");
+        let committed = Instant::now();
+        let deadline = committed + Duration::from_secs(30);
+        let mut delays = loop {
+            let seen: Vec<Option<Instant>> = received
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.iter().find(|(p, _)| *p == port).map(|(_, t)| *t))
+                .collect();
+            if seen.iter().all(Option::is_some) {
+                break seen
+                    .into_iter()
+                    .map(|t| t.expect("all seen").saturating_duration_since(committed))
+                    .collect::<Vec<_>>();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "write {round} reached every watcher within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        delays.sort();
+        lasts.push(*delays.last().unwrap());
+        all.extend(delays);
+    }
+    all.sort();
+    lasts.sort();
+
+    // Then many more streams, for memory: distinct names, so distinct bindings.
+    let extra = streams.saturating_sub(watchers);
+    let (more_tx, more) = watch::channel(0usize);
+    let more_tx = Arc::new(more_tx);
+    for i in 0..extra {
+        let mut client = InterpreterClient::new(channels[i % connections].clone());
+        let (more_tx, req) = (more_tx.clone(), request(&format!("/svc/web{i}")));
+        tokio::spawn(async move {
+            let mut stream = client
+                .stream_bound_tree(req)
+                .await
+                .expect("stream opens")
+                .into_inner();
+            if let Ok(Some(_)) = stream.message().await {
+                more_tx.send_modify(|n| *n += 1);
+            }
+            while let Ok(Some(_)) = stream.message().await {}
+        });
+    }
+    let mut more_rx = more.clone();
+    tokio::time::timeout(Duration::from_secs(120), more_rx.wait_for(|n| *n == extra))
+        .await
+        .expect("every extra stream has its first tree within 120 s")
+        .unwrap();
+    let (rss_streams, hwm) = rss_kib(pid);
+
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "namerd propagation and stream memory ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| figure | result |");
+    println!("| --- | --- |");
+    println!("| watchers of one name / writes | {watchers} / {writes} |");
+    println!(
+        "| propagation, every watcher: p50 / p99 / max | {} / {} / {} |",
+        ms(percentile(&all, 0.5)),
+        ms(percentile(&all, 0.99)),
+        ms(*all.last().unwrap())
+    );
+    println!(
+        "| propagation, last watcher per write: p50 / p99 | {} / {} |",
+        ms(percentile(&lasts, 0.5)),
+        ms(percentile(&lasts, 0.99))
+    );
+    println!("| namerd RSS idle | {:.1} MiB |", idle_rss as f64 / 1024.0);
+    println!(
+        "| namerd RSS with {watchers} streams | {:.1} MiB |",
+        rss_watchers as f64 / 1024.0
+    );
+    println!(
+        "| namerd RSS with {streams} streams ({} distinct bindings) / peak | {:.1} MiB / {:.1} MiB |",
+        extra + 1,
+        rss_streams as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    let _ = namerd.kill().await;
+}

@@ -1,0 +1,426 @@
+//! The interpreter: live bindings of `(namespace, name, local dtab)` and live
+//! address sets of bound ids, shared by every watcher of the same key.
+//!
+//! A binding is a task that binds the name with `l5d-dtab`'s pure binder
+//! through `stored dtab ++ local dtab` and the configured namers, publishes
+//! the result on a watch channel when it changed, and binds again when the
+//! stored dtab or any namer's set of names changes. Failures never replace a
+//! good tree: after a binding has bound once, a failure keeps the last good
+//! tree and marks it stale. Idle bindings are evicted after a TTL and the
+//! number of live bindings is capped, so clients asking for endless
+//! distinct names cannot grow namerd without bound.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use l5d_dtab::{
+    Activity, Binder, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
+};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::namer::inet::InetResolver;
+use crate::namer::{Addr, Namer, fixed};
+use crate::store::{DtabStore, Namespace, StoreError};
+
+mod changes;
+
+/// Limits of the interpreter.
+#[derive(Clone, Debug)]
+pub struct InterpreterOptions {
+    /// Live bindings at most; beyond, new keys are refused.
+    pub max_bindings: usize,
+    /// A binding nobody has watched for this long is stopped.
+    pub idle_ttl: Duration,
+}
+
+impl Default for InterpreterOptions {
+    fn default() -> Self {
+        InterpreterOptions {
+            max_bindings: 10_000,
+            idle_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The current state of a binding.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    /// `Pending` until first bound; `Failed` only if it never bound.
+    pub tree: Activity<Arc<NameTree<Bound>>>,
+    /// When `tree` last changed.
+    pub updated: SystemTime,
+    /// Why the last attempt failed, while the last good tree is served.
+    pub stale: Option<Arc<str>>,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum InterpretError {
+    #[error("too many live bindings (the limit is {limit}); try again later")]
+    TooManyBindings { limit: usize },
+    #[error("Request timed out.")]
+    Timeout,
+    #[error("{0}")]
+    Name(NameError),
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct BindKey {
+    ns: Namespace,
+    name: Path,
+    /// The local dtab's text, which identifies it.
+    local: String,
+}
+
+struct Entry {
+    /// Shared with the binding's task, so that the cache can hand out
+    /// receivers and see when nobody holds one.
+    binding: Arc<watch::Sender<Binding>>,
+    task: AbortHandle,
+    /// Since when nobody has watched the binding.
+    idle_since: Option<Instant>,
+}
+
+/// Binds names and resolves ids for namerd's APIs.
+pub struct Interpreter {
+    store: Arc<dyn DtabStore>,
+    namers: Arc<NamerSet<NamerRef>>,
+    all_namers: Vec<Arc<dyn Namer>>,
+    inet: Arc<InetResolver>,
+    opts: InterpreterOptions,
+    bindings: Mutex<HashMap<BindKey, Entry>>,
+    sweeper: Mutex<Option<AbortHandle>>,
+}
+
+impl fmt::Debug for Interpreter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interpreter")
+            .field("namers", &self.all_namers)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configured namer as the pure binder sees it.
+#[derive(Clone, Debug)]
+pub struct NamerRef(Arc<dyn Namer>);
+
+impl l5d_dtab::Namer for NamerRef {
+    fn lookup(&self, path: &Path) -> Activity<NameTree<Name>> {
+        self.0.lookup(path)
+    }
+}
+
+impl Interpreter {
+    /// An interpreter over `store` and `namers` (in preference order).
+    /// Must be called inside a tokio runtime: it starts the idle sweeper.
+    pub fn new(
+        store: Arc<dyn DtabStore>,
+        namers: Vec<Arc<dyn Namer>>,
+        inet: Arc<InetResolver>,
+        opts: InterpreterOptions,
+    ) -> Arc<Self> {
+        let set = NamerSet::new(
+            namers
+                .iter()
+                .map(|n| (n.prefix().clone(), NamerRef(n.clone())))
+                .collect(),
+        );
+        let interpreter = Arc::new(Interpreter {
+            store,
+            namers: Arc::new(set),
+            all_namers: namers,
+            inet,
+            opts,
+            bindings: Mutex::new(HashMap::new()),
+            sweeper: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&interpreter);
+        let every = (interpreter.opts.idle_ttl / 4).max(Duration::from_millis(10));
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(interpreter) => interpreter.sweep(),
+                    None => return,
+                }
+            }
+        });
+        *interpreter.sweeper.lock().expect("sweeper lock") = Some(sweeper.abort_handle());
+        interpreter
+    }
+
+    pub fn store(&self) -> &Arc<dyn DtabStore> {
+        &self.store
+    }
+
+    pub fn namers(&self) -> &[Arc<dyn Namer>] {
+        &self.all_namers
+    }
+
+    pub fn inet(&self) -> &Arc<InetResolver> {
+        &self.inet
+    }
+
+    /// Live binding of `name` in namespace `ns` through the stored dtab
+    /// `++ local`, shared with every other caller of the same key.
+    pub fn bind(
+        &self,
+        ns: &Namespace,
+        name: &Path,
+        local: &Dtab,
+    ) -> Result<watch::Receiver<Binding>, InterpretError> {
+        let key = BindKey {
+            ns: ns.clone(),
+            name: name.clone(),
+            local: local.show(),
+        };
+        let mut bindings = self.bindings.lock().expect("bindings lock");
+        if let Some(entry) = bindings.get_mut(&key) {
+            entry.idle_since = None;
+            return Ok(entry.binding.subscribe());
+        }
+        if bindings.len() >= self.opts.max_bindings {
+            // At the cap, anything nobody watches goes, idle long or not.
+            Self::evict_idle(&mut bindings, None);
+            if bindings.len() >= self.opts.max_bindings {
+                metrics::counter!("namerd_bindings_refused_total").increment(1);
+                return Err(InterpretError::TooManyBindings {
+                    limit: self.opts.max_bindings,
+                });
+            }
+        }
+        let tx = Arc::new(watch::Sender::new(Binding {
+            tree: Activity::Pending,
+            updated: SystemTime::now(),
+            stale: None,
+        }));
+        let rx = tx.subscribe();
+        let task = tokio::spawn(run_binding(
+            self.store.clone(),
+            self.namers.clone(),
+            self.all_namers.clone(),
+            key.clone(),
+            local.clone(),
+            tx.clone(),
+        ));
+        bindings.insert(
+            key,
+            Entry {
+                binding: tx,
+                task: task.abort_handle(),
+                idle_since: None,
+            },
+        );
+        metrics::gauge!("namerd_bindings").set(bindings.len() as f64);
+        Ok(rx)
+    }
+
+    /// Live addresses of a bound id. A `/%/...` transformer prefix is
+    /// stripped first; `/$/...` ids are resolved by DNS, `/#/...` ids by
+    /// the namer whose prefix they start with.
+    pub fn resolve(&self, id: &Path) -> watch::Receiver<Addr> {
+        let id = id.strip_transformer_prefix();
+        if id.first_str() == Some("$") {
+            return match l5d_dtab::global::lookup(&id) {
+                Activity::Ok(NameTree::Leaf(Name::Bound(b))) => self.inet.resolve(&b.id),
+                Activity::Ok(NameTree::Neg) => fixed(Addr::Neg),
+                Activity::Ok(_) => fixed(Addr::Failed(
+                    format!("{id} is not a concrete bound id").into(),
+                )),
+                Activity::Failed(e) => fixed(Addr::Failed(e.to_string().into())),
+                Activity::Pending => fixed(Addr::Pending),
+            };
+        }
+        for namer in &self.all_namers {
+            if id.starts_with(namer.prefix()) {
+                return namer.resolve(&id.drop(namer.prefix().len()));
+            }
+        }
+        fixed(Addr::Neg)
+    }
+
+    /// The delegation trace of `tree` through the namespace's dtab (or only
+    /// the namers, without a namespace) `++ local`, waiting up to `timeout`
+    /// for namers that have not answered yet.
+    pub async fn delegate(
+        &self,
+        ns: Option<&Namespace>,
+        tree: &NameTree<Path>,
+        local: &Dtab,
+        timeout: Duration,
+    ) -> Result<DelegateTree<Bound>, InterpretError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let base = match ns {
+            Some(ns) => self
+                .store
+                .get(ns)
+                .await
+                .map_err(InterpretError::Store)?
+                .map(|v| v.dtab)
+                .unwrap_or_default(),
+            None => Dtab::empty(),
+        };
+        let dtab = base.concat(local);
+        let mut changes = changes::NamerChanges::new(&self.all_namers);
+        loop {
+            match Binder::new(&dtab, &*self.namers).delegate(tree) {
+                Activity::Ok(trace) => return Ok(trace),
+                Activity::Failed(e) => return Err(InterpretError::Name(e)),
+                Activity::Pending => {}
+            }
+            if tokio::time::timeout_at(deadline, changes.next())
+                .await
+                .is_err()
+            {
+                return Err(InterpretError::Timeout);
+            }
+        }
+    }
+
+    /// Every id the enumerating namers know.
+    pub fn bound_names(&self) -> Vec<Path> {
+        let mut names: Vec<Path> = self
+            .all_namers
+            .iter()
+            .flat_map(|n| n.bound_names())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The live bindings, for the admin state page.
+    pub fn bindings(&self) -> Vec<(Namespace, Path, String, Binding)> {
+        let bindings = self.bindings.lock().expect("bindings lock");
+        let mut out: Vec<_> = bindings
+            .iter()
+            .map(|(k, e)| {
+                let binding = e.binding.borrow().clone();
+                (k.ns.clone(), k.name.clone(), k.local.clone(), binding)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+        out
+    }
+
+    /// Marks bindings nobody watches and stops those idle for the TTL.
+    fn sweep(&self) {
+        let mut bindings = self.bindings.lock().expect("bindings lock");
+        let now = Instant::now();
+        for entry in bindings.values_mut() {
+            if entry.binding.receiver_count() == 0 {
+                entry.idle_since.get_or_insert(now);
+            } else {
+                entry.idle_since = None;
+            }
+        }
+        Self::evict_idle(&mut bindings, Some(self.opts.idle_ttl));
+        metrics::gauge!("namerd_bindings").set(bindings.len() as f64);
+    }
+
+    /// Stops bindings nobody watches: those idle for at least `ttl`, or all
+    /// of them without a `ttl`.
+    fn evict_idle(bindings: &mut HashMap<BindKey, Entry>, ttl: Option<Duration>) {
+        let now = Instant::now();
+        bindings.retain(|_, entry| {
+            let long_enough = match ttl {
+                None => true,
+                Some(ttl) => entry
+                    .idle_since
+                    .is_some_and(|since| now.duration_since(since) >= ttl),
+            };
+            let idle = entry.binding.receiver_count() == 0 && long_enough;
+            if idle {
+                entry.task.abort();
+            }
+            !idle
+        });
+    }
+}
+
+/// Ticks whenever any namer's set of names changes (for
+/// `/api/1/bound-names?watch=true`).
+pub fn namer_changes(
+    interpreter: &Interpreter,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    let changes = changes::NamerChanges::new(&interpreter.all_namers);
+    futures::stream::unfold(changes, |mut changes| async move {
+        changes.next().await;
+        Some(((), changes))
+    })
+}
+
+impl Drop for Interpreter {
+    fn drop(&mut self) {
+        if let Some(sweeper) = self.sweeper.lock().expect("sweeper lock").take() {
+            sweeper.abort();
+        }
+        for entry in self.bindings.lock().expect("bindings lock").values() {
+            entry.task.abort();
+        }
+    }
+}
+
+/// Binds `key` now and after every change of its inputs, publishing only
+/// changes, and never replacing a good tree with a failure.
+async fn run_binding(
+    store: Arc<dyn DtabStore>,
+    namers: Arc<NamerSet<NamerRef>>,
+    all_namers: Vec<Arc<dyn Namer>>,
+    key: BindKey,
+    local: Dtab,
+    tx: Arc<watch::Sender<Binding>>,
+) {
+    let mut dtab = store.watch(&key.ns);
+    let mut changes = changes::NamerChanges::new(&all_namers);
+    loop {
+        let base = dtab
+            .borrow_and_update()
+            .clone()
+            .map(|v| v.dtab)
+            .unwrap_or_default();
+        let full = base.concat(&local);
+        let started = Instant::now();
+        let result = Binder::new(&full, &*namers).bind_path(&key.name);
+        metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("namerd_binds_total").increment(1);
+        publish(&tx, &key, result);
+        tokio::select! {
+            changed = dtab.changed() => if changed.is_err() { return },
+            () = changes.next() => {}
+        }
+    }
+}
+
+fn publish(tx: &watch::Sender<Binding>, key: &BindKey, result: Activity<NameTree<Bound>>) {
+    tx.send_if_modified(|current| match (result, &current.tree) {
+        (Activity::Ok(tree), Activity::Ok(old)) if **old == tree => current.stale.take().is_some(),
+        (Activity::Ok(tree), _) => {
+            current.tree = Activity::Ok(Arc::new(tree));
+            current.updated = SystemTime::now();
+            current.stale = None;
+            true
+        }
+        (Activity::Failed(e), Activity::Ok(_)) => {
+            tracing::warn!(ns = %key.ns, name = %key.name, error = %e, "binding failed; serving the last good tree");
+            metrics::counter!("namerd_bind_failures_total").increment(1);
+            current.stale = Some(e.to_string().into());
+            false
+        }
+        (Activity::Failed(e), _) => {
+            metrics::counter!("namerd_bind_failures_total").increment(1);
+            let changed = !matches!(&current.tree, Activity::Failed(old) if *old == e);
+            current.tree = Activity::Failed(e);
+            current.updated = SystemTime::now();
+            changed
+        }
+        // A namer that is pending again (re-listing) keeps what we had.
+        (Activity::Pending, _) => false,
+    });
+}

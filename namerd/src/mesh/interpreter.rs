@@ -1,0 +1,98 @@
+//! `io.linkerd.mesh.Interpreter`: the bound tree of a name in a namespace,
+//! once (`GetBoundTree`) or live (`StreamBoundTree`, which is what Linkerd
+//! 1.x proxies open, one per distinct name and local dtab).
+//!
+//! Bindings are shared: every stream of the same (namespace, name, local
+//! dtab) watches the same binding in [`crate::interpreter::Interpreter`].
+
+use std::sync::Arc;
+
+use l5d_dtab::{Activity, Bound, NameTree};
+use l5d_proto::mesh as pb;
+use pb::interpreter_server::Interpreter as InterpreterRpc;
+use tonic::{Request, Response, Status};
+
+use super::error::MeshError;
+use super::stream::{self, MeshStream, OnClose, Step};
+use super::{Context, refuse, request, unary};
+use crate::interpreter::Binding;
+
+const GET_BOUND_TREE: &str = "GetBoundTree";
+const STREAM_BOUND_TREE: &str = "StreamBoundTree";
+
+#[derive(Debug)]
+pub(crate) struct InterpreterService {
+    ctx: Context,
+}
+
+impl InterpreterService {
+    pub(crate) fn new(ctx: Context) -> Self {
+        InterpreterService { ctx }
+    }
+
+    async fn get(&self, req: pb::BindReq) -> Result<pb::BoundTreeRsp, MeshError> {
+        let bind = request::bind(&req)?;
+        let binding = self
+            .ctx
+            .interpreter
+            .bind(&bind.ns, &bind.name, &bind.local)?;
+        let binding = self
+            .ctx
+            .settled(binding, |b| !matches!(b.tree, Activity::Pending))
+            .await?;
+        match step(&binding) {
+            Step::Send(rsp) => Ok(rsp),
+            Step::End(e) => Err(e),
+            Step::Wait => Err(MeshError::StillPending),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl InterpreterRpc for InterpreterService {
+    async fn get_bound_tree(
+        &self,
+        request: Request<pb::BindReq>,
+    ) -> Result<Response<pb::BoundTreeRsp>, Status> {
+        unary(GET_BOUND_TREE, self.get(request.into_inner())).await
+    }
+
+    type StreamBoundTreeStream = MeshStream<pb::BoundTreeRsp>;
+
+    async fn stream_bound_tree(
+        &self,
+        request: Request<pb::BindReq>,
+    ) -> Result<Response<Self::StreamBoundTreeStream>, Status> {
+        let binding = request::bind(request.get_ref())
+            .and_then(|b| Ok(self.ctx.interpreter.bind(&b.ns, &b.name, &b.local)?))
+            .map_err(|e| refuse(STREAM_BOUND_TREE, e))?;
+        Ok(Response::new(stream::from_watch(
+            STREAM_BOUND_TREE,
+            binding,
+            self.ctx.shutdown.clone(),
+            OnClose::End { what: "binding" },
+            step,
+        )))
+    }
+}
+
+/// A binding as a message: nothing while pending; the tree once bound
+/// (after a good tree, the interpreter keeps it through failures, so a
+/// failure here means the name never bound).
+fn step(binding: &Binding) -> Step<pb::BoundTreeRsp> {
+    match &binding.tree {
+        Activity::Pending => Step::Wait,
+        Activity::Ok(tree) => Step::Send(bound_tree_rsp(tree)),
+        Activity::Failed(e) => Step::End(MeshError::BindingFailed {
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Linkerd sends a leaf whose id is not a path as `neg`; our bound ids are
+/// always paths, so every leaf is sent as a leaf.
+fn bound_tree_rsp(tree: &Arc<NameTree<Bound>>) -> pb::BoundTreeRsp {
+    pb::BoundTreeRsp {
+        tree: Some(pb::BoundNameTree::from(&**tree)),
+    }
+}

@@ -1,0 +1,248 @@
+//! Server streams made from watch channels.
+//!
+//! Every mesh stream follows one value that changes over time (a binding,
+//! an address set, a stored dtab), and every one has the same contract:
+//! the current value first, then each change; never the same message twice
+//! in a row; a slow client skips to the latest value instead of queueing
+//! them; the stream ends when namerd shuts down.
+//!
+//! That contract is a `tokio::sync::watch` receiver polled directly by
+//! tonic: nothing sits between the watch and the HTTP/2 stream but the one
+//! message being sent, so a stream holds the watch and its last message and
+//! nothing more, however slow its client. (A channel fed by a task would
+//! need its own bound and a task per stream.) HTTP/2 flow control is what
+//! makes a client "slow": tonic asks for the next message only when the
+//! previous one has been written.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tokio::sync::watch;
+use tonic::{Code, Status};
+
+use super::error::MeshError;
+use super::metrics::StreamGuard;
+
+/// The stream type of every streaming mesh RPC.
+pub(crate) type MeshStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// What to do with one value of the watched source.
+#[derive(Debug)]
+pub(crate) enum Step<T> {
+    /// Send this message (unless it equals the last one sent).
+    Send(T),
+    /// Nothing to send yet (e.g. a binding that is still pending).
+    Wait,
+    /// End the stream with this error.
+    End(MeshError),
+}
+
+/// What the end of a source (its sender dropped) means.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OnClose {
+    /// The last value is final (a fixed answer such as `neg`): keep the
+    /// stream open with it. Ending it would only make the client re-open
+    /// it in a loop, one backoff apart.
+    Hold,
+    /// The producer died: end the stream with `UNAVAILABLE` so that the
+    /// client re-opens it and gets a live one, rather than waiting forever
+    /// on a value nobody updates (the silent stale watch of Linkerd #2249).
+    End { what: &'static str },
+}
+
+/// A server stream of `source`, each value mapped by `step`.
+pub(crate) fn from_watch<S, T, F>(
+    rpc: &'static str,
+    source: watch::Receiver<S>,
+    shutdown: watch::Receiver<bool>,
+    on_close: OnClose,
+    step: F,
+) -> MeshStream<T>
+where
+    S: Send + Sync + 'static,
+    T: Clone + PartialEq + Send + 'static,
+    F: FnMut(&S) -> Step<T> + Send + 'static,
+{
+    let watched = Watched {
+        source,
+        shutdown,
+        on_close,
+        step,
+        last: None,
+        started: false,
+        ended: false,
+        guard: StreamGuard::open(rpc),
+    };
+    Box::pin(futures::stream::unfold(watched, |mut w| async move {
+        let item = w.next().await?;
+        Some((item, w))
+    }))
+}
+
+/// A stream of exactly one message (the deprecated `StreamDelegateTree`).
+pub(crate) fn once<T: Send + 'static>(rpc: &'static str, message: T) -> MeshStream<T> {
+    let mut guard = StreamGuard::open(rpc);
+    Box::pin(futures::stream::once(async move {
+        guard.sent();
+        guard.ended(Code::Ok);
+        Ok(message)
+    }))
+}
+
+/// Resolves once `shutdown` is true; never if its sender is gone without
+/// having said so (then nobody can ask for shutdown).
+pub(crate) async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+struct Watched<S, T, F> {
+    source: watch::Receiver<S>,
+    shutdown: watch::Receiver<bool>,
+    on_close: OnClose,
+    step: F,
+    /// The last message sent, to drop repeats (a binding re-published with
+    /// only its staleness cleared maps to the same message).
+    last: Option<T>,
+    started: bool,
+    ended: bool,
+    guard: StreamGuard,
+}
+
+impl<S, T, F> Watched<S, T, F>
+where
+    S: Send + Sync + 'static,
+    T: Clone + PartialEq + Send + 'static,
+    F: FnMut(&S) -> Step<T> + Send + 'static,
+{
+    async fn next(&mut self) -> Option<Result<T, Status>> {
+        if self.ended {
+            return None;
+        }
+        if !self.started && *self.shutdown.borrow() {
+            return Some(self.end(MeshError::ShuttingDown));
+        }
+        loop {
+            if self.started
+                && let Err(e) = self.changed().await
+            {
+                return Some(self.end(e));
+            }
+            self.started = true;
+            // Marks the value seen; a later change wakes `changed` again.
+            let step = {
+                let value = self.source.borrow_and_update();
+                (self.step)(&value)
+            };
+            match step {
+                Step::Wait => {}
+                Step::Send(message) if self.last.as_ref() == Some(&message) => {}
+                Step::Send(message) => {
+                    self.last = Some(message.clone());
+                    self.guard.sent();
+                    return Some(Ok(message));
+                }
+                Step::End(e) => return Some(self.end(e)),
+            }
+        }
+    }
+
+    /// Waits for the next value, or for a reason to end.
+    async fn changed(&mut self) -> Result<(), MeshError> {
+        tokio::select! {
+            biased;
+            () = shutdown_signal(&mut self.shutdown) => Err(MeshError::ShuttingDown),
+            changed = self.source.changed() => match (changed, self.on_close) {
+                (Ok(()), _) => Ok(()),
+                (Err(_), OnClose::Hold) => {
+                    shutdown_signal(&mut self.shutdown).await;
+                    Err(MeshError::ShuttingDown)
+                }
+                (Err(_), OnClose::End { what }) => Err(MeshError::WatchEnded { what }),
+            },
+        }
+    }
+
+    fn end(&mut self, e: MeshError) -> Result<T, Status> {
+        self.ended = true;
+        let status = Status::from(e);
+        self.guard.ended(status.code());
+        Err(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{FutureExt as _, StreamExt as _};
+
+    use super::*;
+
+    /// Even numbers are sent, as their half; odd ones wait; 99 ends.
+    fn step(n: &u32) -> Step<u32> {
+        match n {
+            99 => Step::End(MeshError::RootNotFound),
+            n if n % 2 == 1 => Step::Wait,
+            n => Step::Send(n / 2),
+        }
+    }
+
+    fn stream(on_close: OnClose) -> (watch::Sender<u32>, watch::Sender<bool>, MeshStream<u32>) {
+        let (tx, rx) = watch::channel(0);
+        let (stop, shutdown) = watch::channel(false);
+        (tx, stop, from_watch("Test", rx, shutdown, on_close, step))
+    }
+
+    fn code(item: Option<Result<u32, Status>>) -> Code {
+        item.expect("an item").expect_err("an error").code()
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_gets_the_latest_value_once() {
+        let (tx, _stop, mut s) = stream(OnClose::Hold);
+        assert_eq!(s.next().await.unwrap().unwrap(), 0);
+        for n in 1..=10 {
+            tx.send_replace(n);
+        }
+        assert_eq!(s.next().await.unwrap().unwrap(), 5);
+        // 11 waits; 10 again maps to the message just sent.
+        tx.send_replace(11);
+        tx.send_replace(10);
+        assert!(s.next().now_or_never().is_none(), "nothing new to send");
+        tx.send_replace(12);
+        assert_eq!(s.next().await.unwrap().unwrap(), 6);
+        tx.send_replace(99);
+        assert_eq!(code(s.next().await), Code::NotFound);
+        assert!(s.next().await.is_none(), "the stream ended");
+    }
+
+    #[tokio::test]
+    async fn a_final_value_is_held_until_shutdown() {
+        let (tx, stop, mut s) = stream(OnClose::Hold);
+        assert_eq!(s.next().await.unwrap().unwrap(), 0);
+        drop(tx);
+        assert!(s.next().now_or_never().is_none(), "held open");
+        stop.send_replace(true);
+        assert_eq!(code(s.next().await), Code::Unavailable);
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_dead_producer_ends_the_stream() {
+        let (tx, _stop, mut s) = stream(OnClose::End { what: "test" });
+        tx.send_replace(1);
+        drop(tx);
+        let status = s.next().await.unwrap().unwrap_err();
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Unavailable, "the test watch ended; retry")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_opened_during_shutdown_ends_at_once() {
+        let (_tx, stop, mut s) = stream(OnClose::Hold);
+        stop.send_replace(true);
+        assert_eq!(code(s.next().await), Code::Unavailable);
+    }
+}
