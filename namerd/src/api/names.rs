@@ -89,6 +89,38 @@ async fn settled(
     }
 }
 
+/// Why a bind or resolve request could not start.
+#[derive(Debug)]
+enum Refused {
+    Bad(BadRequest),
+    Interpret(InterpretError),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Bad(r) => r.into_response(),
+            Refused::Interpret(e) => interpret_error(e),
+        }
+    }
+}
+
+/// The live binding a bind or resolve request names (`path`, `dtab`).
+fn live_binding(
+    state: &ApiState,
+    ns: &str,
+    params: &Params,
+) -> Result<tokio::sync::watch::Receiver<Binding>, Refused> {
+    let (ns, path, local) = match (namespace(ns), path_param(params), dtab_param(params)) {
+        (Ok(ns), Ok(path), Ok(local)) => (ns, path, local),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return Err(Refused::Bad(r)),
+    };
+    state
+        .interpreter
+        .bind(&ns, &path, &local)
+        .map_err(Refused::Interpret)
+}
+
 // === handlers ===
 
 pub(super) async fn bind(
@@ -96,13 +128,9 @@ pub(super) async fn bind(
     UrlPath(ns): UrlPath<String>,
     params: Params,
 ) -> Response {
-    let (ns, path, local) = match (namespace(&ns), path_param(&params), dtab_param(&params)) {
-        (Ok(ns), Ok(path), Ok(local)) => (ns, path, local),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r.into_response(),
-    };
-    let binding = match state.interpreter.bind(&ns, &path, &local) {
+    let binding = match live_binding(&state, &ns, &params) {
         Ok(b) => b,
-        Err(e) => return interpret_error(e),
+        Err(r) => return r.into_response(),
     };
     let interpreter = state.interpreter.clone();
     if watching(&params) {
@@ -150,13 +178,9 @@ pub(super) async fn resolve(
     UrlPath(ns): UrlPath<String>,
     params: Params,
 ) -> Response {
-    let (ns, path, local) = match (namespace(&ns), path_param(&params), dtab_param(&params)) {
-        (Ok(ns), Ok(path), Ok(local)) => (ns, path, local),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r.into_response(),
-    };
-    let binding = match state.interpreter.bind(&ns, &path, &local) {
+    let binding = match live_binding(&state, &ns, &params) {
         Ok(b) => b,
-        Err(e) => return interpret_error(e),
+        Err(r) => return r.into_response(),
     };
     let tree = match settled(binding).await {
         Ok(Activity::Ok(tree)) => tree,
