@@ -33,6 +33,11 @@ mod names;
 
 use codec::Media;
 
+/// How long a read waits for storage before serving the last value seen.
+const READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The same, once the store has reported storage unreachable.
+const STALE_READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
@@ -164,7 +169,17 @@ async fn head_dtab(
 /// Reads from storage; while storage is unreachable, serves the last value
 /// this replica saw and says it is stale.
 async fn read(state: &ApiState, ns: &Namespace) -> Result<(Option<VersionedDtab>, bool), ApiError> {
-    match state.store.get(ns).await {
+    // While the store already knows storage is down, don't make every reader
+    // wait out a connection timeout before it gets the last good value.
+    let patience = if state.store.health().stale {
+        STALE_READ_PATIENCE
+    } else {
+        READ_PATIENCE
+    };
+    let read = tokio::time::timeout(patience, state.store.get(ns))
+        .await
+        .unwrap_or_else(|_| Err(StoreError::unavailable("no answer from storage in time")));
+    match read {
         Ok(v) => Ok((v, false)),
         Err(StoreError::Unavailable { message }) => match state.store.watch(ns).borrow().clone() {
             Some(last) => {
