@@ -54,6 +54,9 @@ pub struct Binding {
     pub updated: SystemTime,
     /// Why the last attempt failed, while the last good tree is served.
     pub stale: Option<Arc<str>>,
+    /// When this binding saw the dtab change that produced `tree`, if a
+    /// dtab change did (for the commit-to-stream-write metric).
+    pub dtab_changed_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -199,6 +202,7 @@ impl Interpreter {
             tree: Activity::Pending,
             updated: SystemTime::now(),
             stale: None,
+            dtab_changed_at: None,
         }));
         let rx = tx.subscribe();
         let task = tokio::spawn(run_binding(
@@ -379,6 +383,7 @@ async fn run_binding(
 ) {
     let mut dtab = store.watch(&key.ns);
     let mut changes = changes::NamerChanges::new(&all_namers);
+    let mut dtab_changed_at = None;
     loop {
         let base = dtab
             .borrow_and_update()
@@ -390,21 +395,35 @@ async fn run_binding(
         let result = Binder::new(&full, &*namers).bind_path(&key.name);
         metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("namerd_binds_total").increment(1);
-        publish(&tx, &key, result);
+        publish(&tx, &key, result, dtab_changed_at);
         tokio::select! {
-            changed = dtab.changed() => if changed.is_err() { return },
-            () = changes.next() => {}
+            changed = dtab.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                dtab_changed_at = Some(Instant::now());
+            }
+            () = changes.next() => dtab_changed_at = None,
         }
     }
 }
 
-fn publish(tx: &watch::Sender<Binding>, key: &BindKey, result: Activity<NameTree<Bound>>) {
+fn publish(
+    tx: &watch::Sender<Binding>,
+    key: &BindKey,
+    result: Activity<NameTree<Bound>>,
+    dtab_changed_at: Option<Instant>,
+) {
     tx.send_if_modified(|current| match (result, &current.tree) {
-        (Activity::Ok(tree), Activity::Ok(old)) if **old == tree => current.stale.take().is_some(),
+        (Activity::Ok(tree), Activity::Ok(old)) if **old == tree => {
+            current.dtab_changed_at = None;
+            current.stale.take().is_some()
+        }
         (Activity::Ok(tree), _) => {
             current.tree = Activity::Ok(Arc::new(tree));
             current.updated = SystemTime::now();
             current.stale = None;
+            current.dtab_changed_at = dtab_changed_at;
             true
         }
         (Activity::Failed(e), Activity::Ok(_)) => {

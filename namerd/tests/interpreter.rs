@@ -137,7 +137,11 @@ async fn bindings_follow_the_dtab_and_the_namers() {
     namer.set(|s| {
         s.0.insert("web".into());
     });
-    wait_for_tree(&mut rx, "/#/test/web").await;
+    let b = wait_for_tree(&mut rx, "/#/test/web").await;
+    assert!(
+        b.dtab_changed_at.is_none(),
+        "a namer change is not a dtab change"
+    );
 
     // The same key shares one binding; a local dtab is another key.
     let again = interpreter
@@ -160,7 +164,11 @@ async fn bindings_follow_the_dtab_and_the_namers() {
         )
         .await
         .unwrap();
-    wait_for_tree(&mut rx, "9.00*/#/test/web & /$/inet/127.0.0.1/9090").await;
+    let b = wait_for_tree(&mut rx, "9.00*/#/test/web & /$/inet/127.0.0.1/9090").await;
+    assert!(
+        b.dtab_changed_at.is_some(),
+        "the tree came from a dtab change"
+    );
 }
 
 #[tokio::test]

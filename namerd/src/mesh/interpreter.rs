@@ -82,7 +82,15 @@ impl InterpreterRpc for InterpreterService {
 fn step(binding: &Binding) -> Step<pb::BoundTreeRsp> {
     match &binding.tree {
         Activity::Pending => Step::Wait,
-        Activity::Ok(tree) => Step::Send(bound_tree_rsp(tree)),
+        Activity::Ok(tree) => {
+            // Each stream sees each new tree once: from the dtab change this
+            // replica saw to this stream's write of the tree it produced.
+            if let Some(at) = binding.dtab_changed_at {
+                metrics::histogram!("namerd_dtab_to_stream_seconds")
+                    .record(at.elapsed().as_secs_f64());
+            }
+            Step::Send(bound_tree_rsp(tree))
+        }
         Activity::Failed(e) => Step::End(MeshError::BindingFailed {
             message: e.to_string(),
         }),
