@@ -107,13 +107,21 @@ pub struct InetOptions {
     /// For `/$/inet` and `/$/io.buoyant.rinet` (Finagle polls every 5 s).
     pub refresh: Duration,
     pub resolver: HostResolver,
+    /// Hostnames watched at once at most. Ids arrive from clients
+    /// (`StreamReplicas`, `/api/1/addr`), and a client asking for endless
+    /// random names must not start endless DNS tasks (Linkerd #1766).
+    pub max_names: usize,
 }
+
+/// The default of [`InetOptions::max_names`].
+pub const MAX_NAMES: usize = 10_000;
 
 impl Default for InetOptions {
     fn default() -> Self {
         InetOptions {
             refresh: Duration::from_secs(5),
             resolver: HostResolver::system(),
+            max_names: MAX_NAMES,
         }
     }
 }
@@ -248,6 +256,23 @@ impl InetResolver {
         }
         if let Some(old) = entries.remove(&target) {
             old.task.abort();
+        }
+        if entries.len() >= self.opts.max_names {
+            // Names nobody watches any more make room first.
+            entries.retain(|_, e| {
+                let live = e.tx.receiver_count() > 0;
+                if !live {
+                    e.task.abort();
+                }
+                live
+            });
+        }
+        if entries.len() >= self.opts.max_names {
+            metrics::counter!("namerd_dns_refused_total").increment(1);
+            let limit = self.opts.max_names;
+            return fixed(Addr::Failed(
+                format!("too many DNS names watched at once (the limit is {limit})").into(),
+            ));
         }
         let tx = Arc::new(watch::Sender::new(Addr::Pending));
         let rx = tx.subscribe();

@@ -11,7 +11,39 @@ fn resolver(dns: &FakeDns, refresh: Duration) -> InetResolver {
     InetResolver::with_options(InetOptions {
         refresh,
         resolver: dns.resolver(),
+        ..InetOptions::default()
     })
+}
+
+#[tokio::test]
+async fn watched_names_are_capped() {
+    let dns = FakeDns::default();
+    let inet = InetResolver::with_options(InetOptions {
+        refresh: Duration::from_secs(60),
+        resolver: dns.resolver(),
+        max_names: 2,
+    });
+    let a = inet.resolve(&path("/$/inet/a.example/80"));
+    let _b = inet.resolve(&path("/$/inet/b.example/80"));
+    let refused = inet.resolve(&path("/$/inet/c.example/80"));
+    assert!(
+        matches!(&*refused.borrow(), Addr::Failed(m) if m.contains("the limit is 2")),
+        "a third name is refused: {:?}",
+        *refused.borrow()
+    );
+    // Literals need no task and are never refused.
+    assert_eq!(
+        *inet.resolve(&path("/$/inet/127.0.0.1/80")).borrow(),
+        bound(&["127.0.0.1:80"])
+    );
+    // Once nobody watches a name, a new one fits.
+    drop(a);
+    let c = inet.resolve(&path("/$/inet/c.example/80"));
+    assert!(
+        !matches!(&*c.borrow(), Addr::Failed(_)),
+        "{:?}",
+        *c.borrow()
+    );
 }
 
 #[tokio::test]
