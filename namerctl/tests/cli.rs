@@ -5,8 +5,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::path::Path;
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -17,6 +15,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+#[path = "support/run.rs"]
+mod run;
+
+use run::{namerctl, stderr, stdout};
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
@@ -94,24 +97,6 @@ impl Fake {
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
-}
-
-async fn namerctl(base_url: &str, dir: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_namerctl"))
-        .args(args)
-        .current_dir(dir)
-        .env("NAMERCTL_BASE_URL", base_url)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
 }
 
 #[tokio::test]

@@ -5,7 +5,11 @@
 //! same version.
 
 use std::path::Path;
-use std::process::Output;
+
+#[path = "support/run.rs"]
+mod run;
+
+use run::{namerctl, stderr, stdout};
 
 /// The Linkerd handbook's `internal` dtab.
 const HANDBOOK: &str = "/srv => /#/io.l5d.fs; /host => /srv; /tmp => /srv; /svc => /host; /host/world => /srv/world-v1;\n";
@@ -18,24 +22,6 @@ const HANDBOOK_PRETTY: &str = "\
 /svc         => /host ;
 /host/world  => /srv/world-v1 ;
 ";
-
-async fn namerctl(base_url: &str, dir: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_namerctl"))
-        .args(args)
-        .current_dir(dir)
-        .env("NAMERCTL_BASE_URL", base_url)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
 
 /// Runs namerctl and requires exit 0.
 async fn ok(base_url: &str, dir: &Path, args: &[&str]) -> String {
