@@ -1,0 +1,1 @@
+//! A Kubernetes API test server (skeleton; see issue 7).

@@ -1,0 +1,1 @@
+//! linkerd-proxy (skeleton; see issue 5).
