@@ -1,0 +1,119 @@
+//! Interpreters: where the proxy learns what a logical name is bound to and
+//! which addresses a bound id has.
+//!
+//! The router never talks to namerd or DNS itself. It asks an
+//! [`Interpreter`] for a watch channel per binding (`bind`) and per bound id
+//! (`resolve`) and reads the *current* value from it on every request; the
+//! interpreter keeps those values current in the background. Two kinds
+//! exist: `io.l5d.mesh` (namerd's gRPC streams, [`mesh`]) and `default`
+//! (a fixed dtab bound locally with the `/$` namers only, [`fixed`]).
+//!
+//! Invariants every interpreter keeps:
+//! - A value that was `Bound` stays `Bound` (the last good value) when its
+//!   source fails; the failure is reported in [`Interpreter::state`], never
+//!   turned into an empty set.
+//! - A name never seen before does not hang while the source is
+//!   unreachable: its channel moves from `Pending` to `Failed` as soon as a
+//!   connection attempt has failed, and to `Bound` once one succeeds.
+//! - Channels are shared: every request for the same key gets a receiver of
+//!   the same channel, backed by one upstream stream.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use l5d_dtab::{Bound, Dtab, NameTree, Path};
+use tokio::sync::watch;
+
+pub mod fixed;
+pub mod mesh;
+
+/// The current binding of a (local dtab, name) pair.
+#[derive(Clone, Debug)]
+pub enum BindState {
+    /// No answer yet.
+    Pending,
+    /// The bound tree (ids with residuals and weights), and when this value
+    /// was received.
+    Bound {
+        tree: Arc<NameTree<Bound>>,
+        at: SystemTime,
+    },
+    /// No answer could be had (the source is unreachable and never
+    /// answered for this key, or it answered with an error).
+    Failed { message: Arc<str> },
+}
+
+/// The current address set of a bound id.
+#[derive(Clone, Debug)]
+pub enum ReplicaState {
+    Pending,
+    /// The id does not exist.
+    Neg,
+    /// No answer could be had (see [`BindState::Failed`]).
+    Failed { message: Arc<str> },
+    /// The endpoints (possibly none), and when this value was received.
+    Bound {
+        endpoints: Arc<[Endpoint]>,
+        at: SystemTime,
+    },
+}
+
+/// One address of a bound id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// The node the endpoint runs on (`nodeName`), for the incoming
+    /// router's local-node filter.
+    pub node_name: Option<Arc<str>>,
+    /// Relative weight from service discovery; 1.0 when absent.
+    pub weight: f64,
+    pub meta: BTreeMap<String, String>,
+}
+
+impl Endpoint {
+    pub fn new(addr: SocketAddr) -> Self {
+        Endpoint {
+            addr,
+            node_name: None,
+            weight: 1.0,
+            meta: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why the delegator could not explain a path.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DelegateError {
+    pub message: String,
+}
+
+/// A source of bindings and address sets. Implementations are cheap to
+/// call: `bind` and `resolve` return a receiver of a shared channel and
+/// start the background work only for a key seen for the first time.
+pub trait Interpreter: Send + Sync + fmt::Debug + 'static {
+    /// The binding of `name` through the interpreter's dtab followed by
+    /// `local` (the request's `l5d-ctx-dtab` and `l5d-dtab`).
+    fn bind(&self, local: &Dtab, name: &Path) -> watch::Receiver<BindState>;
+
+    /// The address set of a bound id, as it appears in a bound tree
+    /// (transformer prefixes `/%/...` included).
+    fn resolve(&self, id: &Path) -> watch::Receiver<ReplicaState>;
+
+    /// The delegation trace of `path` through the interpreter's dtab and
+    /// `local`, as the JSON of namerd's `/api/1/delegate` (Linkerd's
+    /// `/delegator.json`).
+    fn delegate(
+        &self,
+        local: &Dtab,
+        path: &Path,
+    ) -> futures::future::BoxFuture<'static, Result<serde_json::Value, DelegateError>>;
+
+    /// What the interpreter holds, for the admin `interpreter_state`
+    /// endpoint: per stream, its key, state, last update time and
+    /// connection status.
+    fn state(&self) -> serde_json::Value;
+}

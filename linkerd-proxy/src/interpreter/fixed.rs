@@ -1,0 +1,1 @@
+//! The `default` interpreter: a fixed dtab bound locally (in progress).

@@ -1,0 +1,1 @@
+//! The `io.l5d.mesh` interpreter: namerd's gRPC streams (in progress).
