@@ -118,12 +118,14 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
+    /// A body in a media type the server does not decode; `accepted` lists
+    /// the ones it does.
+    pub(crate) fn unsupported_media_type(content_type: &str, accepted: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
+                "the body of the request was in an unknown format ({content_type}) - accepted media types include: {accepted}"
             ),
         )
     }

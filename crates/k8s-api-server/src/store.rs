@@ -28,16 +28,6 @@ pub(crate) enum Change {
     Deleted,
 }
 
-impl Change {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Change::Added => "ADDED",
-            Change::Modified => "MODIFIED",
-            Change::Deleted => "DELETED",
-        }
-    }
-}
-
 /// One committed change. `object` is the state after the change (for a
 /// delete, the last state stamped with the delete's version, as the real
 /// server sends it); `prev` the state before.
