@@ -74,6 +74,7 @@ pub(crate) struct Params {
     allow_watch_bookmarks: Option<String>,
     send_initial_events: Option<String>,
     dry_run: Option<String>,
+    field_validation: Option<String>,
 }
 
 fn flag(value: &Option<String>) -> bool {

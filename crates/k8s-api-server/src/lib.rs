@@ -8,6 +8,21 @@
 //!
 //! It must not depend on the project's other crates nor on kube itself:
 //! it is the other side of the wire.
+//!
+//! Known differences from a real kube-apiserver, accepted on purpose:
+//!
+//! - Bodies are JSON only. kubectl's typed commands (`kubectl create
+//!   configmap ...`) send protobuf and get 415; `create -f`/`replace -f`
+//!   send JSON and work. kube-rs always sends JSON.
+//! - No aggregated discovery (the legacy documents are served, which
+//!   client-go falls back to) and no schemas: `/openapi/v3` holds only what
+//!   kubectl needs to choose server-side field validation, and strict
+//!   validation checks only the top level and `metadata`.
+//! - No managedFields, finalizers, graceful deletion, server-side apply or
+//!   JSON patch (strategic merge patch is applied as a merge patch).
+//! - Compaction affects new requests only; open watches keep going (they
+//!   never lag behind the log here). A list whose `resourceVersion` is newer
+//!   than the store answers 504 at once instead of waiting up to 3 s.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

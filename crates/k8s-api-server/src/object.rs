@@ -77,6 +77,16 @@ pub(crate) fn prepare(
     {
         meta["name"] = json!(format!("{prefix}{}", random_suffix()));
     }
+    // Decoding into the typed object drops fields the type does not have.
+    for field in unknown_fields(resource, object) {
+        let (parent, key) = match field.strip_prefix("metadata.") {
+            Some(key) => (&mut object["metadata"], key),
+            None => (&mut *object, field.as_str()),
+        };
+        if let Some(map) = parent.as_object_mut() {
+            map.remove(key);
+        }
+    }
     validate::object(resource, object)
 }
 
@@ -102,6 +112,52 @@ fn check_type(resource: Resource, object: &mut Value) -> Result<(), ApiError> {
         Some(_) => {}
     }
     Ok(())
+}
+
+/// The fields of `object` its type does not have, as strict field
+/// validation (`fieldValidation=Strict`) reports them. Only the top level
+/// and `metadata` are checked: the server keeps no schemas for the rest.
+pub(crate) fn unknown_fields(resource: Resource, object: &Value) -> Vec<String> {
+    const META: &[&str] = &[
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    ];
+    let top: &[&str] = match resource {
+        Resource::ConfigMaps => &["data", "binaryData", "immutable"],
+        Resource::Services => &["spec", "status"],
+        Resource::EndpointSlices => &["addressType", "endpoints", "ports"],
+    };
+    let mut unknown = Vec::new();
+    for key in object.as_object().into_iter().flat_map(|m| m.keys()) {
+        if !["apiVersion", "kind", "metadata"].contains(&key.as_str())
+            && !top.contains(&key.as_str())
+        {
+            unknown.push(key.clone());
+        }
+    }
+    for key in object["metadata"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
+        if !META.contains(&key.as_str()) {
+            unknown.push(format!("metadata.{key}"));
+        }
+    }
+    unknown
 }
 
 /// Fills server-owned metadata and defaults of a new object.

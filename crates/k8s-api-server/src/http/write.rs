@@ -23,6 +23,26 @@ fn body(bytes: &Bytes) -> Result<Value, ApiError> {
     })
 }
 
+/// Rejects unknown fields under `fieldValidation=Strict`, with the real
+/// server's message; other modes accept them (no warnings are sent).
+fn check_fields(resource: Resource, params: &Params, object: &Value) -> Result<(), ApiError> {
+    if params.field_validation.as_deref() != Some("Strict") {
+        return Ok(());
+    }
+    let unknown = object::unknown_fields(resource, object);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "strict decoding error: {}",
+        fields.join(", ")
+    )))
+}
+
 fn dry_run(params: &Params) -> bool {
     params.dry_run.as_deref() == Some("All")
 }
@@ -35,6 +55,7 @@ pub(super) fn create(
     bytes: &Bytes,
 ) -> Result<Response, ApiError> {
     let mut object = body(bytes)?;
+    check_fields(resource, params, &object)?;
     object::prepare(resource, namespace, None, &mut object)?;
     if Meta::of(&object).resource_version.is_some() {
         return Err(ApiError::internal(
@@ -58,6 +79,7 @@ pub(super) fn replace(
     let resource = target.resource;
     let namespace = namespace(target)?;
     let mut object = body(bytes)?;
+    check_fields(resource, params, &object)?;
     object::prepare(resource, namespace, Some(name), &mut object)?;
     let replaced = shared.write(|store| {
         visible(shared, store, resource, namespace, name)?;
@@ -90,6 +112,7 @@ pub(super) fn patch(
         ));
     }
     let patch = body(bytes)?;
+    check_fields(resource, params, &patch)?;
     let patched = shared.write(|store| {
         let mut object = visible(shared, store, resource, namespace, name)?.clone();
         merge(&mut object, &patch);
