@@ -16,8 +16,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::k8s::ConnectionKeys;
 use crate::namer::config::{NamerConfig, parse_namers};
 use crate::store::Namespace;
+use crate::store::k8s::{K8sOptions, selector_labels};
 
 /// The default port of the dtab HTTP API (`io.l5d.httpController`).
 pub const HTTP_CONTROLLER_PORT: u16 = 4180;
@@ -100,6 +102,9 @@ pub enum StorageConfig {
         url: String,
         poll_interval: Duration,
     },
+    /// `io.l5d.k8s`: ConfigMaps in a Kubernetes namespace, shared by
+    /// several namerd replicas.
+    Kubernetes(K8sOptions),
 }
 
 #[derive(Deserialize)]
@@ -130,6 +135,46 @@ struct PostgresConfig {
     url: String,
     #[serde(default = "default_poll_ms")]
     poll_interval_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct K8sStorageConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    kubeconfig: Option<PathBuf>,
+    #[serde(default = "default_k8s_namespace")]
+    namespace: String,
+    #[serde(default = "default_name_prefix")]
+    name_prefix: String,
+    #[serde(default = "default_label_selector")]
+    label_selector: String,
+    #[serde(default = "default_data_key")]
+    data_key: String,
+    #[serde(default = "default_idle_timeout_secs")]
+    idle_timeout_secs: u64,
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "accepted as in namerd; the k8s store is not experimental here"
+    )]
+    experimental: bool,
+}
+
+fn default_k8s_namespace() -> String {
+    K8sOptions::default().namespace
+}
+fn default_name_prefix() -> String {
+    K8sOptions::default().name_prefix
+}
+fn default_label_selector() -> String {
+    K8sOptions::default().label_selector
+}
+fn default_data_key() -> String {
+    K8sOptions::default().data_key
+}
+fn default_idle_timeout_secs() -> u64 {
+    K8sOptions::default().idle_timeout.as_secs()
 }
 
 /// A served interface.
@@ -419,14 +464,67 @@ fn storage(value: Value) -> Result<StorageConfig, ConfigError> {
                 poll_interval: poll_interval(c.poll_interval_ms)?,
             }
         }
+        "io.l5d.k8s" => StorageConfig::Kubernetes(k8s_storage(typed(rest, "storage")?)?),
         other => {
             return Err(ConfigError::new(
                 "storage.kind",
                 format!(
-                    "unsupported storage kind {other:?}; supported: io.l5d.sqlite, io.l5d.postgres, io.l5d.inMemory"
+                    "unsupported storage kind {other:?}; supported: io.l5d.sqlite, io.l5d.postgres, io.l5d.inMemory, io.l5d.k8s"
                 ),
             ));
         }
+    })
+}
+
+fn k8s_storage(c: K8sStorageConfig) -> Result<K8sOptions, ConfigError> {
+    let keys = ConnectionKeys {
+        host: c.host,
+        port: c.port,
+        kubeconfig: c.kubeconfig,
+    };
+    let connection = keys
+        .connection()
+        .map_err(|(key, message)| ConfigError::new(format!("storage.{key}"), message))?;
+    if selector_labels(&c.label_selector).is_none() {
+        return Err(ConfigError::new(
+            "storage.labelSelector",
+            "expected key=value pairs separated by commas (the store labels its ConfigMaps with them)",
+        ));
+    }
+    let name_ok = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    if c.name_prefix.is_empty() || !name_ok(&c.name_prefix) || c.name_prefix.len() > 100 {
+        return Err(ConfigError::new(
+            "storage.namePrefix",
+            "must be 1-100 lowercase letters, digits, '-' or '.'",
+        ));
+    }
+    let key_ok = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if c.data_key.is_empty() || !key_ok(&c.data_key) {
+        return Err(ConfigError::new(
+            "storage.dataKey",
+            "must be letters, digits, '-', '_' or '.'",
+        ));
+    }
+    if c.idle_timeout_secs < 6 {
+        return Err(ConfigError::new(
+            "storage.idleTimeoutSecs",
+            "must be at least 6 (the server ends each watch 5 s earlier)",
+        ));
+    }
+    Ok(K8sOptions {
+        connection,
+        namespace: c.namespace,
+        name_prefix: c.name_prefix,
+        label_selector: c.label_selector,
+        data_key: c.data_key,
+        idle_timeout: Duration::from_secs(c.idle_timeout_secs),
+        ..K8sOptions::default()
     })
 }
 
@@ -598,6 +696,63 @@ mod tests {
     }
 
     #[test]
+    fn k8s_storage_keys_and_defaults() {
+        let parse = |storage: &str| {
+            NamerdConfig::parse(&format!(
+                "storage: {storage}\ninterfaces: [{{kind: io.l5d.httpController}}]"
+            ))
+        };
+        let cfg = parse("{kind: io.l5d.k8s}").unwrap();
+        let StorageConfig::Kubernetes(opts) = cfg.storage else {
+            panic!("expected k8s storage");
+        };
+        assert_eq!(opts, K8sOptions::default());
+        let cfg = parse("{kind: io.l5d.k8s, port: 8002, namespace: linkerd, idleTimeoutSecs: 30}")
+            .unwrap();
+        let StorageConfig::Kubernetes(opts) = cfg.storage else {
+            panic!("expected k8s storage");
+        };
+        assert_eq!(
+            opts.connection,
+            crate::k8s::Connection::Proxy {
+                host: "localhost".into(),
+                port: 8002
+            }
+        );
+        assert_eq!(
+            (opts.namespace.as_str(), opts.idle_timeout.as_secs()),
+            ("linkerd", 30)
+        );
+        let cases = [
+            (
+                "{kind: io.l5d.k8s, host: h, kubeconfig: /k}",
+                "storage.kubeconfig:",
+            ),
+            (
+                "{kind: io.l5d.k8s, labelSelector: \"a!=b\"}",
+                "storage.labelSelector:",
+            ),
+            (
+                "{kind: io.l5d.k8s, namePrefix: Dtab-}",
+                "storage.namePrefix:",
+            ),
+            ("{kind: io.l5d.k8s, dataKey: \"a/b\"}", "storage.dataKey:"),
+            (
+                "{kind: io.l5d.k8s, idleTimeoutSecs: 2}",
+                "storage.idleTimeoutSecs:",
+            ),
+            ("{kind: io.l5d.k8s, hots: x}", "storage.hots: unknown field"),
+        ];
+        for (storage, want) in cases {
+            let err = parse(storage).unwrap_err().to_string();
+            assert!(
+                err.starts_with(want),
+                "{storage}: got {err:?}, want {want:?}"
+            );
+        }
+    }
+
+    #[test]
     fn json_is_accepted() {
         let cfg = NamerdConfig::parse(
             r#"{"storage": {"kind": "io.l5d.sqlite", "path": "/tmp/x.db"}, "interfaces": [{"kind": "io.l5d.httpController"}]}"#,
@@ -629,6 +784,14 @@ mod tests {
             "storage.pollIntervalMs",
             "storage.namespaces",
             "storage.experimental",
+            "storage.host",
+            "storage.port",
+            "storage.kubeconfig",
+            "storage.namespace",
+            "storage.namePrefix",
+            "storage.labelSelector",
+            "storage.dataKey",
+            "storage.idleTimeoutSecs",
             "namers",
             "namers[].kind",
             "namers[].prefix",

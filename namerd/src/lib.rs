@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod interpreter;
+pub mod k8s;
 pub mod mesh;
 pub mod namer;
 mod server;

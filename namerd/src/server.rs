@@ -17,6 +17,7 @@ use crate::interpreter::{Interpreter, InterpreterOptions};
 use crate::mesh;
 use crate::namer::Namer;
 use crate::namer::inet::InetResolver;
+use crate::store::k8s::K8sStore;
 use crate::store::memory::MemoryStore;
 use crate::store::sql::{SqlOptions, SqlStore};
 use crate::store::{DtabStore, StoreError};
@@ -45,7 +46,7 @@ impl std::fmt::Debug for Namerd {
 impl Namerd {
     /// Binds every listener (so a port conflict fails at once), opens the
     /// store, and serves. An embedded store (memory, SQLite) must open now;
-    /// PostgreSQL is retried in the background, with `/admin/ready`
+    /// PostgreSQL and Kubernetes are retried in the background, with `/admin/ready`
     /// answering 503 until it is open.
     pub async fn start(config: NamerdConfig) -> anyhow::Result<Namerd> {
         let admin_listener = bind(config.admin.addr(), "admin").await?;
@@ -90,7 +91,7 @@ impl Namerd {
         ));
 
         let opened = match &config.storage {
-            StorageConfig::Postgres { .. } => None,
+            StorageConfig::Postgres { .. } | StorageConfig::Kubernetes(_) => None,
             embedded => Some(
                 open_store(embedded)
                     .await
@@ -226,6 +227,7 @@ pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn DtabStore>, S
             )
             .await?,
         ),
+        StorageConfig::Kubernetes(opts) => Arc::new(K8sStore::open(opts.clone()).await?),
         StorageConfig::Postgres { url, poll_interval } => Arc::new(
             SqlStore::open_postgres(
                 url,

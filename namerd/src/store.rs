@@ -25,6 +25,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use l5d_dtab::Dtab;
 use tokio::sync::watch;
 
+pub mod k8s;
 pub mod memory;
 pub mod sql;
 

@@ -1,0 +1,466 @@
+//! Dtab storage in Kubernetes ConfigMaps (`io.l5d.k8s`): one ConfigMap per
+//! dtab namespace in one Kubernetes namespace (schema in `k8s/object.rs`).
+//!
+//! Writes go to the API server and are compare-and-set by
+//! `metadata.resourceVersion`: `update` replaces the object carrying the
+//! caller's version and a 409 Conflict is a version mismatch, never retried
+//! behind the caller's back; `create` POSTs a fixed name, so concurrent
+//! creates have exactly one winner (409 AlreadyExists); only `put`, being
+//! unconditional, retries its read-then-replace on conflict.
+//!
+//! Reads and watches come from an index (`k8s/index.rs`) that a
+//! kube-runtime watcher keeps current (`crate::k8s::watch`) and that every
+//! write of ours updates at once from its response. When the API server
+//! fails, or an object goes missing from a relist, the index keeps the last
+//! good dtabs and the store reports itself stale, as the SQL stores do: a
+//! failure never becomes "namespace absent".
+//!
+//! Differences from the other backends: versions are resource versions,
+//! not counters; the history lives in the object (at most 16 earlier
+//! versions) and goes with it when the namespace is deleted.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use l5d_dtab::Dtab;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::{
+    DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version, VersionedDtab,
+    WriteMeta,
+};
+use crate::k8s::watch::{self as driver, Update};
+use crate::k8s::{ClientError, Connection, is_already_exists, is_status};
+
+mod index;
+mod object;
+
+pub use object::{MAX_OBJECT_BYTES, TooLarge};
+
+use index::Index;
+use object::Layout;
+
+/// How a [`K8sStore`] is set up (the `io.l5d.k8s` storage keys).
+#[derive(Clone, Debug, PartialEq)]
+pub struct K8sOptions {
+    pub connection: Connection,
+    /// The Kubernetes namespace of the ConfigMaps.
+    pub namespace: String,
+    /// ConfigMap names are this followed by the dtab namespace.
+    pub name_prefix: String,
+    /// `key=value[,key=value]`: put on every object, and the only objects
+    /// listed and watched.
+    pub label_selector: String,
+    /// The data key holding the dtab text.
+    pub data_key: String,
+    /// A watch on which nothing (not even a bookmark) arrives this long is
+    /// restarted; at least 6 s.
+    pub idle_timeout: Duration,
+    /// The longest pause between attempts to reach the API server again.
+    pub max_backoff: Duration,
+    /// How long an object missing from the API server's lists keeps its
+    /// last good dtab before it is believed deleted.
+    pub missing_grace: Duration,
+    /// How long the index waits for the watcher to confirm a write of ours
+    /// before it trusts the watcher again.
+    pub pending_ttl: Duration,
+    /// How long `open` waits for the first complete list.
+    pub open_timeout: Duration,
+}
+
+impl Default for K8sOptions {
+    fn default() -> Self {
+        K8sOptions {
+            connection: Connection::Infer,
+            namespace: "default".into(),
+            name_prefix: "dtab-".into(),
+            label_selector: "l5d.io/dtab=true".into(),
+            data_key: "dtab".into(),
+            idle_timeout: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(10),
+            missing_grace: Duration::from_secs(300),
+            pending_ttl: Duration::from_secs(10),
+            open_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a [`K8sStore`] could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum K8sOpenError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("invalid labelSelector {selector:?}: expected key=value pairs separated by commas")]
+    Selector { selector: String },
+    #[error(
+        "cannot list dtab ConfigMaps in Kubernetes namespace {namespace} within {timeout:?}: {message}"
+    )]
+    Load {
+        namespace: String,
+        timeout: Duration,
+        message: String,
+    },
+}
+
+impl From<K8sOpenError> for StoreError {
+    fn from(e: K8sOpenError) -> Self {
+        StoreError::unavailable(e)
+    }
+}
+
+/// `key=value` pairs of a selector, which the store also writes as labels.
+pub fn selector_labels(selector: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    selector
+        .split(',')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim().trim_start_matches('='));
+            (!k.is_empty() && !k.contains('!')).then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Dtab storage in Kubernetes ConfigMaps.
+#[derive(Debug)]
+pub struct K8sStore {
+    api: Api<ConfigMap>,
+    index: Arc<Mutex<Index>>,
+    _tasks: Tasks,
+}
+
+#[derive(Debug)]
+struct Tasks(Vec<AbortHandle>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.0.iter().for_each(AbortHandle::abort);
+    }
+}
+
+/// Attempts of `put`'s read-then-replace before it gives up.
+const PUT_ATTEMPTS: usize = 16;
+
+// === impl K8sStore ===
+
+impl K8sStore {
+    /// Connects, starts watching and waits for the first complete list, so
+    /// that the store never answers "absent" before it knows.
+    pub async fn open(opts: K8sOptions) -> Result<Self, K8sOpenError> {
+        let labels =
+            selector_labels(&opts.label_selector).ok_or_else(|| K8sOpenError::Selector {
+                selector: opts.label_selector.clone(),
+            })?;
+        let client = opts.connection.client().await?;
+        let api: Api<ConfigMap> = Api::namespaced(client, &opts.namespace);
+        let layout = Layout {
+            name_prefix: opts.name_prefix.clone(),
+            labels,
+            data_key: opts.data_key.clone(),
+        };
+        let index = Arc::new(Mutex::new(Index::new(
+            layout,
+            opts.pending_ttl,
+            opts.missing_grace,
+        )));
+        let (ready_tx, mut ready) = watch::channel(false);
+        let config = driver::config(Some(&opts.label_selector), opts.idle_timeout);
+        let feed = index.clone();
+        let watcher = tokio::spawn(driver::drive(
+            api.clone(),
+            config,
+            opts.max_backoff,
+            move |update| {
+                let mut ix = lock(&feed);
+                match update {
+                    Update::Reset(objects) => {
+                        ix.reset(objects, Instant::now());
+                        ready_tx.send_replace(true);
+                    }
+                    Update::Apply(cm) => ix.apply(cm),
+                    Update::Delete(cm) => ix.delete(cm),
+                    Update::Failed(error) => {
+                        metrics::counter!("namerd_store_errors_total", "backend" => "k8s", "op" => "watch")
+                        .increment(1);
+                        tracing::warn!(%error, "Kubernetes API failed; watches keep the last good dtabs");
+                        ix.failed(error);
+                    }
+                }
+                metrics::gauge!("namerd_store_stale", "backend" => "k8s")
+                    .set(f64::from(u8::from(ix.health().stale)));
+            },
+        ));
+        let ticking = index.clone();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                every.tick().await;
+                lock(&ticking).tick(Instant::now());
+            }
+        });
+        let tasks = Tasks(vec![watcher.abort_handle(), ticker.abort_handle()]);
+        if tokio::time::timeout(opts.open_timeout, ready.wait_for(|r| *r))
+            .await
+            .is_err()
+        {
+            let message = lock(&index)
+                .health()
+                .last_error
+                .unwrap_or_else(|| "no answer".into());
+            return Err(K8sOpenError::Load {
+                namespace: opts.namespace,
+                timeout: opts.open_timeout,
+                message,
+            });
+        }
+        Ok(K8sStore {
+            api,
+            index,
+            _tasks: tasks,
+        })
+    }
+
+    fn index(&self) -> MutexGuard<'_, Index> {
+        lock(&self.index)
+    }
+
+    fn name(&self, ns: &Namespace) -> String {
+        self.index().layout().object_name(ns)
+    }
+
+    fn build(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        op: Op,
+        meta: &WriteMeta,
+        previous: Option<&ConfigMap>,
+    ) -> Result<ConfigMap, StoreError> {
+        // Refused before any API call: the server's 413 would say less.
+        self.index()
+            .layout()
+            .build(ns, dtab, op, meta, previous)
+            .map_err(StoreError::unavailable)
+    }
+
+    fn wrote(&self, ns: &Namespace, object: Option<ConfigMap>) -> Version {
+        let version = object
+            .as_ref()
+            .and_then(|cm| cm.metadata.resource_version.as_deref())
+            .map(|rv| Version::from_bytes(rv.as_bytes()));
+        self.index().wrote(ns, object, Instant::now());
+        version.unwrap_or_else(|| Version::from_bytes(b""))
+    }
+
+    /// The object as the API server has it now.
+    async fn fetch(
+        &self,
+        ns: &Namespace,
+        op: &'static str,
+    ) -> Result<Option<ConfigMap>, StoreError> {
+        self.api
+            .get_opt(&self.name(ns))
+            .await
+            .map_err(|e| failed(op, e))
+    }
+
+    async fn mismatch(&self, ns: &Namespace) -> StoreError {
+        match self.fetch(ns, "update").await {
+            Ok(Some(current)) => StoreError::VersionMismatch {
+                ns: ns.clone(),
+                current: rv_of(&current),
+            },
+            Ok(None) => StoreError::NotFound { ns: ns.clone() },
+            Err(e) => e,
+        }
+    }
+}
+
+#[async_trait]
+impl DtabStore for K8sStore {
+    async fn list(&self) -> Result<Vec<Namespace>, StoreError> {
+        Ok(self.index().hub().names())
+    }
+
+    async fn get(&self, ns: &Namespace) -> Result<Option<VersionedDtab>, StoreError> {
+        let ix = self.index();
+        let health = ix.health();
+        let entry = ix.entry(ns);
+        if let Some(e) = entry.and_then(|e| e.corrupt.clone()) {
+            return Err(StoreError::Corrupt {
+                ns: ns.clone(),
+                message: e.into(),
+            });
+        }
+        // While the view is not known to be current, say so: readers then
+        // get the last good value marked stale (`l5d-stale: true`).
+        if let Some(error) = health.last_error {
+            return Err(StoreError::unavailable(error));
+        }
+        Ok(entry.and_then(|e| e.good.clone()))
+    }
+
+    async fn create(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        meta: &WriteMeta,
+    ) -> Result<Version, StoreError> {
+        let object = self.build(ns, dtab, Op::Create, meta, None)?;
+        match self.api.create(&PostParams::default(), &object).await {
+            Ok(created) => Ok(self.wrote(ns, Some(created))),
+            Err(e) if is_already_exists(&e) => Err(StoreError::AlreadyExists { ns: ns.clone() }),
+            Err(e) => Err(failed("create", e)),
+        }
+    }
+
+    async fn update(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        expected: &Version,
+        meta: &WriteMeta,
+    ) -> Result<Version, StoreError> {
+        let expected_rv = String::from_utf8_lossy(expected.as_bytes()).into_owned();
+        let known = self
+            .index()
+            .entry(ns)
+            .filter(|e| e.rv == expected_rv)
+            .map(|e| e.object.clone());
+        let previous = match known {
+            Some(object) => object,
+            None => {
+                let current = self
+                    .fetch(ns, "update")
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound { ns: ns.clone() })?;
+                if current.metadata.resource_version.as_deref() != Some(expected_rv.as_str()) {
+                    return Err(StoreError::VersionMismatch {
+                        ns: ns.clone(),
+                        current: rv_of(&current),
+                    });
+                }
+                current
+            }
+        };
+        let object = self.build(ns, dtab, Op::Update, meta, Some(&previous))?;
+        match self
+            .api
+            .replace(&self.name(ns), &PostParams::default(), &object)
+            .await
+        {
+            Ok(replaced) => Ok(self.wrote(ns, Some(replaced))),
+            // Someone else wrote first: the caller decides what to do.
+            Err(e) if is_status(&e, 409) => Err(self.mismatch(ns).await),
+            Err(e) if is_status(&e, 404) => Err(StoreError::NotFound { ns: ns.clone() }),
+            Err(e) => Err(failed("update", e)),
+        }
+    }
+
+    async fn put(
+        &self,
+        ns: &Namespace,
+        dtab: &Dtab,
+        meta: &WriteMeta,
+    ) -> Result<Version, StoreError> {
+        let name = self.name(ns);
+        for _ in 0..PUT_ATTEMPTS {
+            let written = match self.fetch(ns, "put").await? {
+                None => {
+                    let object = self.build(ns, dtab, Op::Create, meta, None)?;
+                    self.api.create(&PostParams::default(), &object).await
+                }
+                Some(current) => {
+                    let object = self.build(ns, dtab, Op::Update, meta, Some(&current))?;
+                    self.api
+                        .replace(&name, &PostParams::default(), &object)
+                        .await
+                }
+            };
+            match written {
+                Ok(object) => return Ok(self.wrote(ns, Some(object))),
+                // Unconditional: a lost race is simply tried again.
+                Err(e) if is_status(&e, 409) || is_status(&e, 404) => continue,
+                Err(e) => return Err(failed("put", e)),
+            }
+        }
+        Err(StoreError::unavailable(format!(
+            "put of {ns} conflicted {PUT_ATTEMPTS} times in a row"
+        )))
+    }
+
+    async fn delete(&self, ns: &Namespace, _meta: &WriteMeta) -> Result<(), StoreError> {
+        match self
+            .api
+            .delete(&self.name(ns), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {
+                self.wrote(ns, None);
+                Ok(())
+            }
+            Err(e) if is_status(&e, 404) => Err(StoreError::NotFound { ns: ns.clone() }),
+            Err(e) => Err(failed("delete", e)),
+        }
+    }
+
+    async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError> {
+        let ix = self.index();
+        let Some(entry) = ix.entry(ns) else {
+            return Ok(Vec::new());
+        };
+        ix.layout()
+            .history(ns, &entry.object)
+            .map_err(|message| StoreError::Corrupt {
+                ns: ns.clone(),
+                message: message.into(),
+            })
+    }
+
+    async fn version(
+        &self,
+        ns: &Namespace,
+        version: &Version,
+    ) -> Result<Option<HistoryEntry>, StoreError> {
+        let history = self.history(ns).await?;
+        Ok(history.into_iter().find(|e| e.version == *version))
+    }
+
+    fn watch(&self, ns: &Namespace) -> watch::Receiver<Option<VersionedDtab>> {
+        self.index().hub().watch(ns)
+    }
+
+    fn watch_list(&self) -> watch::Receiver<Vec<Namespace>> {
+        self.index().hub().watch_list()
+    }
+
+    fn health(&self) -> StoreHealth {
+        self.index().health()
+    }
+}
+
+fn rv_of(cm: &ConfigMap) -> Version {
+    Version::from_bytes(
+        cm.metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or("")
+            .as_bytes(),
+    )
+}
+
+fn failed(op: &'static str, e: kube::Error) -> StoreError {
+    metrics::counter!("namerd_store_errors_total", "backend" => "k8s", "op" => op).increment(1);
+    tracing::warn!(op, error = %e, "Kubernetes API call failed");
+    StoreError::unavailable(e)
+}
+
+fn lock(m: &Mutex<Index>) -> MutexGuard<'_, Index> {
+    // The index is consistent after any panic (plain inserts and removals).
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
