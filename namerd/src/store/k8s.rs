@@ -195,14 +195,7 @@ impl K8sStore {
                     .set(f64::from(u8::from(ix.health().stale)));
             },
         ));
-        let ticking = index.clone();
-        let ticker = tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_millis(500));
-            loop {
-                every.tick().await;
-                lock(&ticking).tick(Instant::now());
-            }
-        });
+        let ticker = tokio::spawn(tick(index.clone(), api.clone()));
         let tasks = Tasks(vec![watcher.abort_handle(), ticker.abort_handle()]);
         if tokio::time::timeout(opts.open_timeout, ready.wait_for(|r| *r))
             .await
@@ -443,6 +436,46 @@ impl DtabStore for K8sStore {
         self.index().health()
     }
 }
+
+/// Expires pending writes and missing objects, and probes missing objects
+/// with a GET: an object a relist did not show (hidden by a lagging API
+/// server) is current again as soon as a GET returns it, with no write
+/// needed to produce an event.
+async fn tick(index: Arc<Mutex<Index>>, api: Api<ConfigMap>) {
+    let mut every = tokio::time::interval(TICK);
+    let mut ticks = 0u64;
+    loop {
+        every.tick().await;
+        ticks += 1;
+        let missing = {
+            let mut ix = lock(&index);
+            ix.tick(Instant::now());
+            if ticks % PROBE_EVERY != 0 {
+                continue;
+            }
+            let names: Vec<String> = ix
+                .missing()
+                .iter()
+                .map(|ns| ix.layout().object_name(ns))
+                .collect();
+            names
+        };
+        for name in missing {
+            match api.get_opt(&name).await {
+                Ok(Some(cm)) => lock(&index).apply(cm),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(%name, %error, "probe of a missing dtab ConfigMap failed")
+                }
+            }
+        }
+    }
+}
+
+/// How often pending writes and missing objects are checked.
+const TICK: Duration = Duration::from_millis(500);
+/// Missing objects are probed every this many ticks.
+const PROBE_EVERY: u64 = 4;
 
 fn rv_of(cm: &ConfigMap) -> Version {
     Version::from_bytes(

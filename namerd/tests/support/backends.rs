@@ -1,7 +1,8 @@
-//! The three dtab store backends behind one harness, so that the
+//! The four dtab store backends behind one harness, so that the
 //! conformance suite runs the same case against each: memory, SQLite in a
-//! temporary file, and PostgreSQL in a schema of its own per test (so tests
-//! run in parallel on one server). Depends only on namerd's public API.
+//! temporary file, PostgreSQL in a schema of its own per test (so tests
+//! run in parallel on one server), and Kubernetes ConfigMaps on a test API
+//! server of its own per test. Depends only on namerd's public API.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -9,9 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
-use namerd::store::DtabStore;
+use l5d_k8s_api_server::ApiServer;
+use namerd::k8s::Connection;
+use namerd::store::k8s::{K8sOptions, K8sStore};
 use namerd::store::memory::MemoryStore;
 use namerd::store::sql::{SqlOptions, SqlStore};
+use namerd::store::{DtabStore, Version};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
@@ -26,6 +30,7 @@ pub(crate) enum Kind {
     Memory,
     Sqlite,
     Postgres,
+    K8s,
 }
 
 /// A store under test and a side door to its storage.
@@ -42,6 +47,7 @@ enum Raw {
     Memory,
     Sqlite(SqlitePool),
     Postgres(Box<TestSchema>),
+    K8s(Arc<ApiServer>),
 }
 
 impl Harness {
@@ -69,6 +75,17 @@ impl Harness {
                     _dir: Some(Arc::new(dir)),
                 }
             }
+            Kind::K8s => {
+                let server = ApiServer::start().await.expect("start the test API server");
+                let store = K8sStore::open(k8s_options(&server))
+                    .await
+                    .expect("open the Kubernetes store");
+                Harness {
+                    store: Arc::new(store),
+                    raw: Raw::K8s(Arc::new(server)),
+                    _dir: None,
+                }
+            }
             Kind::Postgres => {
                 let schema = TestSchema::create().await?;
                 let store =
@@ -85,14 +102,41 @@ impl Harness {
     }
 
     pub(crate) fn is_sql(&self) -> bool {
-        !matches!(self.raw, Raw::Memory)
+        matches!(self.raw, Raw::Sqlite(_) | Raw::Postgres(_))
+    }
+
+    /// Whether versions are our 8-byte counters from 1 (Kubernetes'
+    /// resource versions are the API server's, opaque).
+    pub(crate) fn counter_versions(&self) -> bool {
+        !matches!(self.raw, Raw::K8s(_))
+    }
+
+    /// The test API server behind a Kubernetes store.
+    pub(crate) fn k8s_server(&self) -> Option<&ApiServer> {
+        match &self.raw {
+            Raw::K8s(server) => Some(server),
+            _ => None,
+        }
+    }
+
+    /// Checks that `version` is counter `n` on backends that write counters.
+    pub(crate) fn check_counter(&self, version: &Version, n: u64) {
+        if self.counter_versions() {
+            assert_eq!(*version, Version::from_counter(n));
+        }
+    }
+
+    /// Whether the history of a namespace outlives its deletion (in
+    /// Kubernetes it lives in the ConfigMap and goes with it).
+    pub(crate) fn history_survives_delete(&self) -> bool {
+        !matches!(self.raw, Raw::K8s(_))
     }
 
     /// Runs SQL on the store's tables behind its back.
     pub(crate) async fn execute(&self, sql: &str) {
         let sql = AssertSqlSafe(sql.to_string());
         match &self.raw {
-            Raw::Memory => panic!("the memory store has no SQL"),
+            Raw::Memory | Raw::K8s(_) => panic!("this store has no SQL"),
             Raw::Sqlite(pool) => pool.execute(sql).await.map(drop),
             Raw::Postgres(schema) => schema.pool.execute(sql).await.map(drop),
         }
@@ -103,6 +147,18 @@ impl Harness {
         if let Raw::Postgres(schema) = self.raw {
             schema.remove().await;
         }
+    }
+}
+
+/// The store's options for a test API server: its plain-HTTP address, as a
+/// `kubectl proxy` would be.
+pub(crate) fn k8s_options(server: &ApiServer) -> K8sOptions {
+    K8sOptions {
+        connection: Connection::Proxy {
+            host: server.addr().ip().to_string(),
+            port: server.addr().port(),
+        },
+        ..K8sOptions::default()
     }
 }
 

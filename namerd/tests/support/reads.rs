@@ -32,14 +32,40 @@ pub(crate) async fn list_is_sorted(h: Harness) {
 pub(crate) async fn history_is_oldest_first(h: Harness) {
     let n = ns("audited");
     let start = SystemTime::now() - Duration::from_secs(60);
-    h.store
+    let one = h
+        .store
         .create(&n, &dtab("/a=>/one"), &by("alice"))
         .await
         .unwrap();
-    h.store
-        .update(&n, &dtab("/a=>/two"), &v(1), &by("bob"))
+    let two = h
+        .store
+        .update(&n, &dtab("/a=>/two"), &one, &by("bob"))
         .await
         .unwrap();
+    if !h.history_survives_delete() {
+        // Kubernetes: the history lives in the object (and goes with it).
+        let history = h.store.history(&n).await.unwrap();
+        let rows: Vec<_> = history
+            .iter()
+            .map(|e| (e.version.clone(), e.op, e.dtab.clone(), e.author.as_deref()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (one, Op::Create, Some(dtab("/a=>/one")), Some("alice")),
+                (two.clone(), Op::Update, Some(dtab("/a=>/two")), Some("bob")),
+            ]
+        );
+        assert!(history.iter().all(|e| e.committed_at >= start));
+        assert_eq!(
+            h.store.version(&n, &two).await.unwrap().as_ref(),
+            Some(&history[1])
+        );
+        h.store.delete(&n, &by("carol")).await.unwrap();
+        assert!(h.store.history(&n).await.unwrap().is_empty());
+        return;
+    }
+    assert_eq!((one, two), (v(1), v(2)));
     h.store.delete(&n, &by("carol")).await.unwrap();
     let history = h.store.history(&n).await.unwrap();
     let rows: Vec<_> = history
@@ -85,7 +111,7 @@ pub(crate) async fn watch_ends_on_the_latest_after_a_burst(h: Harness) {
     let mut rx = h.store.watch(&n);
     assert_eq!(
         version_of(&rx.borrow_and_update()),
-        Some(v(1)),
+        Some(version.clone()),
         "a watch starts with the current value"
     );
     for i in 1..=30 {
@@ -96,8 +122,9 @@ pub(crate) async fn watch_ends_on_the_latest_after_a_burst(h: Harness) {
             .await
             .unwrap();
     }
+    h.check_counter(&version, 31);
     let last = wait_for(&mut rx, WAIT, "the last of the burst", |value| {
-        version_of(value) == Some(v(31))
+        version_of(value) == Some(version.clone())
     })
     .await;
     assert_eq!(last.unwrap().dtab, dtab("/w=>/burst/30"));
@@ -107,12 +134,14 @@ pub(crate) async fn watch_of_absent_sees_create_then_delete(h: Harness) {
     let n = ns("ghost");
     let mut rx = h.store.watch(&n);
     assert_eq!(*rx.borrow_and_update(), None);
-    h.store
+    let created = h
+        .store
         .create(&n, &dtab("/a=>/b"), &anyone())
         .await
         .unwrap();
+    h.check_counter(&created, 1);
     wait_for(&mut rx, WAIT, "the create", |value| {
-        version_of(value) == Some(v(1))
+        version_of(value) == Some(created.clone())
     })
     .await;
     h.store.delete(&n, &anyone()).await.unwrap();
@@ -142,8 +171,11 @@ pub(crate) async fn reads_and_watches_see_own_writes(h: Harness) {
 }
 
 pub(crate) async fn corrupt_stored_dtab_is_reported(h: Harness) {
+    if let Some(server) = h.k8s_server() {
+        return corrupt_config_map_is_reported(&h, server).await;
+    }
     if !h.is_sql() {
-        return; // Only SQL storage can hold text that is not a dtab.
+        return; // The memory store cannot hold text that is not a dtab.
     }
     let n = ns("broken");
     h.store
@@ -166,6 +198,46 @@ pub(crate) async fn corrupt_stored_dtab_is_reported(h: Harness) {
         "{history:?}"
     );
     // Watchers keep the last good dtab, and the rest of the store works.
+    assert_eq!(
+        rx.borrow().as_ref().map(|d| d.dtab.clone()),
+        Some(dtab("/a=>/good"))
+    );
+    assert!(h.store.list().await.unwrap().contains(&n));
+    assert!(!h.store.health().stale);
+}
+
+/// Kubernetes: someone writes a ConfigMap whose text is not a dtab.
+async fn corrupt_config_map_is_reported(h: &Harness, server: &l5d_k8s_api_server::ApiServer) {
+    let n = ns("broken");
+    h.store
+        .create(&n, &dtab("/a=>/good"), &anyone())
+        .await
+        .unwrap();
+    let rx = h.store.watch(&n);
+    let mut object = server
+        .get(
+            l5d_k8s_api_server::Resource::ConfigMaps,
+            "default",
+            "dtab-broken",
+        )
+        .expect("the store's ConfigMap");
+    object["data"]["dtab"] = "not a dtab".into();
+    object["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    server.apply(object);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match h.store.get(&n).await {
+            Err(StoreError::Corrupt { ns: bad, .. }) if bad == n => break,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the corrupt dtab was not reported: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         rx.borrow().as_ref().map(|d| d.dtab.clone()),
         Some(dtab("/a=>/good"))

@@ -184,6 +184,16 @@ impl Index {
         }
     }
 
+    /// Namespaces whose objects are missing from the API server's lists,
+    /// to be probed (a probe that finds one is applied like an event).
+    pub(super) fn missing(&self) -> Vec<Namespace> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.missing_since.is_some())
+            .map(|(ns, _)| ns.clone())
+            .collect()
+    }
+
     // === our writes ===
 
     /// Applies the object a write of ours returned (`None`: we deleted).
