@@ -1,0 +1,46 @@
+//! The demo backends that the quickstart, the end-to-end tests and the
+//! benchmarks route to: an HTTP server ([`http`]) that speaks HTTP/1.1 and
+//! HTTP/2 (prior knowledge) on one port and echoes what the proxy forwarded,
+//! and a gRPC server ([`grpc`]) with a unary call, a bidirectional stream and
+//! the standard health service.
+//!
+//! They stand next to nginx in the benchmarks, so the request path does no
+//! work beyond what the answer needs: the body is built once and shared, and
+//! nothing is logged per request. They know nothing of the rest of the
+//! project: a backend must not depend on the proxy or namerd it is used to
+//! test.
+//!
+//! # Generated code
+//!
+//! The `l5d.demo` gRPC API (`proto/l5d/demo/greeter.proto`) is generated
+//! ahead of time and checked in as `src/gen/l5d.demo.rs`, as in `l5d-proto`.
+//! `tests/codegen.rs` fails when it drifts from the `.proto` file; after
+//! editing it, regenerate with:
+//!
+//! ```text
+//! UPDATE_PROTO=1 cargo test -p l5d-demo --test codegen
+//! ```
+
+pub mod grpc;
+pub mod http;
+mod name;
+
+pub use name::{InvalidName, Name};
+
+/// The `l5d.demo` protobuf package: `HelloRequest`, `HelloReply`, and the
+/// `Greeter` client and server.
+///
+/// Generated from `proto/l5d/demo/greeter.proto`; do not edit by hand.
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    rustdoc::all
+)]
+pub mod greeter {
+    include!("gen/l5d.demo.rs");
+}
