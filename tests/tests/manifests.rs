@@ -1,0 +1,377 @@
+//! The Kubernetes manifests in `deploy/kubernetes/` (docs/kubernetes.md):
+//!
+//! - every manifest validates, strictly (unknown fields are errors), against
+//!   the Kubernetes schemas of the versions in [`KUBERNETES_VERSIONS`], with
+//!   `kubernetes-validate` from PyPI (`tests/kubernetes/requirements.txt`;
+//!   its schemas are bundled, so this runs offline);
+//! - the namerd configurations kept in ConfigMaps parse with namerd's own
+//!   parser, and listen where the Deployment and Service expect;
+//! - the seeded dtabs parse, and every router of the proxy configuration has
+//!   one; the proxy's ports agree between its configuration, the DaemonSet
+//!   and the Service.
+//!
+//! No cluster is involved: what only a cluster can show is listed in
+//! docs/kubernetes.md.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use l5d_e2e::{python_has, repo_root, skip_or_fail};
+use namerd::config::NamerdConfig;
+use serde_json::Value;
+use tokio::process::Command;
+
+/// 1.33: the Kubernetes API namerd is built against (k8s-openapi's `v1_33`
+/// feature); 1.37: the newest schemas kubernetes-validate 1.37.0 bundles,
+/// to catch APIs that newer clusters removed.
+const KUBERNETES_VERSIONS: &[&str] = &["1.33", "1.37"];
+
+/// Every `.yaml` / `.yml` file under deploy/kubernetes/, sorted.
+fn manifest_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo_root().join("deploy/kubernetes"), &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no manifests in deploy/kubernetes/");
+    files
+}
+
+/// The path relative to the repository, for messages.
+fn shown(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The YAML documents of a manifest file (empty documents dropped).
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", shown(path)));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", shown(path)));
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// Every object of `kind` across all manifests, with its file.
+fn objects(kind: &str) -> Vec<(PathBuf, Value)> {
+    manifest_files()
+        .into_iter()
+        .flat_map(|path| {
+            documents(&path)
+                .into_iter()
+                .filter(|d| d["kind"] == kind)
+                .map(move |d| (path.clone(), d))
+        })
+        .collect()
+}
+
+/// The one object of `kind` named `name`.
+fn object(kind: &str, name: &str) -> Value {
+    let mut found: Vec<Value> = objects(kind)
+        .into_iter()
+        .filter(|(_, o)| o["metadata"]["name"] == name)
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(found.len(), 1, "expected exactly one {kind} {name}");
+    found.remove(0)
+}
+
+/// A ConfigMap's `data` key, as text.
+fn data<'a>(config_map: &'a Value, key: &str) -> &'a str {
+    config_map["data"][key].as_str().unwrap_or_else(|| {
+        panic!(
+            "ConfigMap {} has no data key {key}",
+            config_map["metadata"]["name"]
+        )
+    })
+}
+
+/// Named container ports of a workload's first container: name -> port.
+fn container_ports(workload: &Value) -> BTreeMap<String, u64> {
+    workload["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .expect("the container has ports")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().expect("ports are named").to_string(),
+                p["containerPort"].as_u64().expect("a port number"),
+            )
+        })
+        .collect()
+}
+
+/// A Service's ports: name -> (port, targetPort name).
+fn service_ports(service: &Value) -> BTreeMap<String, (u64, String)> {
+    service["spec"]["ports"]
+        .as_array()
+        .expect("the Service has ports")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().expect("ports are named").to_string(),
+                (
+                    p["port"].as_u64().expect("a port number"),
+                    p["targetPort"]
+                        .as_str()
+                        .expect("targetPort is a port name")
+                        .to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn manifests_validate_against_kubernetes_schemas() {
+    if !python_has("kubernetes_validate").await {
+        skip_or_fail(
+            "python3 with kubernetes-validate, to validate deploy/kubernetes/ \
+             (pip install -r tests/kubernetes/requirements.txt)",
+        );
+        return;
+    }
+    let files = manifest_files();
+    for version in KUBERNETES_VERSIONS {
+        let out = Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--strict", "-k", version])
+            .args(files.iter().map(|f| shown(f)))
+            .current_dir(repo_root())
+            .output()
+            .await
+            .expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let report = format!("kubernetes-validate {version}:\n{stdout}{stderr}");
+        assert!(out.status.success(), "manifests are invalid: {report}");
+        // A kind or apiVersion without a schema (a typo, a removed API) is
+        // only a warning to kubernetes-validate; here it is a failure.
+        for line in stdout.lines().chain(stderr.lines()) {
+            assert!(
+                line.starts_with("INFO ") && line.contains(" passed for resource "),
+                "not validated: {line}\n{report}"
+            );
+        }
+        for file in &files {
+            let objects = documents(file).len();
+            let passed = stdout
+                .lines()
+                .filter(|l| l.starts_with(&format!("INFO {} passed ", shown(file))))
+                .count();
+            assert_eq!(
+                passed,
+                objects,
+                "{}: {objects} objects, {passed} validated\n{report}",
+                shown(file)
+            );
+        }
+        eprintln!(
+            "{} manifests validated against Kubernetes {version}",
+            files.len()
+        );
+    }
+}
+
+#[test]
+#[ignore = "namerd's config parser does not know the Kubernetes kinds yet (storage and namer `io.l5d.k8s`, transformer `io.l5d.k8s.daemonset`); run with --ignored once they land"]
+fn namerd_configs_parse_with_namerds_parser() {
+    let configs = objects("ConfigMap")
+        .into_iter()
+        .filter(|(_, cm)| cm["metadata"]["name"] == "namerd-config")
+        .collect::<Vec<_>>();
+    // One per storage variant.
+    assert_eq!(
+        configs.len(),
+        2,
+        "expected the ConfigMap namerd-config in the two storage variants"
+    );
+    let deployment = object("Deployment", "namerd");
+    let ports = container_ports(&deployment);
+    let service = service_ports(&object("Service", "namerd"));
+    for (path, cm) in configs {
+        let text = data(&cm, "config.yaml");
+        let config = NamerdConfig::parse(text)
+            .unwrap_or_else(|e| panic!("{}: config.yaml: {e}", shown(&path)));
+        // namerd listens on every address, on the ports the Deployment's
+        // probes and the Service name.
+        let http = config.http_controller().expect("the dtab HTTP API");
+        let mesh = config.mesh().expect("the io.linkerd.mesh API");
+        for (name, addr) in [
+            ("admin", config.admin.addr()),
+            ("http", http.addr()),
+            ("mesh", mesh.addr()),
+        ] {
+            assert!(
+                addr.ip().is_unspecified(),
+                "{}: {name} listens on {addr}, unreachable from the Service",
+                shown(&path)
+            );
+            assert_eq!(
+                Some(&u64::from(addr.port())),
+                ports.get(name),
+                "{}: {name} port differs from the Deployment's",
+                shown(&path)
+            );
+            assert_eq!(
+                service
+                    .get(name)
+                    .map(|(port, target)| (*port, target.as_str())),
+                Some((u64::from(addr.port()), name)),
+                "{}: the Service's {name} port",
+                shown(&path)
+            );
+        }
+    }
+}
+
+/// The proxy's configuration (ConfigMap `l5d-config`, key `config.yaml`).
+fn proxy_config() -> Value {
+    let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").to_string();
+    serde_saphyr::from_str(&text).expect("l5d-config's config.yaml is YAML")
+}
+
+#[test]
+fn seeded_dtabs_parse_and_every_router_has_one() {
+    let seed = object("ConfigMap", "namerd-dtabs");
+    let dtabs: BTreeMap<&str, &str> = seed["data"]
+        .as_object()
+        .expect("namerd-dtabs has data")
+        .iter()
+        .map(|(key, text)| {
+            let ns = key
+                .strip_suffix(".dtab")
+                .unwrap_or_else(|| panic!("namerd-dtabs key {key} does not end in .dtab"));
+            (ns, text.as_str().expect("dtab text"))
+        })
+        .collect();
+    for (ns, text) in &dtabs {
+        l5d_dtab::Dtab::read(text).unwrap_or_else(|e| panic!("dtab {ns}: {e}"));
+        assert!(
+            ns.len() <= 128
+                && ns
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "{ns} is not a namerd namespace name"
+        );
+    }
+    assert!(dtabs.contains_key("internal") && dtabs.contains_key("external"));
+
+    let config = proxy_config();
+    let routers = config["routers"].as_array().expect("routers");
+    let mut roots = BTreeSet::new();
+    for router in routers {
+        let label = router["label"].as_str().expect("every router has a label");
+        let interpreter = &router["interpreter"];
+        assert_eq!(interpreter["kind"], "io.l5d.mesh", "{label}");
+        assert_eq!(
+            interpreter["dst"], "/$/inet/namerd.linkerd.svc.cluster.local/4321",
+            "{label} must reach namerd's mesh port through its Service"
+        );
+        let root = interpreter["root"].as_str().expect("a root");
+        let ns = root
+            .strip_prefix('/')
+            .unwrap_or_else(|| panic!("{label}: root {root} is not a path"));
+        assert!(
+            dtabs.contains_key(ns),
+            "{label} reads namespace {ns}, which the seed Job does not create"
+        );
+        // Incoming routers keep the endpoints on their own node; outgoing
+        // ones do not filter (namerd's daemonset transformer chose the node).
+        let localnode = interpreter["transformers"]
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|t| t["kind"] == "io.l5d.k8s.localnode"));
+        assert_eq!(localnode, label.ends_with("-incoming"), "{label}");
+        assert!(roots.insert(root), "two routers read {root}");
+    }
+}
+
+#[test]
+fn proxy_ports_agree_between_config_daemonset_and_service() {
+    let config = proxy_config();
+    let daemonset = object("DaemonSet", "l5d");
+    let ports = container_ports(&daemonset);
+    let service = service_ports(&object("Service", "l5d"));
+
+    let mut expected = BTreeMap::new();
+    for router in config["routers"].as_array().expect("routers") {
+        let label = router["label"].as_str().expect("a label").to_string();
+        let port = router["servers"][0]["port"].as_u64().expect("a port");
+        assert!(
+            router["servers"][0]["clearContext"].is_null()
+                || router["servers"][0]["clearContext"] == false,
+            "{label}: inside the mesh clearContext stays false"
+        );
+        expected.insert(label, port);
+    }
+    expected.insert(
+        "admin".to_string(),
+        config["admin"]["port"].as_u64().expect("an admin port"),
+    );
+    for name in [
+        "http-outgoing",
+        "http-incoming",
+        "h2-outgoing",
+        "h2-incoming",
+        "grpc-outgoing",
+        "grpc-incoming",
+        "admin",
+    ] {
+        assert!(expected.contains_key(name), "no router or port {name}");
+    }
+    assert_eq!(ports, expected, "DaemonSet container ports vs l5d-config");
+    let by_service: BTreeMap<String, u64> = service
+        .iter()
+        .map(|(name, (port, target))| {
+            assert_eq!(name, target, "Service port {name} targets {target}");
+            (name.clone(), *port)
+        })
+        .collect();
+    assert_eq!(by_service, expected, "Service l5d ports vs l5d-config");
+
+    // Only the outgoing ports are on the node's address.
+    let container = &daemonset["spec"]["template"]["spec"]["containers"][0];
+    let host_ports: BTreeSet<&str> = container["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .filter(|p| !p["hostPort"].is_null())
+        .map(|p| p["name"].as_str().expect("named"))
+        .collect();
+    assert_eq!(
+        host_ports,
+        BTreeSet::from(["http-outgoing", "h2-outgoing", "grpc-outgoing"])
+    );
+    // The proxy holds no Kubernetes credentials.
+    assert_eq!(
+        daemonset["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        false
+    );
+    let env: BTreeMap<&str, &str> = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?,
+                e["valueFrom"]["fieldRef"]["fieldPath"].as_str()?,
+            ))
+        })
+        .collect();
+    assert_eq!(env.get("NODE_NAME"), Some(&"spec.nodeName"));
+    assert_eq!(env.get("POD_IP"), Some(&"status.podIP"));
+}
