@@ -1,1 +1,111 @@
-fn main() {}
+//! `linkerd-proxy CONFIG`: CONFIG is a YAML or JSON file, or `-` for
+//! standard input. A configuration that cannot be used exits with status
+//! 64 and names the field.
+
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use linkerd_proxy::config::ProxyConfig;
+use linkerd_proxy::proxy::{Proxy, StartError};
+
+/// The exit status for a configuration error (`EX_USAGE`).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "The data plane: routes HTTP/1.1, HTTP/2 and gRPC by dtab through namerd"
+)]
+struct Args {
+    /// Configuration file (YAML or JSON), or `-` for standard input.
+    #[arg(env = "LINKERD_PROXY_CONFIG")]
+    config: String,
+    /// How long shutdown waits for requests in flight.
+    #[arg(long, env = "LINKERD_PROXY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("linkerd-proxy: invalid configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("linkerd-proxy: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config, Duration::from_secs(args.shutdown_grace_secs)))
+}
+
+fn load(path: &str) -> anyhow::Result<ProxyConfig> {
+    let text = if path == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?
+    };
+    Ok(ProxyConfig::from_yaml(&text)?)
+}
+
+async fn run(config: ProxyConfig, grace: Duration) -> ExitCode {
+    let proxy = match Proxy::start(config).await {
+        Ok(p) => p,
+        Err(e @ StartError::Config { .. }) => {
+            eprintln!("linkerd-proxy: invalid configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("linkerd-proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One machine-readable line on stdout, for scripts and tests that
+    // start the proxy on port 0.
+    let servers: Vec<String> = proxy
+        .servers()
+        .iter()
+        .flat_map(|(label, addrs)| addrs.iter().map(move |a| format!("{label}={a}")))
+        .collect();
+    println!(
+        "linkerd-proxy listening admin={} {}",
+        proxy.admin_addr(),
+        servers.join(" ")
+    );
+    tracing::info!(admin = %proxy.admin_addr(), "linkerd-proxy is serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    proxy.shutdown(grace).await;
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,96 @@
+//! One multiplexed HTTP/2 connection per endpoint, made on first use and
+//! remade when it closes. Concurrent requests during a connect share it.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use super::error_chain;
+use crate::error::ProxyError;
+
+#[derive(Debug)]
+pub struct H2Connection {
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    current: Mutex<Option<SendRequest<Incoming>>>,
+    /// Held while connecting, so one connect serves every waiting request.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl H2Connection {
+    pub fn new(addr: SocketAddr, connect_timeout: Duration) -> Self {
+        H2Connection {
+            addr,
+            connect_timeout,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ProxyError> {
+        let mut sender = self.sender().await?;
+        sender.ready().await.map_err(|e| self.upstream(&e))?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.upstream(&e))
+    }
+
+    fn live(&self) -> Option<SendRequest<Incoming>> {
+        let current = self.current.lock().expect("not poisoned");
+        current.as_ref().filter(|s| !s.is_closed()).cloned()
+    }
+
+    async fn sender(&self) -> Result<SendRequest<Incoming>, ProxyError> {
+        if let Some(s) = self.live() {
+            return Ok(s);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(s) = self.live() {
+            return Ok(s);
+        }
+        let sender = self.connect().await?;
+        *self.current.lock().expect("not poisoned") = Some(sender.clone());
+        Ok(sender)
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Incoming>, ProxyError> {
+        let connect_error = |message: String| ProxyError::Connect {
+            addr: self.addr.to_string(),
+            message,
+        };
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
+            .await
+            .map_err(|_| connect_error(format!("timed out after {:?}", self.connect_timeout)))?
+            .map_err(|e| connect_error(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .adaptive_window(true)
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| connect_error(error_chain(&e)))?;
+        let addr = self.addr;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%addr, error = %e, "HTTP/2 connection to an endpoint ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn upstream(&self, e: &hyper::Error) -> ProxyError {
+        ProxyError::Upstream {
+            addr: self.addr.to_string(),
+            message: error_chain(e),
+        }
+    }
+}

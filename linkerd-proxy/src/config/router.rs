@@ -1,0 +1,319 @@
+//! `routers[]`: one router per protocol and label, with its servers and
+//! limits.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use l5d_dtab::{Dtab, Path};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::kinds::{self, ClientConfig, IdentifierConfig, InterpreterConfig, ServiceConfig};
+use super::{ConfigError, LOOPBACK, typed};
+
+/// The application protocol a router speaks on both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (and 1.0): origin-form with `Host`, and absolute-form from
+    /// clients using `http_proxy`.
+    Http,
+    /// HTTP/2 with prior knowledge, which carries gRPC.
+    H2,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::H2 => "h2",
+        }
+    }
+
+    /// Linkerd's default server port for the protocol.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Http => 4140,
+            Protocol::H2 => 4142,
+        }
+    }
+}
+
+/// One router.
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    pub protocol: Protocol,
+    /// The router's name in metrics and admin pages; unique.
+    pub label: String,
+    pub servers: Vec<ServerConfig>,
+    /// Tried in order; the first that names the request wins.
+    pub identifiers: Vec<IdentifierConfig>,
+    pub dst_prefix: Path,
+    /// The router's own dtab (used by the `default` interpreter; with
+    /// `io.l5d.mesh` it is sent to namerd as part of every local dtab).
+    pub dtab: Dtab,
+    pub interpreter: InterpreterConfig,
+    /// How long a request waits for a name's first binding.
+    pub binding_timeout: Duration,
+    pub client: ClientConfig,
+    pub service: ServiceConfig,
+    /// HTTP/1.1: the largest request head (request line and headers).
+    pub max_head_bytes: usize,
+}
+
+/// One listener of a router.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    pub ip: IpAddr,
+    pub port: u16,
+    /// Strip (and ignore) `l5d-dtab`, `l5d-ctx-*` and `dtab-local`: for
+    /// servers that face untrusted clients.
+    pub clear_context: bool,
+    /// Requests in flight on this server at most; more get 503.
+    pub max_concurrent_requests: Option<usize>,
+    /// HTTP/1.1: a client must send a whole request head within this.
+    pub header_read_timeout: Duration,
+    /// HTTP/1.1: headers per request at most.
+    pub max_headers: usize,
+    /// HTTP/2: concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2: streams a client may reset before the connection is closed
+    /// (Rapid Reset, CVE-2023-44487).
+    pub max_pending_resets: usize,
+    /// HTTP/2: the largest header list.
+    pub max_header_list_bytes: u32,
+    /// Requests that already passed this many proxies (`Via`) are refused.
+    pub max_call_depth: usize,
+}
+
+impl ServerConfig {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRouter {
+    label: Option<String>,
+    servers: Option<Vec<Value>>,
+    #[serde(default)]
+    identifier: Option<Value>,
+    dst_prefix: Option<String>,
+    #[serde(default)]
+    dtab: String,
+    interpreter: Option<Value>,
+    #[serde(default = "binding_timeout_ms")]
+    binding_timeout_ms: u64,
+    client: Option<Value>,
+    service: Option<Value>,
+    #[serde(default = "max_headers_kb", rename = "maxHeadersKB")]
+    max_headers_kb: usize,
+    #[serde(default = "max_initial_line_kb", rename = "maxInitialLineKB")]
+    max_initial_line_kb: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawServer {
+    #[serde(default = "loopback")]
+    ip: IpAddr,
+    port: Option<u16>,
+    #[serde(default)]
+    clear_context: bool,
+    max_concurrent_requests: Option<usize>,
+    #[serde(default = "header_read_timeout_ms")]
+    header_read_timeout_ms: u64,
+    #[serde(default = "max_headers")]
+    max_headers: usize,
+    #[serde(default = "max_concurrent_streams")]
+    max_concurrent_streams_per_connection: u32,
+    #[serde(default = "max_pending_resets")]
+    max_pending_resets: usize,
+    #[serde(default = "max_header_list_bytes")]
+    max_header_list_bytes: u32,
+    max_call_depth: Option<usize>,
+}
+
+fn loopback() -> IpAddr {
+    LOOPBACK
+}
+fn binding_timeout_ms() -> u64 {
+    10_000
+}
+fn max_headers_kb() -> usize {
+    8
+}
+fn max_initial_line_kb() -> usize {
+    4
+}
+fn header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn max_headers() -> usize {
+    100
+}
+fn max_concurrent_streams() -> u32 {
+    1000
+}
+fn max_pending_resets() -> usize {
+    20
+}
+fn max_header_list_bytes() -> u32 {
+    16 * 1024
+}
+
+pub(super) fn parse_routers(value: Value) -> Result<Vec<RouterConfig>, ConfigError> {
+    let Value::Array(items) = value else {
+        return Err(ConfigError::new("routers", "expected a list of routers"));
+    };
+    if items.is_empty() {
+        return Err(ConfigError::new(
+            "routers",
+            "at least one router is required",
+        ));
+    }
+    let mut labels = BTreeSet::new();
+    let mut routers = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let field = format!("routers[{i}]");
+        let router = parse_router(item, &field)?;
+        if !labels.insert(router.label.clone()) {
+            return Err(ConfigError::new(
+                format!("{field}.label"),
+                format!(
+                    "duplicate router label {:?}; labels must be unique",
+                    router.label
+                ),
+            ));
+        }
+        routers.push(router);
+    }
+    Ok(routers)
+}
+
+fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> {
+    let Value::Object(mut obj) = value else {
+        return Err(ConfigError::new(field, "expected a mapping"));
+    };
+    let protocol = match obj.remove("protocol") {
+        Some(Value::String(p)) => match p.as_str() {
+            "http" => Protocol::Http,
+            "h2" => Protocol::H2,
+            other @ ("thrift" | "mux" | "thriftmux") => {
+                return Err(ConfigError::new(
+                    format!("{field}.protocol"),
+                    format!(
+                        "protocol {other:?} is not supported by this proxy; supported: http, h2"
+                    ),
+                ));
+            }
+            other => {
+                return Err(ConfigError::new(
+                    format!("{field}.protocol"),
+                    format!("unknown protocol {other:?}; expected http or h2"),
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(ConfigError::new(
+                format!("{field}.protocol"),
+                "expected a string",
+            ));
+        }
+        None => {
+            return Err(ConfigError::new(
+                format!("{field}.protocol"),
+                "missing; it is required",
+            ));
+        }
+    };
+    let raw: RawRouter = typed(Value::Object(obj), field)?;
+    let label = raw.label.unwrap_or_else(|| protocol.name().to_string());
+    if label.is_empty() || label.contains(['/', ' ']) {
+        return Err(ConfigError::new(
+            format!("{field}.label"),
+            "expected a non-empty name without '/' or spaces",
+        ));
+    }
+    let servers = raw
+        .servers
+        .ok_or_else(|| ConfigError::new(format!("{field}.servers"), "missing; it is required"))?;
+    if servers.is_empty() {
+        return Err(ConfigError::new(
+            format!("{field}.servers"),
+            "at least one server is required",
+        ));
+    }
+    let servers = servers
+        .into_iter()
+        .enumerate()
+        .map(|(s, v)| parse_server(v, &format!("{field}.servers[{s}]"), protocol))
+        .collect::<Result<Vec<_>, _>>()?;
+    let identifiers = kinds::parse_identifiers(raw.identifier, protocol, field)?;
+    let dst_prefix = match raw.dst_prefix {
+        None => Path::utf8(["svc"]),
+        Some(text) => {
+            Path::read(&text).map_err(|e| ConfigError::new(format!("{field}.dstPrefix"), e))?
+        }
+    };
+    let dtab = Dtab::read(&raw.dtab).map_err(|e| ConfigError::new(format!("{field}.dtab"), e))?;
+    let interpreter = kinds::parse_interpreter(raw.interpreter, field)?;
+    let client = kinds::parse_client(raw.client, field)?;
+    let service = kinds::parse_service(raw.service, field)?;
+    if raw.binding_timeout_ms == 0 {
+        return Err(ConfigError::new(
+            format!("{field}.bindingTimeoutMs"),
+            "must be greater than 0",
+        ));
+    }
+    Ok(RouterConfig {
+        protocol,
+        label,
+        servers,
+        identifiers,
+        dst_prefix,
+        dtab,
+        interpreter,
+        binding_timeout: Duration::from_millis(raw.binding_timeout_ms),
+        client,
+        service,
+        max_head_bytes: (raw.max_headers_kb + raw.max_initial_line_kb) * 1024,
+    })
+}
+
+fn parse_server(
+    value: Value,
+    field: &str,
+    protocol: Protocol,
+) -> Result<ServerConfig, ConfigError> {
+    let raw: RawServer = typed(value, field)?;
+    if raw.header_read_timeout_ms == 0 {
+        return Err(ConfigError::new(
+            format!("{field}.headerReadTimeoutMs"),
+            "must be greater than 0",
+        ));
+    }
+    if raw.max_concurrent_requests == Some(0) {
+        return Err(ConfigError::new(
+            format!("{field}.maxConcurrentRequests"),
+            "must be greater than 0",
+        ));
+    }
+    Ok(ServerConfig {
+        ip: raw.ip,
+        port: raw.port.unwrap_or(protocol.default_port()),
+        clear_context: raw.clear_context,
+        max_concurrent_requests: raw.max_concurrent_requests,
+        header_read_timeout: Duration::from_millis(raw.header_read_timeout_ms),
+        max_headers: raw.max_headers,
+        max_concurrent_streams: raw.max_concurrent_streams_per_connection,
+        max_pending_resets: raw.max_pending_resets,
+        max_header_list_bytes: raw.max_header_list_bytes,
+        // Linkerd's defaults: 1000 hops for HTTP/1.1, 10 for h2.
+        max_call_depth: raw.max_call_depth.unwrap_or(match protocol {
+            Protocol::Http => 1000,
+            Protocol::H2 => 10,
+        }),
+    })
+}

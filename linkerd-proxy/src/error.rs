@@ -1,0 +1,189 @@
+//! Every error the proxy generates, classified once: its HTTP status, its
+//! `l5d-err` text, its metric label, and whether the request is known not
+//! to have reached an application (so a caller may safely retry it).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use l5d_dtab::Path;
+
+use crate::headers::{L5D_ERR, L5D_RETRYABLE};
+
+/// What the proxy answers with: an upstream's streaming body or a body the
+/// proxy made itself.
+pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+
+/// Why the proxy could not get a response from upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("Unknown destination: {0}")]
+    Unidentified(String),
+    #[error("Invalid dtab in {header}: {message}")]
+    BadDtab {
+        header: &'static str,
+        message: String,
+    },
+    #[error("Maximum call depth exceeded ({0} proxies in Via); is there a routing loop?")]
+    CallDepth(usize),
+    #[error("Unable to route {name}: {why}")]
+    NoRoute { name: Path, why: String },
+    #[error("No hosts are available for {name} (client {id}): {why}")]
+    NoEndpoints { name: Path, id: Path, why: String },
+    #[error("Binding {name} timed out after {timeout:?}")]
+    BindingTimeout { name: Path, timeout: Duration },
+    #[error("Connection to {addr} failed: {message}")]
+    Connect { addr: String, message: String },
+    #[error("Request to {addr} failed: {message}")]
+    Upstream { addr: String, message: String },
+    #[error("Request to {name} exceeded the total timeout of {timeout:?}")]
+    Timeout { name: Path, timeout: Duration },
+    #[error("Too many requests in flight on this server")]
+    Overloaded,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Unidentified(_) | ProxyError::BadDtab { .. } | ProxyError::CallDepth(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::BindingTimeout { .. }
+            | ProxyError::Timeout { .. }
+            | ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoRoute { .. }
+            | ProxyError::NoEndpoints { .. }
+            | ProxyError::Connect { .. }
+            | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The label of `requests_total{class=...}` and `errors_total{kind=...}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProxyError::Unidentified(_) => "unidentified",
+            ProxyError::BadDtab { .. } => "bad_dtab",
+            ProxyError::CallDepth(_) => "call_depth",
+            ProxyError::NoRoute { .. } => "no_route",
+            ProxyError::NoEndpoints { .. } => "no_endpoints",
+            ProxyError::BindingTimeout { .. } => "binding_timeout",
+            ProxyError::Connect { .. } => "connect",
+            ProxyError::Upstream { .. } => "upstream",
+            ProxyError::Timeout { .. } => "timeout",
+            ProxyError::Overloaded => "overloaded",
+        }
+    }
+
+    /// True when the request certainly never reached an application.
+    pub fn retryable(&self) -> bool {
+        !matches!(
+            self,
+            ProxyError::Upstream { .. } | ProxyError::Timeout { .. }
+        ) && self.status() != StatusCode::BAD_REQUEST
+    }
+
+    /// The response the client sees: status, `l5d-err` (URL-encoded, as
+    /// Linkerd's), `l5d-retryable` when safe, and the message as the body.
+    pub fn to_response(&self) -> Response<ResponseBody> {
+        let message = self.to_string();
+        let mut rsp = Response::new(Either::Right(Full::new(Bytes::from(format!(
+            "{message}\n"
+        )))));
+        *rsp.status_mut() = self.status();
+        let headers = rsp.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&url_encode(&message)) {
+            headers.insert(L5D_ERR, v);
+        }
+        if self.retryable() {
+            headers.insert(L5D_RETRYABLE, HeaderValue::from_static("true"));
+        }
+        rsp
+    }
+}
+
+/// `application/x-www-form-urlencoded`-style encoding, as the JVM's
+/// `URLEncoder` that Linkerd uses for `l5d-err`: it also guarantees the
+/// value holds no CR, LF or NUL whatever the message contains.
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_linkerd() {
+        let name = Path::utf8(["svc", "a"]);
+        let cases = [
+            (ProxyError::Unidentified("no Host".into()), 400, false),
+            (ProxyError::CallDepth(11), 400, false),
+            (
+                ProxyError::NoRoute {
+                    name: name.clone(),
+                    why: "neg".into(),
+                },
+                502,
+                true,
+            ),
+            (
+                ProxyError::Connect {
+                    addr: "127.0.0.1:1".into(),
+                    message: "refused".into(),
+                },
+                502,
+                true,
+            ),
+            (
+                ProxyError::Upstream {
+                    addr: "127.0.0.1:1".into(),
+                    message: "reset".into(),
+                },
+                502,
+                false,
+            ),
+            (
+                ProxyError::Timeout {
+                    name,
+                    timeout: Duration::from_secs(1),
+                },
+                503,
+                false,
+            ),
+        ];
+        for (error, status, retryable) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+            assert_eq!(error.retryable(), retryable, "{error}");
+            let rsp = error.to_response();
+            assert_eq!(rsp.status().as_u16(), status);
+            let err = rsp.headers()[L5D_ERR].to_str().unwrap();
+            assert!(!err.contains(' '), "{err}");
+        }
+    }
+
+    #[test]
+    fn l5d_err_never_carries_control_characters() {
+        assert_eq!(url_encode("a b\r\n\0/é"), "a+b%0D%0A%00%2F%C3%A9");
+    }
+}

@@ -1,0 +1,246 @@
+//! Linkerd's headers (spec 4.12): the context a request carries between
+//! proxies (`l5d-ctx-*`), the user's override (`l5d-dtab`), what the proxy
+//! tells the application (`l5d-dst-*`, `l5d-reqid`), loop protection
+//! (`Via`) and the hop-by-hop headers a proxy must not forward.
+//!
+//! Override headers are honoured only on servers that trust their clients;
+//! servers with `clearContext` strip them before anything reads them.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use l5d_dtab::{Dtab, Path};
+
+use crate::error::ProxyError;
+
+pub const L5D_DTAB: HeaderName = HeaderName::from_static("l5d-dtab");
+pub const L5D_CTX_DTAB: HeaderName = HeaderName::from_static("l5d-ctx-dtab");
+pub const DTAB_LOCAL: HeaderName = HeaderName::from_static("dtab-local");
+pub const L5D_SAMPLE: HeaderName = HeaderName::from_static("l5d-sample");
+pub const L5D_DST_SERVICE: HeaderName = HeaderName::from_static("l5d-dst-service");
+pub const L5D_DST_CLIENT: HeaderName = HeaderName::from_static("l5d-dst-client");
+pub const L5D_DST_RESIDUAL: HeaderName = HeaderName::from_static("l5d-dst-residual");
+pub const L5D_REQID: HeaderName = HeaderName::from_static("l5d-reqid");
+pub const L5D_ERR: HeaderName = HeaderName::from_static("l5d-err");
+pub const L5D_RETRYABLE: HeaderName = HeaderName::from_static("l5d-retryable");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Removes every context and override header (`clearContext: true`).
+pub fn clear_context(headers: &mut HeaderMap) {
+    headers.remove(L5D_DTAB);
+    headers.remove(DTAB_LOCAL);
+    headers.remove(L5D_SAMPLE);
+    // Collect first: a HeaderMap cannot be mutated while iterated.
+    let ctx: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("l5d-ctx-"))
+        .cloned()
+        .collect();
+    for name in ctx {
+        headers.remove(name);
+    }
+}
+
+/// The request-local dtab: `l5d-ctx-dtab` (and the legacy `dtab-local`)
+/// values, then `l5d-dtab` values, so the user's overrides win. `None` when
+/// the request carries none (the common case, with no allocation).
+pub fn local_dtab(headers: &HeaderMap) -> Result<Option<Dtab>, ProxyError> {
+    if !headers.contains_key(L5D_CTX_DTAB)
+        && !headers.contains_key(L5D_DTAB)
+        && !headers.contains_key(DTAB_LOCAL)
+    {
+        return Ok(None);
+    }
+    let mut local = Dtab::empty();
+    for (name, header) in [
+        (DTAB_LOCAL, "dtab-local"),
+        (L5D_CTX_DTAB, "l5d-ctx-dtab"),
+        (L5D_DTAB, "l5d-dtab"),
+    ] {
+        for value in headers.get_all(name) {
+            let text = value.to_str().map_err(|_| ProxyError::BadDtab {
+                header,
+                message: "the value is not visible ASCII".to_string(),
+            })?;
+            let dtab = Dtab::read(text).map_err(|e| ProxyError::BadDtab {
+                header,
+                message: e.to_string(),
+            })?;
+            local = local.concat(&dtab);
+        }
+    }
+    Ok(Some(local))
+}
+
+/// How many proxies the request already went through, from `Via`.
+pub fn via_hops(headers: &HeaderMap) -> usize {
+    headers
+        .get_all(header::VIA)
+        .iter()
+        .map(|v| v.as_bytes().split(|b| *b == b',').count())
+        .sum()
+}
+
+/// What the proxy learned about a request, stamped on it before it leaves.
+#[derive(Debug)]
+pub struct Destination<'a> {
+    pub name: &'a Path,
+    pub id: &'a Path,
+    pub residual: &'a Path,
+    pub local_dtab: Option<&'a Dtab>,
+}
+
+/// Prepares a request's headers for the upstream hop.
+pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'static str) {
+    remove_hop_by_hop(headers);
+    headers.remove(L5D_DTAB);
+    headers.remove(DTAB_LOCAL);
+    match dst.local_dtab {
+        Some(dtab) if !dtab.is_empty() => {
+            if let Ok(v) = HeaderValue::from_str(&dtab.show()) {
+                headers.insert(L5D_CTX_DTAB, v);
+            }
+        }
+        _ => {
+            headers.remove(L5D_CTX_DTAB);
+        }
+    }
+    insert_path(headers, L5D_DST_SERVICE, dst.name);
+    insert_path(headers, L5D_DST_CLIENT, dst.id);
+    if dst.residual.is_empty() {
+        headers.remove(L5D_DST_RESIDUAL);
+    } else {
+        insert_path(headers, L5D_DST_RESIDUAL, dst.residual);
+    }
+    if !headers.contains_key(L5D_REQID) {
+        let id = format!("{:016x}", fastrand::u64(..));
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            headers.insert(L5D_REQID, v);
+        }
+    }
+    headers.append(header::VIA, HeaderValue::from_static(via));
+}
+
+/// Shown paths are visible ASCII (labels are escaped), so they always make
+/// valid header values; a value that somehow is not is left out rather
+/// than sent malformed.
+fn insert_path(headers: &mut HeaderMap, name: HeaderName, path: &Path) {
+    if let Ok(v) = HeaderValue::from_str(&path.show()) {
+        headers.insert(name, v);
+    }
+}
+
+/// Prepares a response's headers for the downstream hop.
+pub fn stamp_response(headers: &mut HeaderMap) {
+    remove_hop_by_hop(headers);
+}
+
+/// Removes the headers that describe one connection, not the message
+/// (RFC 9110 7.6.1), including any the `Connection` header names.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(connection) = headers.remove(header::CONNECTION) {
+        if let Ok(names) = connection.to_str() {
+            for name in names.split(',') {
+                if let Ok(name) = HeaderName::from_bytes(name.trim().as_bytes()) {
+                    headers.remove(name);
+                }
+            }
+        }
+        for extra in headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            if let Ok(names) = extra.to_str() {
+                for name in names.split(',') {
+                    if let Ok(name) = HeaderName::from_bytes(name.trim().as_bytes()) {
+                        headers.remove(name);
+                    }
+                }
+            }
+        }
+        headers.remove(header::CONNECTION);
+    }
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+    headers.remove(header::PROXY_AUTHORIZATION);
+    headers.remove(header::UPGRADE);
+    headers.remove(header::TRANSFER_ENCODING);
+    if let Some(te) = headers.get(header::TE) {
+        // Only `TE: trailers` survives a hop (gRPC needs it on HTTP/2).
+        if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            headers.remove(header::TE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn local_dtab_puts_the_users_override_last() {
+        let h = headers(&[("l5d-dtab", "/a => /c"), ("l5d-ctx-dtab", "/a => /b")]);
+        let dtab = local_dtab(&h).unwrap().unwrap();
+        assert_eq!(dtab.show(), "/a=>/b;/a=>/c");
+        assert!(local_dtab(&HeaderMap::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_malformed_override_says_why() {
+        let h = headers(&[("l5d-dtab", "/a => ")]);
+        let err = local_dtab(&h).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(
+            err.to_string().starts_with("Invalid dtab in l5d-dtab: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn clear_context_strips_every_override() {
+        let mut h = headers(&[
+            ("l5d-dtab", "/a => /b"),
+            ("l5d-ctx-dtab", "/a => /b"),
+            ("l5d-ctx-deadline", "1 2"),
+            ("dtab-local", "/a => /b"),
+            ("x-other", "kept"),
+        ]);
+        clear_context(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-other"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
+        let mut h = headers(&[
+            ("connection", "close, x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "gzip"),
+            ("x-kept", "1"),
+        ]);
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+        let mut h = headers(&[("te", "trailers")]);
+        remove_hop_by_hop(&mut h);
+        assert!(h.contains_key("te"));
+    }
+
+    #[test]
+    fn via_counts_every_hop() {
+        let h = headers(&[("via", "1.1 a, 1.1 b"), ("via", "1.1 c")]);
+        assert_eq!(via_hops(&h), 3);
+    }
+}

@@ -1,0 +1,215 @@
+//! The proxy's metrics: one Prometheus registry per proxy (not the
+//! process-wide recorder, so several proxies in one test process stay
+//! apart), with handles registered once per router, logical name and
+//! endpoint and kept by whoever records, so the request path does no
+//! label formatting or registry lookup.
+//!
+//! `/admin/metrics/prometheus` renders the registry; `/admin/metrics.json`
+//! is the same figures as Linkerd's flat JSON map.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use l5d_dtab::Path;
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_util::MetricKindMask;
+
+/// Latency buckets, in seconds: sub-millisecond to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Series nobody updated for this long are dropped (names are chosen by
+/// clients, so their number must not grow without bound).
+const IDLE_SERIES: Duration = Duration::from_secs(600);
+
+/// The registry of one proxy.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .expect("non-empty buckets")
+            .idle_timeout(
+                MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM,
+                Some(IDLE_SERIES),
+            )
+            .build_recorder();
+        let handle = recorder.handle();
+        Metrics {
+            recorder: Arc::new(recorder),
+            handle,
+        }
+    }
+
+    /// Drains histogram samples into their buckets; call periodically.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    pub fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    pub fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        self.recorder
+            .register_gauge(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    pub fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    pub fn render_prometheus(&self) -> String {
+        self.handle.render()
+    }
+
+    /// The registry as Linkerd's flat map: `name{labels}` to value;
+    /// histograms appear as their `_bucket`, `_sum` and `_count` series.
+    pub fn render_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let text = self.handle.render();
+        let mut out = serde_json::Map::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            if let Some((series, value)) = line.rsplit_once(' ')
+                && let Ok(v) = value.parse::<f64>()
+            {
+                let value = serde_json::Number::from_f64(v)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number);
+                out.insert(series.to_string(), value);
+            }
+        }
+        out
+    }
+
+    /// Request figures for a router (all names together).
+    pub fn router(&self, router: &str) -> RequestMetrics {
+        RequestMetrics::new(
+            self,
+            "router",
+            vec![Label::new("router", router.to_string())],
+        )
+    }
+
+    /// Request figures for one logical name of a router.
+    pub fn service(&self, router: &str, name: &Path) -> RequestMetrics {
+        RequestMetrics::new(
+            self,
+            "service",
+            vec![
+                Label::new("router", router.to_string()),
+                Label::new("service", name.show()),
+            ],
+        )
+    }
+
+    /// Request figures for one endpoint of a bound id.
+    pub fn endpoint(&self, router: &str, id: &Path, addr: SocketAddr) -> EndpointMetrics {
+        let labels = vec![
+            Label::new("router", router.to_string()),
+            Label::new("client", id.show()),
+            Label::new("endpoint", addr.to_string()),
+        ];
+        EndpointMetrics(Arc::new(RequestMetrics::new(self, "endpoint", labels)))
+    }
+
+    /// Errors the proxy generated, by kind.
+    pub fn error(&self, router: &str, kind: &'static str) -> Counter {
+        self.counter(
+            "linkerd_proxy_errors_total",
+            vec![
+                Label::new("router", router.to_string()),
+                Label::new("kind", kind),
+            ],
+        )
+    }
+}
+
+/// Requests, successes, failures and latency of one scope.
+#[derive(Debug, Clone)]
+pub struct RequestMetrics {
+    requests: Counter,
+    success: Counter,
+    failure: Counter,
+    latency: Histogram,
+}
+
+impl RequestMetrics {
+    fn new(metrics: &Metrics, scope: &'static str, labels: Vec<Label>) -> Self {
+        let (requests, responses, latency) = match scope {
+            "router" => (
+                "linkerd_router_requests_total",
+                "linkerd_router_responses_total",
+                "linkerd_router_request_duration_seconds",
+            ),
+            "service" => (
+                "linkerd_service_requests_total",
+                "linkerd_service_responses_total",
+                "linkerd_service_request_duration_seconds",
+            ),
+            _ => (
+                "linkerd_endpoint_requests_total",
+                "linkerd_endpoint_responses_total",
+                "linkerd_endpoint_request_duration_seconds",
+            ),
+        };
+        let with = |class: &'static str| {
+            let mut l = labels.clone();
+            l.push(Label::new("classification", class));
+            l
+        };
+        RequestMetrics {
+            requests: metrics.counter(requests, labels.clone()),
+            success: metrics.counter(responses, with("success")),
+            failure: metrics.counter(responses, with("failure")),
+            latency: metrics.histogram(latency, labels),
+        }
+    }
+
+    pub fn request(&self) {
+        self.requests.increment(1);
+    }
+
+    /// A response (or error) after `elapsed`; 5xx and proxy errors are
+    /// failures, as Linkerd's default classifier.
+    pub fn response(&self, success: bool, elapsed: Duration) {
+        if success {
+            self.success.increment(1);
+        } else {
+            self.failure.increment(1);
+        }
+        self.latency.record(elapsed.as_secs_f64());
+    }
+}
+
+/// [`RequestMetrics`] shared by every clone of one endpoint's service.
+#[derive(Debug, Clone)]
+pub struct EndpointMetrics(Arc<RequestMetrics>);
+
+impl std::ops::Deref for EndpointMetrics {
+    type Target = RequestMetrics;
+    fn deref(&self) -> &RequestMetrics {
+        &self.0
+    }
+}

@@ -1,0 +1,232 @@
+//! Starting and stopping a whole proxy: an interpreter and a router per
+//! configured router, its servers, the admin server, and the background
+//! upkeep (metrics histograms, idle routes).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, AdminState};
+use crate::config::{InterpreterConfig, ProxyConfig, RouterConfig};
+use crate::interpreter::Interpreter;
+use crate::interpreter::mesh::{Dst, MeshInterpreter, MeshOptions};
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::server::Server;
+
+/// How often a `/$/inet` name is looked up again by the default
+/// interpreter.
+const DNS_REFRESH: Duration = Duration::from_secs(5);
+
+/// A router with what the admin pages need to know about it.
+#[derive(Debug, Clone)]
+pub struct RouterHandle {
+    pub router: Arc<Router>,
+    /// Set when the router's interpreter is namerd's, for its stream
+    /// figures.
+    pub mesh: Option<Arc<MeshInterpreter>>,
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{field}: {message}")]
+    Config { field: String, message: String },
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct Proxy {
+    admin_addr: SocketAddr,
+    servers: BTreeMap<String, Vec<SocketAddr>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    routers: Arc<Vec<RouterHandle>>,
+}
+
+impl Proxy {
+    /// Binds every listener (so a port conflict fails here, naming it),
+    /// then serves in the background.
+    pub async fn start(config: ProxyConfig) -> Result<Proxy, StartError> {
+        let metrics = Metrics::new();
+        let (shutdown, stop) = watch::channel(false);
+        let mut handles = Vec::new();
+        let mut pending_servers = Vec::new();
+        let mut servers = BTreeMap::new();
+        for (r, rc) in config.routers.iter().enumerate() {
+            let (interpreter, mesh) = build_interpreter(rc, r)?;
+            let router = Arc::new(Router::new(rc, interpreter, &metrics));
+            for (s, sc) in rc.servers.iter().enumerate() {
+                let listener = bind(sc.addr(), format!("routers[{r}].servers[{s}]")).await?;
+                let addr = listener.local_addr().map_err(|source| StartError::Bind {
+                    addr: sc.addr(),
+                    what: rc.label.clone(),
+                    source,
+                })?;
+                servers
+                    .entry(rc.label.clone())
+                    .or_insert_with(Vec::new)
+                    .push(addr);
+                let server = Server {
+                    router: router.clone(),
+                    config: sc.clone(),
+                    protocol: rc.protocol,
+                    max_head_bytes: rc.max_head_bytes,
+                    open_connections: metrics.gauge(
+                        "linkerd_server_open_connections",
+                        vec![
+                            metrics::Label::new("router", rc.label.clone()),
+                            metrics::Label::new("server", addr.to_string()),
+                        ],
+                    ),
+                };
+                pending_servers.push((server, listener));
+            }
+            handles.push(RouterHandle { router, mesh });
+        }
+        let admin_listener = bind(config.admin.addr(), "admin".to_string()).await?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.admin.addr(),
+                what: "admin".into(),
+                source,
+            })?;
+        let routers = Arc::new(handles);
+
+        let mut tasks = Vec::new();
+        for (server, listener) in pending_servers {
+            tasks.push(tokio::spawn(server.serve(listener, stop.clone())));
+        }
+        let app = admin::routes(AdminState {
+            routers: routers.clone(),
+            metrics: metrics.clone(),
+        });
+        let mut admin_stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(admin_listener, app).with_graceful_shutdown(async move {
+                let _ = admin_stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "the admin server stopped");
+            }
+        }));
+        tasks.push(tokio::spawn(upkeep(routers.clone(), metrics, stop)));
+        Ok(Proxy {
+            admin_addr,
+            servers,
+            shutdown,
+            tasks,
+            routers,
+        })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The bound addresses of a router's servers, by router label.
+    pub fn server_addrs(&self, label: &str) -> &[SocketAddr] {
+        self.servers.get(label).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn servers(&self) -> &BTreeMap<String, Vec<SocketAddr>> {
+        &self.servers
+    }
+
+    pub fn routers(&self) -> &[RouterHandle] {
+        &self.routers
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to `grace`),
+    /// then stops.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(?grace, "connections still open after the grace period");
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: String) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, what, source })
+}
+
+fn build_interpreter(
+    rc: &RouterConfig,
+    r: usize,
+) -> Result<(Arc<dyn Interpreter>, Option<Arc<MeshInterpreter>>), StartError> {
+    let (interpreter, mesh): (Arc<dyn Interpreter>, _) = match &rc.interpreter {
+        InterpreterConfig::Default { .. } => {
+            // PENDING(fixed.rs): FixedInterpreter::new(rc.dtab.clone(), DNS_REFRESH)
+            let _ = DNS_REFRESH;
+            return Err(StartError::Config {
+                field: format!("routers[{r}].interpreter"),
+                message: "the default interpreter is not built yet".into(),
+            });
+        }
+        InterpreterConfig::Mesh {
+            dst,
+            root,
+            retry_base,
+            retry_max,
+            ..
+        } => {
+            let dst = Dst::parse(dst).map_err(|message| StartError::Config {
+                field: format!("routers[{r}].interpreter.dst"),
+                message,
+            })?;
+            let mut opts = MeshOptions::new(dst);
+            opts.root = root.clone();
+            opts.retry_base = *retry_base;
+            opts.retry_max = *retry_max;
+            let mesh = MeshInterpreter::new(opts);
+            (mesh.clone() as Arc<dyn Interpreter>, Some(mesh))
+        }
+    };
+    if !rc.interpreter.transformers().is_empty() {
+        // PENDING(localnode.rs)
+        return Err(StartError::Config {
+            field: format!("routers[{r}].interpreter.transformers"),
+            message: "not built yet".into(),
+        });
+    }
+    Ok((interpreter, mesh))
+}
+
+/// Drains histogram samples and sweeps idle routes until shutdown.
+async fn upkeep(
+    routers: Arc<Vec<RouterHandle>>,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut sweeps = 0u32;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        metrics.upkeep();
+        sweeps = sweeps.wrapping_add(1);
+        if sweeps % 12 == 0 {
+            for handle in routers.iter() {
+                handle.router.sweep();
+            }
+        }
+    }
+}

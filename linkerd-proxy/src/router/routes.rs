@@ -1,0 +1,235 @@
+//! The binding cache of a router: one [`Route`] per distinct (local dtab,
+//! logical name), each kept current by a task that follows the
+//! interpreter's binding and turns every new bound tree into a [`Plan`];
+//! and one [`Balancer`] per bound id, shared by every route that binds to
+//! it.
+//!
+//! Requests read a route's current plan from a watch channel: a shared
+//! read lock, no allocation. Idle routes and unreferenced balancers are
+//! swept periodically, so client-chosen names cannot grow the cache
+//! without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use l5d_dtab::{Dtab, Path};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::plan::Plan;
+use crate::balance::Balancer;
+use crate::client::Connector;
+use crate::config::BalancerKind;
+use crate::interpreter::{BindState, Interpreter};
+use crate::metrics::{Metrics, RequestMetrics};
+
+/// Routes per router at most; beyond it, new names are refused until idle
+/// ones are swept.
+pub const MAX_ROUTES: usize = 10_000;
+
+/// What routes need to build balancers.
+#[derive(Debug)]
+pub struct Shared {
+    pub label: String,
+    pub interpreter: Arc<dyn Interpreter>,
+    pub connector: Connector,
+    pub balancer: BalancerKind,
+    pub metrics: Metrics,
+    /// How long a new plan waits for its ids' first address sets before it
+    /// replaces the previous plan anyway.
+    pub resolve_timeout: Duration,
+    pub balancers: Mutex<HashMap<Path, Arc<Balancer>>>,
+    epoch: Instant,
+}
+
+impl Shared {
+    pub fn new(
+        label: String,
+        interpreter: Arc<dyn Interpreter>,
+        connector: Connector,
+        balancer: BalancerKind,
+        metrics: Metrics,
+        resolve_timeout: Duration,
+    ) -> Self {
+        Shared {
+            label,
+            interpreter,
+            connector,
+            balancer,
+            metrics,
+            resolve_timeout,
+            balancers: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn balancer(&self, id: &Path) -> Arc<Balancer> {
+        let mut balancers = self.balancers.lock().expect("not poisoned");
+        if let Some(b) = balancers.get(id) {
+            return b.clone();
+        }
+        let b = Arc::new(Balancer::new(
+            id.clone(),
+            self.interpreter.resolve(id),
+            self.balancer,
+            self.connector.clone(),
+            self.metrics.clone(),
+            &self.label,
+        ));
+        balancers.insert(id.clone(), b.clone());
+        b
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.epoch.elapsed().as_secs()
+    }
+}
+
+/// The cache key: the request-local dtab (as shown) and the name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RouteKey {
+    pub local: Option<Arc<str>>,
+    pub name: Path,
+}
+
+/// One logical name (under one local dtab).
+#[derive(Debug)]
+pub struct Route {
+    pub name: Path,
+    pub local: Option<Dtab>,
+    pub bind: watch::Receiver<BindState>,
+    pub plan: watch::Receiver<Arc<Plan>>,
+    pub metrics: RequestMetrics,
+    last_used: AtomicU64,
+    task: AbortHandle,
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Route {
+    pub fn touch(&self, shared: &Shared) {
+        let now = shared.now_secs();
+        if self.last_used.load(Ordering::Relaxed) != now {
+            self.last_used.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The routes of one router.
+#[derive(Debug, Default)]
+pub struct Routes {
+    map: RwLock<HashMap<RouteKey, Arc<Route>>>,
+}
+
+impl Routes {
+    /// The route for `key`, made (and its binding started) on first use.
+    /// `None` when the cache is full.
+    pub fn get_or_create(
+        &self,
+        shared: &Arc<Shared>,
+        key: RouteKey,
+        local: Option<Dtab>,
+        bind_dtab: &Dtab,
+    ) -> Option<Arc<Route>> {
+        if let Some(route) = self.map.read().expect("not poisoned").get(&key) {
+            return Some(route.clone());
+        }
+        let mut map = self.map.write().expect("not poisoned");
+        if let Some(route) = map.get(&key) {
+            return Some(route.clone());
+        }
+        if map.len() >= MAX_ROUTES {
+            return None;
+        }
+        let bind = shared.interpreter.bind(bind_dtab, &key.name);
+        let (plan_tx, plan_rx) = watch::channel(Arc::new(Plan::Pending));
+        let task = tokio::spawn(follow(shared.clone(), bind.clone(), plan_tx)).abort_handle();
+        let route = Arc::new(Route {
+            metrics: shared.metrics.service(&shared.label, &key.name),
+            name: key.name.clone(),
+            local,
+            bind,
+            plan: plan_rx,
+            last_used: AtomicU64::new(shared.now_secs()),
+            task,
+        });
+        map.insert(key, route.clone());
+        Some(route)
+    }
+
+    pub fn snapshot(&self) -> Vec<Arc<Route>> {
+        self.map
+            .read()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Drops routes unused for `idle`, then balancers no route uses.
+    pub fn sweep(&self, shared: &Shared, idle: Duration) {
+        let now = shared.now_secs();
+        self.map.write().expect("not poisoned").retain(|_, route| {
+            now.saturating_sub(route.last_used.load(Ordering::Relaxed)) < idle.as_secs()
+        });
+        // A balancer held only by the map belongs to no live plan.
+        shared
+            .balancers
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, b| Arc::strong_count(b) > 1);
+    }
+}
+
+/// Follows a binding: every new bound tree becomes a plan, published once
+/// its ids' address sets are known (or after `resolve_timeout`), so a dtab
+/// change moves traffic without a window of "no endpoints".
+async fn follow(
+    shared: Arc<Shared>,
+    mut bind: watch::Receiver<BindState>,
+    plan: watch::Sender<Arc<Plan>>,
+) {
+    loop {
+        let state = bind.borrow_and_update().clone();
+        let next = match state {
+            BindState::Pending => None,
+            BindState::Failed { message } => {
+                // A binding that was routable keeps routing (the
+                // interpreter keeps its last good tree; this is a new
+                // name that never bound).
+                Some(Plan::Failed(message))
+            }
+            BindState::Bound { tree, .. } => {
+                let p = Plan::from_tree(&tree, &mut |id| shared.balancer(id));
+                wait_for_addresses(&p, shared.resolve_timeout).await;
+                Some(p)
+            }
+        };
+        if let Some(next) = next
+            && plan.send(Arc::new(next)).is_err()
+        {
+            return;
+        }
+        if bind.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_addresses(plan: &Plan, timeout: Duration) {
+    let waits = plan.leaves().into_iter().map(|leaf| {
+        let mut rx = leaf.balancer.replicas();
+        async move {
+            let _ = rx
+                .wait_for(|s| !matches!(s, crate::interpreter::ReplicaState::Pending))
+                .await;
+        }
+    });
+    let _ = tokio::time::timeout(timeout, futures::future::join_all(waits)).await;
+}
