@@ -415,7 +415,12 @@ pub(super) fn parse_interpreter(
 
 /// `dst` is Linkerd's `/$/inet/<host>/<port>`.
 fn check_dst(dst: &str) -> Result<(), String> {
-    let path = Path::read(dst).map_err(|e| e.to_string())?;
+    let expected = || {
+        format!(
+            "expected /$/inet/<host>/<port> (e.g. /$/inet/namerd.linkerd.svc.cluster.local/4321), got {dst}"
+        )
+    };
+    let path = Path::read(dst).map_err(|e| format!("{}: {e}", expected()))?;
     let labels: Vec<&[u8]> = path.labels().collect();
     match labels.as_slice() {
         [b"$", b"inet", host, port]
@@ -427,9 +432,7 @@ fn check_dst(dst: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        _ => Err(format!(
-            "expected /$/inet/<host>/<port> (e.g. /$/inet/namerd.linkerd.svc.cluster.local/4321), got {dst}"
-        )),
+        _ => Err(expected()),
     }
 }
 
