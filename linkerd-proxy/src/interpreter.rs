@@ -27,8 +27,12 @@ use std::time::SystemTime;
 use l5d_dtab::{Bound, Dtab, NameTree, Path};
 use tokio::sync::watch;
 
+mod backoff;
+mod cache;
 pub mod fixed;
+pub mod localnode;
 pub mod mesh;
+mod state_json;
 
 /// The current binding of a (local dtab, name) pair.
 #[derive(Clone, Debug)]
@@ -53,7 +57,9 @@ pub enum ReplicaState {
     /// The id does not exist.
     Neg,
     /// No answer could be had (see [`BindState::Failed`]).
-    Failed { message: Arc<str> },
+    Failed {
+        message: Arc<str>,
+    },
     /// The endpoints (possibly none), and when this value was received.
     Bound {
         endpoints: Arc<[Endpoint]>,

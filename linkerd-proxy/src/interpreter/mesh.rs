@@ -1,1 +1,298 @@
-//! The `io.l5d.mesh` interpreter: namerd's gRPC streams (in progress).
+//! The `io.l5d.mesh` interpreter: namerd's `io.linkerd.mesh` gRPC streams.
+//!
+//! As Linkerd's mesh client (`interpreter/mesh/Client.scala`): one HTTP/2
+//! connection to namerd carries one `StreamBoundTree` per distinct
+//! (local dtab, name) and one `StreamReplicas` per distinct bound id, each
+//! feeding a `watch` channel shared by every caller ([`cache`]). Each stream
+//! lives in a task ([`stream`]) that reconnects forever on a capped,
+//! jittered backoff and never turns a known answer into a failure; a key
+//! nobody holds for `idle_ttl` is dropped, which cancels its stream.
+//! Depends on `l5d-proto`'s generated clients and conversions only.
+//!
+//! [`cache`]: super::cache
+
+mod conn;
+pub(crate) mod delegate_json;
+mod dst;
+mod replicas;
+mod stream;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use l5d_dtab::{Bound, DelegateTree, Dtab, NameTree, Path};
+use l5d_proto::mesh as pb;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+
+use self::conn::{Conn, Failure, Phase};
+pub use self::dst::Dst;
+use self::stream::{BindWatch, ResolveWatch};
+use super::cache::{self, BindKey, Cache};
+use super::state_json::{self, millis};
+use super::{BindState, DelegateError, Interpreter, ReplicaState};
+
+/// The `io.l5d.mesh` interpreter's settings.
+#[derive(Clone, Debug)]
+pub struct MeshOptions {
+    /// namerd's gRPC address (Linkerd's `dst`).
+    pub dst: Dst,
+    /// The namerd namespace, a one-segment path (Linkerd's `root`).
+    pub root: Path,
+    /// The first reconnect delay (Linkerd's `retry.baseSeconds`).
+    pub retry_base: Duration,
+    /// The longest reconnect delay (Linkerd's `retry.maxSeconds`). Linkerd
+    /// defaults to 600 s; ours is 10 s because a proxy that waits ten
+    /// minutes to notice namerd is back serves stale routes for that long,
+    /// and a reconnect is one HTTP/2 stream on a connection that is
+    /// usually still there, so retrying often costs little.
+    pub retry_max: Duration,
+    /// HTTP/2 PING interval, also while idle: detects a blackholed
+    /// connection (R4) within `keepalive_interval + keepalive_timeout`.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// While namerd is unreachable, how often one cheap call checks whether
+    /// it is back, so that streams in backoff reconnect right away (R2, R8)
+    /// instead of each waiting out its delay.
+    pub probe_interval: Duration,
+    /// The bound on a delegation request.
+    pub delegate_timeout: Duration,
+    /// A binding or address set nobody held for this long is dropped and
+    /// its stream cancelled.
+    pub idle_ttl: Duration,
+}
+
+/// Counters for the admin's metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeshStats {
+    /// gRPC streams open to namerd now.
+    pub streams_open: u64,
+    /// Streams reopened after a failure (`watch_reconnects_total`).
+    pub reconnects: u64,
+    /// Messages that carried a value.
+    pub updates: u64,
+    /// Messages that did not convert (the last good value was kept).
+    pub rejected: u64,
+}
+
+/// The `io.l5d.mesh` client. See the module documentation.
+#[derive(Debug)]
+pub struct MeshInterpreter {
+    shared: Arc<Shared>,
+    binds: Cache<BindKey, BindState>,
+    /// Shared with delegation futures, which outlive a borrow of `self`.
+    resolves: Arc<Cache<Path, ReplicaState>>,
+}
+
+/// What every stream task needs.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    opts: MeshOptions,
+    channel: Channel,
+    conn: Arc<Conn>,
+    counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    streams_open: AtomicU64,
+    updates: AtomicU64,
+    rejected: AtomicU64,
+}
+
+// === impl MeshOptions ===
+
+impl MeshOptions {
+    /// Linkerd's defaults (root `/default`) with our shorter cap.
+    pub fn new(dst: Dst) -> Self {
+        MeshOptions {
+            dst,
+            root: Path::utf8(["default"]),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(5),
+            // namerd runs in the same cluster; a connect that takes longer
+            // is treated as a failure, so that a new name fails fast.
+            connect_timeout: Duration::from_secs(1),
+            probe_interval: Duration::from_millis(500),
+            delegate_timeout: Duration::from_secs(10),
+            idle_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+// === impl MeshInterpreter ===
+
+impl MeshInterpreter {
+    /// Starts the client; it connects when the first stream opens. Must be
+    /// called within a tokio runtime.
+    pub fn new(opts: MeshOptions) -> Arc<MeshInterpreter> {
+        let channel = Endpoint::from_shared(opts.dst.uri())
+            .expect("a Dst is a valid authority")
+            .connect_timeout(opts.connect_timeout)
+            .http2_keep_alive_interval(opts.keepalive_interval)
+            .keep_alive_timeout(opts.keepalive_timeout)
+            .keep_alive_while_idle(true)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let conn = Arc::new(Conn::new());
+        conn::spawn_probe(
+            Arc::downgrade(&conn),
+            channel.clone(),
+            opts.probe_interval,
+            opts.connect_timeout.max(Duration::from_secs(1)),
+        );
+        let idle_ttl = opts.idle_ttl;
+        let this = Arc::new(MeshInterpreter {
+            shared: Arc::new(Shared {
+                opts,
+                channel,
+                conn,
+                counters: Counters::default(),
+            }),
+            binds: Cache::new(),
+            resolves: Arc::new(Cache::new()),
+        });
+        cache::spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
+            let ttl = this.shared.opts.idle_ttl;
+            let evicted = this.binds.sweep(ttl) + this.resolves.sweep(ttl);
+            if evicted > 0 {
+                tracing::debug!(evicted, "dropped idle namerd streams");
+            }
+        });
+        this
+    }
+
+    pub fn options(&self) -> &MeshOptions {
+        &self.shared.opts
+    }
+
+    pub fn stats(&self) -> MeshStats {
+        let c = &self.shared.counters;
+        MeshStats {
+            streams_open: c.streams_open.load(Ordering::Relaxed),
+            reconnects: self.shared.conn.reconnects.load(Ordering::Relaxed),
+            updates: c.updates.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The number of bindings and address sets held.
+    pub fn len(&self) -> (usize, usize) {
+        (self.binds.len(), self.resolves.len())
+    }
+}
+
+impl Interpreter for MeshInterpreter {
+    fn bind(&self, local: &Dtab, name: &Path) -> watch::Receiver<BindState> {
+        let key = BindKey {
+            local: local.clone(),
+            name: name.clone(),
+        };
+        self.binds.get_or_insert(
+            key,
+            |_| BindState::Pending,
+            |key, entry| {
+                let watch = BindWatch {
+                    root: self.shared.opts.root.clone(),
+                    name: key.name.clone(),
+                    local: key.local.clone(),
+                };
+                let task = tokio::spawn(stream::run(watch, entry, self.shared.clone()));
+                Some(task.abort_handle())
+            },
+        )
+    }
+
+    fn resolve(&self, id: &Path) -> watch::Receiver<ReplicaState> {
+        self.resolves.get_or_insert(
+            id.clone(),
+            |_| ReplicaState::Pending,
+            |id, entry| {
+                let watch = ResolveWatch { id: id.clone() };
+                let task = tokio::spawn(stream::run(watch, entry, self.shared.clone()));
+                Some(task.abort_handle())
+            },
+        )
+    }
+
+    fn delegate(
+        &self,
+        local: &Dtab,
+        path: &Path,
+    ) -> BoxFuture<'static, Result<Value, DelegateError>> {
+        let req = pb::DelegateTreeReq {
+            root: Some((&self.shared.opts.root).into()),
+            tree: Some((&NameTree::Leaf(path.clone())).into()),
+            dtab: Some(local.into()),
+        };
+        let mut client = pb::delegator_client::DelegatorClient::new(self.shared.channel.clone());
+        let limit = self.shared.opts.delegate_timeout;
+        // Leaves show the address sets held when the answer comes.
+        let resolves = self.resolves.clone();
+        async move {
+            let rsp = tokio::time::timeout(limit, client.get_delegate_tree(req))
+                .await
+                .map_err(|_| DelegateError {
+                    message: format!("namerd did not answer within {limit:?}"),
+                })?
+                .map_err(|status| DelegateError {
+                    message: Failure::of(&status).message().to_owned(),
+                })?
+                .into_inner();
+            let tree = rsp.tree.as_ref().ok_or_else(|| DelegateError {
+                message: "invalid DelegateTreeRsp: no tree".into(),
+            })?;
+            let tree = DelegateTree::<Bound>::try_from(tree).map_err(|e| DelegateError {
+                message: e.to_string(),
+            })?;
+            Ok(delegate_json::render(&tree, &|id| {
+                resolves.peek(id).map(|s| state_json::addr_json(&s))
+            }))
+        }
+        .boxed()
+    }
+
+    fn state(&self) -> Value {
+        let conn = self.shared.conn.state();
+        let phase = match conn.phase {
+            Phase::Connecting => "connecting",
+            Phase::Connected => "connected",
+            Phase::Backoff => "backoff",
+        };
+        let mut streams: Vec<Value> = self
+            .binds
+            .snapshot()
+            .iter()
+            .map(|(k, e)| state_json::bind_json(k, e))
+            .collect();
+        streams.extend(
+            self.resolves
+                .snapshot()
+                .iter()
+                .map(|(id, e)| state_json::resolve_json(id, e)),
+        );
+        let stats = self.stats();
+        json!({
+            "kind": "io.l5d.mesh",
+            "dst": self.shared.opts.dst.to_string(),
+            "root": self.shared.opts.root.show(),
+            "connection": {
+                "state": phase,
+                "since": millis(conn.since),
+                "lastError": conn.last_error.as_deref(),
+                "watch_reconnects_total": stats.reconnects,
+            },
+            "streamsOpen": stats.streams_open,
+            "updates": stats.updates,
+            "rejected": stats.rejected,
+            "streams": streams,
+        })
+    }
+}
