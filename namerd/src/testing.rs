@@ -40,6 +40,25 @@ pub async fn start_sqlite(dir: &Path) -> TestNamerd {
 /// Starts namerd with `storage` on 127.0.0.1 ports the OS picks, and waits
 /// until its store is open.
 pub async fn start(storage: StorageConfig) -> TestNamerd {
+    start_with_namers(storage, Vec::new()).await
+}
+
+/// Starts namerd with `storage` and the namers of `namers_yaml` (the
+/// `namers:` list of a configuration file, e.g.
+/// `[{kind: io.l5d.fs, rootDir: /tmp/disco}]`).
+pub async fn start_with_namers_yaml(storage: StorageConfig, namers_yaml: &str) -> TestNamerd {
+    let value: serde_json::Value =
+        serde_saphyr::from_str(namers_yaml).expect("the namers are valid YAML");
+    let namers = crate::namer::config::parse_namers(value)
+        .unwrap_or_else(|(field, message)| panic!("namers: {field}: {message}"));
+    start_with_namers(storage, namers).await
+}
+
+/// Starts namerd with `storage` and `namers`.
+pub async fn start_with_namers(
+    storage: StorageConfig,
+    namers: Vec<crate::namer::config::NamerConfig>,
+) -> TestNamerd {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let config = NamerdConfig {
         admin: AdminConfig {
@@ -47,7 +66,7 @@ pub async fn start(storage: StorageConfig) -> TestNamerd {
             port: 0,
         },
         storage,
-        namers: Vec::new(),
+        namers,
         interpreter: InterpreterConfig::default(),
         interfaces: vec![
             InterfaceConfig::HttpController(HttpControllerConfig {

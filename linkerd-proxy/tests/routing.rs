@@ -1,0 +1,296 @@
+//! Routing end to end in one process: a real namerd (SQLite, the fs
+//! namer), demo backends and the proxy, on loopback sockets.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use linkerd_proxy::config::ProxyConfig;
+use linkerd_proxy::proxy::Proxy;
+use namerd::config::StorageConfig;
+use tokio::net::TcpListener;
+
+/// namerd, two backends (`world-v1`, `world-v2`) named in the fs namer's
+/// directory, and a proxy with a trusting HTTP router, an untrusting one,
+/// and an h2 router, all bound to namerd's `internal` namespace.
+struct Mesh {
+    _dir: tempfile::TempDir,
+    namerd: namerd::testing::TestNamerd,
+    proxy: Proxy,
+    _backends: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+const DTAB: &str =
+    "/srv => /#/io.l5d.fs; /host => /srv; /svc => /host; /host/world => /srv/world-v1";
+
+impl Mesh {
+    async fn start() -> Mesh {
+        let dir = tempfile::tempdir().unwrap();
+        let disco = dir.path().join("disco");
+        std::fs::create_dir(&disco).unwrap();
+        let mut backends = Vec::new();
+        for name in ["world-v1", "world-v2"] {
+            let (addr, stop) = backend(name).await;
+            std::fs::write(disco.join(name), format!("{} {}\n", addr.ip(), addr.port())).unwrap();
+            backends.push(stop);
+        }
+        let namerd = namerd::testing::start_with_namers_yaml(
+            StorageConfig::Sqlite {
+                path: dir.path().join("namerd.db"),
+                poll_interval: Duration::from_secs(5),
+            },
+            &format!("[{{kind: io.l5d.fs, rootDir: {}}}]", disco.display()),
+        )
+        .await;
+        let client = http1();
+        put_dtab(&client, &namerd.base_url(), "internal", DTAB).await;
+        let mesh_port = namerd.mesh_url().rsplit(':').next().unwrap().to_string();
+        let interpreter =
+            format!("{{kind: io.l5d.mesh, dst: /$/inet/127.0.0.1/{mesh_port}, root: /internal}}");
+        let config = ProxyConfig::from_yaml(&format!(
+            r#"
+admin: {{port: 0}}
+routers:
+- protocol: http
+  label: trusting
+  servers: [{{port: 0}}]
+  interpreter: {interpreter}
+- protocol: http
+  label: edge
+  servers: [{{port: 0, clearContext: true}}]
+  interpreter: {interpreter}
+- protocol: h2
+  label: h2
+  servers: [{{port: 0}}]
+  interpreter: {interpreter}
+"#
+        ))
+        .unwrap();
+        let proxy = Proxy::start(config).await.unwrap();
+        Mesh {
+            _dir: dir,
+            namerd,
+            proxy,
+            _backends: backends,
+        }
+    }
+
+    fn addr(&self, label: &str) -> SocketAddr {
+        self.proxy.server_addrs(label)[0]
+    }
+}
+
+async fn backend(name: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let backend = l5d_demo::http::HttpBackend::new(&name.parse().unwrap(), Duration::ZERO, None);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(backend.serve(listener, async move {
+        let _ = rx.await;
+    }));
+    (addr, tx)
+}
+
+fn http1() -> Client<HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// One HTTP/2 request over a prior-knowledge connection to `proxy`, with
+/// the URI (and so `:authority`) as given.
+async fn h2_get(proxy: SocketAddr, uri: &str) -> (StatusCode, String, http::HeaderMap) {
+    let stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(uri).body(Empty::<Bytes>::new()).unwrap();
+    let rsp = tokio::time::timeout(Duration::from_secs(15), send.send_request(req))
+        .await
+        .expect("a response within 15 s")
+        .unwrap();
+    let status = rsp.status();
+    let headers = rsp.headers().clone();
+    let _ = rsp.into_body().collect().await.unwrap();
+    let served = headers
+        .get("x-served-by")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, served, headers)
+}
+
+async fn put_dtab(client: &Client<HttpConnector, Empty<Bytes>>, base: &str, ns: &str, dtab: &str) {
+    // The dtab API takes the text in the body; build the request with a
+    // full body through a second client type.
+    let client2: Client<HttpConnector, http_body_util::Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let _ = client;
+    let req = Request::put(format!("{base}/api/1/dtabs/{ns}"))
+        .header("content-type", "application/dtab")
+        .body(http_body_util::Full::new(Bytes::from(dtab.to_string())))
+        .unwrap();
+    let rsp = client2.request(req).await.unwrap();
+    assert!(rsp.status().is_success(), "PUT dtab: {}", rsp.status());
+}
+
+/// The status, the backend that answered (`x-served-by`), and headers.
+async fn get(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    req: Request<Empty<Bytes>>,
+) -> (StatusCode, String, http::HeaderMap) {
+    let rsp = tokio::time::timeout(Duration::from_secs(15), client.request(req))
+        .await
+        .expect("a response within 15 s")
+        .unwrap();
+    let status = rsp.status();
+    let headers = rsp.headers().clone();
+    let _ = rsp.into_body().collect().await.unwrap();
+    let served = headers
+        .get("x-served-by")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, served, headers)
+}
+
+fn request(addr: SocketAddr, host: &str) -> Request<Empty<Bytes>> {
+    Request::get(format!("http://{addr}/hello"))
+        .header("host", host)
+        .body(Empty::new())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_reach_the_backend_the_dtab_names() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    let (status, served, headers) = get(&client, request(mesh.addr("trusting"), "world")).await;
+    assert_eq!(status, 200, "{headers:?}");
+    assert_eq!(served, "world-v1");
+    assert_eq!(headers["x-echo-l5d-dst-service"], "/svc/world");
+    assert_eq!(headers["x-echo-l5d-dst-client"], "/#/io.l5d.fs/world-v1");
+    assert_eq!(headers["x-echo-host"], "world");
+    assert!(headers.contains_key("x-echo-l5d-reqid"));
+
+    // Absolute-form, as sent by clients using http_proxy.
+    let mut conn = tokio::net::TcpStream::connect(mesh.addr("trusting"))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    conn.write_all(b"GET http://world/abs HTTP/1.1\r\nHost: world\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).await.unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains("x-served-by: world-v1"), "{raw}");
+    assert!(raw.contains("x-echo-path: /abs"), "{raw}");
+
+    // HTTP/2 with prior knowledge: :authority names the service.
+    let (status, served, headers) = h2_get(mesh.addr("h2"), "http://world/h2").await;
+    assert_eq!(
+        (status, served.as_str()),
+        (StatusCode::OK, "world-v1"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["x-echo-host"], "world");
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dtab_update_moves_traffic_within_a_second() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    let (_, served, _) = get(&client, request(mesh.addr("trusting"), "world")).await;
+    assert_eq!(served, "world-v1");
+    put_dtab(
+        &client,
+        &mesh.namerd.base_url(),
+        "internal",
+        &DTAB.replace("world-v1", "world-v2"),
+    )
+    .await;
+    let written = Instant::now();
+    loop {
+        let (_, served, _) = get(&client, request(mesh.addr("trusting"), "world")).await;
+        if served == "world-v2" {
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "still {served} after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_apply_on_trusting_servers_and_are_stripped_at_the_edge() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    let with_override = |addr| {
+        let mut req = request(addr, "world");
+        req.headers_mut()
+            .insert("l5d-dtab", "/host/world => /srv/world-v2".parse().unwrap());
+        req.headers_mut()
+            .insert("l5d-ctx-deadline", "1 2".parse().unwrap());
+        req
+    };
+    let (status, served, headers) = get(&client, with_override(mesh.addr("trusting"))).await;
+    assert_eq!((status, served.as_str()), (StatusCode::OK, "world-v2"));
+    assert!(
+        !headers.contains_key("x-echo-l5d-dtab"),
+        "l5d-dtab is not forwarded"
+    );
+    assert_eq!(headers["x-echo-l5d-ctx-dtab"], "/host/world=>/srv/world-v2");
+
+    let (status, served, headers) = get(&client, with_override(mesh.addr("edge"))).await;
+    assert_eq!((status, served.as_str()), (StatusCode::OK, "world-v1"));
+    for h in [
+        "x-echo-l5d-dtab",
+        "x-echo-l5d-ctx-dtab",
+        "x-echo-l5d-ctx-deadline",
+    ] {
+        assert!(
+            !headers.contains_key(h),
+            "{h} reached the backend through the edge"
+        );
+    }
+
+    let mut bad = request(mesh.addr("trusting"), "world");
+    bad.headers_mut()
+        .insert("l5d-dtab", "/a => ".parse().unwrap());
+    let (status, _, headers) = get(&client, bad).await;
+    assert_eq!(status, 400);
+    let err = headers["l5d-err"].to_str().unwrap();
+    assert!(err.starts_with("Invalid+dtab+in+l5d-dtab"), "{err}");
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_follow_linkerds_status_mapping() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    // No such service in the fs namer's directory: bound to nothing.
+    let (status, _, headers) = get(&client, request(mesh.addr("trusting"), "nosuch")).await;
+    assert_eq!(status, 502, "{headers:?}");
+    assert!(headers.contains_key("l5d-err"));
+    // A request that already went through too many proxies.
+    let mut looped = request(mesh.addr("trusting"), "world");
+    let via = vec!["1.1 linkerd"; 1000].join(", ");
+    looped.headers_mut().insert("via", via.parse().unwrap());
+    let (status, _, _) = get(&client, looped).await;
+    assert_eq!(status, 400);
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
