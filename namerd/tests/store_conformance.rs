@@ -12,6 +12,8 @@
 
 #[path = "support/backends.rs"]
 mod backends;
+#[path = "support/k8s_api.rs"]
+mod k8s_api;
 #[path = "support/reads.rs"]
 mod reads;
 #[path = "support/replicas.rs"]

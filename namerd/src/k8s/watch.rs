@@ -32,8 +32,12 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(crate) enum Update<K> {
     /// A complete list: objects not in it are gone (or hidden; the index
-    /// decides how much to trust absence).
-    Reset(Vec<K>),
+    /// decides how much to trust absence). `started` is taken before the
+    /// list was requested: the list is newer than anything done before it.
+    Reset {
+        objects: Vec<K>,
+        started: Instant,
+    },
     Apply(K),
     Delete(K),
     /// The API server failed; the index keeps what it has.
@@ -74,11 +78,19 @@ pub(crate) async fn drive<K, F>(
         let started = Instant::now();
         let mut stream = std::pin::pin!(watcher::watcher(api.clone(), config.clone()));
         let mut buffer = Vec::new();
+        let mut list_started = started;
         while let Some(item) = stream.next().await {
             match item {
-                Ok(Event::Init) => buffer.clear(),
+                // The watcher yields `Init` before it sends the list request.
+                Ok(Event::Init) => {
+                    buffer.clear();
+                    list_started = Instant::now();
+                }
                 Ok(Event::InitApply(object)) => buffer.push(object),
-                Ok(Event::InitDone) => on(Update::Reset(std::mem::take(&mut buffer))),
+                Ok(Event::InitDone) => on(Update::Reset {
+                    objects: std::mem::take(&mut buffer),
+                    started: list_started,
+                }),
                 Ok(Event::Apply(object)) => on(Update::Apply(object)),
                 Ok(Event::Delete(object)) => on(Update::Delete(object)),
                 Err(watcher::Error::WatchError(status)) if status.code == 410 => {

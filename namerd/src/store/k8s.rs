@@ -20,7 +20,6 @@
 //! versions) and goes with it when the namespace is deleted.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -36,95 +35,18 @@ use super::{
     WriteMeta,
 };
 use crate::k8s::watch::{self as driver, Update};
-use crate::k8s::{ClientError, Connection, is_already_exists, is_status};
+use crate::k8s::{is_already_exists, is_status};
 
 mod index;
 mod object;
+mod options;
+mod sync;
 
 pub use object::{MAX_OBJECT_BYTES, TooLarge};
+pub use options::{K8sOpenError, K8sOptions, selector_labels};
 
 use index::Index;
 use object::Layout;
-
-/// How a [`K8sStore`] is set up (the `io.l5d.k8s` storage keys).
-#[derive(Clone, Debug, PartialEq)]
-pub struct K8sOptions {
-    pub connection: Connection,
-    /// The Kubernetes namespace of the ConfigMaps.
-    pub namespace: String,
-    /// ConfigMap names are this followed by the dtab namespace.
-    pub name_prefix: String,
-    /// `key=value[,key=value]`: put on every object, and the only objects
-    /// listed and watched.
-    pub label_selector: String,
-    /// The data key holding the dtab text.
-    pub data_key: String,
-    /// A watch on which nothing (not even a bookmark) arrives this long is
-    /// restarted; at least 6 s.
-    pub idle_timeout: Duration,
-    /// The longest pause between attempts to reach the API server again.
-    pub max_backoff: Duration,
-    /// How long an object missing from the API server's lists keeps its
-    /// last good dtab before it is believed deleted.
-    pub missing_grace: Duration,
-    /// How long the index waits for the watcher to confirm a write of ours
-    /// before it trusts the watcher again.
-    pub pending_ttl: Duration,
-    /// How long `open` waits for the first complete list.
-    pub open_timeout: Duration,
-}
-
-impl Default for K8sOptions {
-    fn default() -> Self {
-        K8sOptions {
-            connection: Connection::Infer,
-            namespace: "default".into(),
-            name_prefix: "dtab-".into(),
-            label_selector: "l5d.io/dtab=true".into(),
-            data_key: "dtab".into(),
-            idle_timeout: Duration::from_secs(60),
-            max_backoff: Duration::from_secs(10),
-            missing_grace: Duration::from_secs(300),
-            pending_ttl: Duration::from_secs(10),
-            open_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Why a [`K8sStore`] could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum K8sOpenError {
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error("invalid labelSelector {selector:?}: expected key=value pairs separated by commas")]
-    Selector { selector: String },
-    #[error(
-        "cannot list dtab ConfigMaps in Kubernetes namespace {namespace} within {timeout:?}: {message}"
-    )]
-    Load {
-        namespace: String,
-        timeout: Duration,
-        message: String,
-    },
-}
-
-impl From<K8sOpenError> for StoreError {
-    fn from(e: K8sOpenError) -> Self {
-        StoreError::unavailable(e)
-    }
-}
-
-/// `key=value` pairs of a selector, which the store also writes as labels.
-pub fn selector_labels(selector: &str) -> Option<std::collections::BTreeMap<String, String>> {
-    selector
-        .split(',')
-        .map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            let (k, v) = (k.trim(), v.trim().trim_start_matches('='));
-            (!k.is_empty() && !k.contains('!')).then(|| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
 
 /// Dtab storage in Kubernetes ConfigMaps.
 #[derive(Debug)]
@@ -178,8 +100,8 @@ impl K8sStore {
             move |update| {
                 let mut ix = lock(&feed);
                 match update {
-                    Update::Reset(objects) => {
-                        ix.reset(objects, Instant::now());
+                    Update::Reset { objects, started } => {
+                        ix.reset(objects, started, Instant::now());
                         ready_tx.send_replace(true);
                     }
                     Update::Apply(cm) => ix.apply(cm),
@@ -195,7 +117,7 @@ impl K8sStore {
                     .set(f64::from(u8::from(ix.health().stale)));
             },
         ));
-        let ticker = tokio::spawn(tick(index.clone(), api.clone()));
+        let ticker = tokio::spawn(sync::tick(index.clone(), api.clone()));
         let tasks = Tasks(vec![watcher.abort_handle(), ticker.abort_handle()]);
         if tokio::time::timeout(opts.open_timeout, ready.wait_for(|r| *r))
             .await
@@ -436,46 +358,6 @@ impl DtabStore for K8sStore {
         self.index().health()
     }
 }
-
-/// Expires pending writes and missing objects, and probes missing objects
-/// with a GET: an object a relist did not show (hidden by a lagging API
-/// server) is current again as soon as a GET returns it, with no write
-/// needed to produce an event.
-async fn tick(index: Arc<Mutex<Index>>, api: Api<ConfigMap>) {
-    let mut every = tokio::time::interval(TICK);
-    let mut ticks = 0u64;
-    loop {
-        every.tick().await;
-        ticks += 1;
-        let missing = {
-            let mut ix = lock(&index);
-            ix.tick(Instant::now());
-            if ticks % PROBE_EVERY != 0 {
-                continue;
-            }
-            let names: Vec<String> = ix
-                .missing()
-                .iter()
-                .map(|ns| ix.layout().object_name(ns))
-                .collect();
-            names
-        };
-        for name in missing {
-            match api.get_opt(&name).await {
-                Ok(Some(cm)) => lock(&index).apply(cm),
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::debug!(%name, %error, "probe of a missing dtab ConfigMap failed")
-                }
-            }
-        }
-    }
-}
-
-/// How often pending writes and missing objects are checked.
-const TICK: Duration = Duration::from_millis(500);
-/// Missing objects are probed every this many ticks.
-const PROBE_EVERY: u64 = 4;
 
 fn rv_of(cm: &ConfigMap) -> Version {
     Version::from_bytes(

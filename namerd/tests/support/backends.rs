@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
 use l5d_k8s_api_server::ApiServer;
-use namerd::k8s::Connection;
-use namerd::store::k8s::{K8sOptions, K8sStore};
+use namerd::store::k8s::K8sStore;
 use namerd::store::memory::MemoryStore;
 use namerd::store::sql::{SqlOptions, SqlStore};
 use namerd::store::{DtabStore, Version};
@@ -21,6 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
+
+use crate::k8s_api::k8s_options;
 
 /// Where the shared test server is, unless `DATABASE_URL` says otherwise.
 pub(crate) const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -147,18 +148,6 @@ impl Harness {
         if let Raw::Postgres(schema) = self.raw {
             schema.remove().await;
         }
-    }
-}
-
-/// The store's options for a test API server: its plain-HTTP address, as a
-/// `kubectl proxy` would be.
-pub(crate) fn k8s_options(server: &ApiServer) -> K8sOptions {
-    K8sOptions {
-        connection: Connection::Proxy {
-            host: server.addr().ip().to_string(),
-            port: server.addr().port(),
-        },
-        ..K8sOptions::default()
     }
 }
 

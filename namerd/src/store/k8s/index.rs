@@ -8,7 +8,8 @@
 //!   everything before it is older and is held back, the latest held-back
 //!   event being kept). Versions are only compared for equality. A pending
 //!   write the watcher never confirms (it relisted past it) expires after
-//!   `pending_ttl`, and the latest held-back state is applied then.
+//!   `pending_ttl`, and the latest held-back state is applied then; a
+//!   relist requested after the write settles it at once.
 //! - **Absence is not deletion.** A `Delete` event (or our own delete) is
 //!   a deletion; an object merely missing from a relist (an API server
 //!   that briefly hides it) keeps its last good dtab and makes the store
@@ -123,8 +124,11 @@ impl Index {
         self.remove(&decoded.ns);
     }
 
-    /// A complete list. Objects we have that it lacks are kept, as missing.
-    pub(super) fn reset(&mut self, objects: Vec<ConfigMap>, now: Instant) {
+    /// A complete list, requested at `started`. Objects we have that it
+    /// lacks are kept, as missing. Our writes made before `started` are
+    /// settled by it: it is at least as new as they are.
+    pub(super) fn reset(&mut self, objects: Vec<ConfigMap>, started: Instant, now: Instant) {
+        self.pending.retain(|_, p| p.since > started);
         let mut listed = std::collections::HashSet::new();
         for cm in objects {
             if let Some(d) = self.layout.decode(&cm) {

@@ -55,7 +55,11 @@ fn at(dtab: &str, rv: &str) -> Option<(String, Version)> {
 fn reset_apply_delete() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![cm("a", "x1", "/a=>/1"), cm("b", "x2", "/b=>/1")], now);
+    ix.reset(
+        vec![cm("a", "x1", "/a=>/1"), cm("b", "x2", "/b=>/1")],
+        now,
+        now,
+    );
     assert!(ix.health().ready && !ix.health().stale);
     assert_eq!(seen(&ix, "a"), at("/a=>/1", "x1"));
     ix.apply(cm("a", "q7", "/a=>/2"));
@@ -69,7 +73,7 @@ fn reset_apply_delete() {
 fn own_write_holds_back_older_events_until_confirmed() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![cm("a", "5", "/a=>/1")], now);
+    ix.reset(vec![cm("a", "5", "/a=>/1")], now, now);
     ix.wrote(&ns("a"), Some(cm("a", "9", "/a=>/mine")), now);
     assert_eq!(seen(&ix, "a"), at("/a=>/mine", "9"));
     // A late event of an older version (not ordered: "3" < "9" means nothing).
@@ -88,7 +92,7 @@ fn own_write_holds_back_older_events_until_confirmed() {
 fn a_write_the_watcher_already_delivered_changes_nothing() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![], now);
+    ix.reset(vec![], now, now);
     ix.apply(cm("a", "b", "/a=>/mine"));
     ix.apply(cm("a", "c", "/a=>/theirs"));
     ix.wrote(&ns("a"), Some(cm("a", "b", "/a=>/mine")), now);
@@ -99,9 +103,10 @@ fn a_write_the_watcher_already_delivered_changes_nothing() {
 fn an_unconfirmed_write_expires_to_the_latest_held_state() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![], now);
+    ix.reset(vec![], now, now);
     ix.wrote(&ns("a"), Some(cm("a", "m", "/a=>/mine")), now);
-    ix.reset(vec![cm("a", "n", "/a=>/after-relist")], now);
+    // A list requested before the write finished cannot settle it.
+    ix.reset(vec![cm("a", "n", "/a=>/after-relist")], now - TTL, now);
     assert_eq!(seen(&ix, "a"), at("/a=>/mine", "m"));
     ix.tick(now + TTL / 2);
     assert_eq!(seen(&ix, "a"), at("/a=>/mine", "m"));
@@ -113,7 +118,7 @@ fn an_unconfirmed_write_expires_to_the_latest_held_state() {
 fn own_delete_is_not_undone_by_older_events() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![cm("a", "1", "/a=>/1")], now);
+    ix.reset(vec![cm("a", "1", "/a=>/1")], now, now);
     ix.wrote(&ns("a"), None, now);
     assert_eq!(seen(&ix, "a"), None);
     ix.apply(cm("a", "1", "/a=>/1"));
@@ -127,17 +132,25 @@ fn own_delete_is_not_undone_by_older_events() {
 fn missing_from_a_relist_keeps_the_last_good_dtab_and_is_stale() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![cm("a", "1", "/a=>/1"), cm("b", "1", "/b=>/1")], now);
-    ix.reset(vec![cm("b", "1", "/b=>/1")], now);
+    ix.reset(
+        vec![cm("a", "1", "/a=>/1"), cm("b", "1", "/b=>/1")],
+        now,
+        now,
+    );
+    ix.reset(vec![cm("b", "1", "/b=>/1")], now, now);
     assert_eq!(seen(&ix, "a"), at("/a=>/1", "1"));
     let health = ix.health();
     assert!(health.stale, "{health:?}");
     assert!(health.last_error.unwrap().contains('a'));
     // It comes back: current again.
-    ix.reset(vec![cm("a", "1", "/a=>/1"), cm("b", "1", "/b=>/1")], now);
+    ix.reset(
+        vec![cm("a", "1", "/a=>/1"), cm("b", "1", "/b=>/1")],
+        now,
+        now,
+    );
     assert!(!ix.health().stale);
     // Missing for longer than the grace period: believed deleted.
-    ix.reset(vec![], now);
+    ix.reset(vec![], now, now);
     ix.tick(now + GRACE / 2);
     assert!(seen(&ix, "a").is_some());
     ix.tick(now + GRACE);
@@ -149,11 +162,11 @@ fn missing_from_a_relist_keeps_the_last_good_dtab_and_is_stale() {
 fn failures_keep_values_until_a_list_succeeds() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![cm("a", "1", "/a=>/1")], now);
+    ix.reset(vec![cm("a", "1", "/a=>/1")], now, now);
     ix.failed("500 Internal Server Error".into());
     assert!(ix.health().stale);
     assert_eq!(seen(&ix, "a"), at("/a=>/1", "1"));
-    ix.reset(vec![cm("a", "1", "/a=>/1")], now);
+    ix.reset(vec![cm("a", "1", "/a=>/1")], now, now);
     assert!(!ix.health().stale);
 }
 
@@ -161,10 +174,21 @@ fn failures_keep_values_until_a_list_succeeds() {
 fn corrupt_objects_keep_the_last_good_dtab() {
     let mut ix = index();
     let now = Instant::now();
-    ix.reset(vec![cm("a", "1", "/a=>/1")], now);
+    ix.reset(vec![cm("a", "1", "/a=>/1")], now, now);
     ix.apply(cm("a", "2", "not a dtab"));
     assert_eq!(seen(&ix, "a"), at("/a=>/1", "1"));
     let entry = ix.entry(&ns("a")).unwrap();
     assert!(entry.corrupt.is_some());
     assert_eq!(entry.rv, "2");
+}
+
+#[test]
+fn a_relist_requested_after_a_write_settles_it() {
+    let mut ix = index();
+    let now = Instant::now();
+    ix.reset(vec![], now, now);
+    ix.wrote(&ns("a"), Some(cm("a", "m", "/a=>/mine")), now);
+    let later = now + Duration::from_millis(1);
+    ix.reset(vec![cm("a", "n", "/a=>/theirs")], later, later);
+    assert_eq!(seen(&ix, "a"), at("/a=>/theirs", "n"));
 }
