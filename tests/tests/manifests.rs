@@ -5,7 +5,8 @@
 //!   `kubernetes-validate` from PyPI (`tests/kubernetes/requirements.txt`;
 //!   its schemas are bundled, so this runs offline);
 //! - the namerd configurations kept in ConfigMaps parse with namerd's own
-//!   parser, and listen where the Deployment and Service expect;
+//!   parser, and listen where the Deployment and Service expect; the proxy's
+//!   configuration parses with the proxy's;
 //! - the seeded dtabs parse, and every router of the proxy configuration has
 //!   one; the proxy's ports agree between its configuration, the DaemonSet
 //!   and the Service.
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use l5d_e2e::{python_has, repo_root, skip_or_fail};
+use linkerd_proxy::config::ProxyConfig;
 use namerd::config::NamerdConfig;
 use serde_json::Value;
 use tokio::process::Command;
@@ -188,7 +190,7 @@ async fn manifests_validate_against_kubernetes_schemas() {
 }
 
 #[test]
-#[ignore = "namerd's config parser does not know the Kubernetes kinds yet (storage and namer `io.l5d.k8s`, transformer `io.l5d.k8s.daemonset`); run with --ignored once they land"]
+#[ignore = "namerd's config parser does not know the Kubernetes namer `io.l5d.k8s` and transformer `io.l5d.k8s.daemonset` yet (the `io.l5d.k8s` storage it does); run with --ignored once they land"]
 fn namerd_configs_parse_with_namerds_parser() {
     let configs = objects("ConfigMap")
         .into_iter()
@@ -243,6 +245,35 @@ fn namerd_configs_parse_with_namerds_parser() {
 fn proxy_config() -> Value {
     let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").to_string();
     serde_saphyr::from_str(&text).expect("l5d-config's config.yaml is YAML")
+}
+
+#[test]
+fn proxy_config_parses_with_the_proxys_parser() {
+    let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").to_string();
+    let config =
+        ProxyConfig::from_yaml(&text).unwrap_or_else(|e| panic!("l5d-config: config.yaml: {e}"));
+    // Reachable by the kubelet's probes and from other nodes.
+    assert!(
+        config.admin.ip.is_unspecified(),
+        "admin listens on loopback"
+    );
+    assert_eq!(config.admin.port, 9990);
+    for router in &config.routers {
+        for server in &router.servers {
+            assert!(
+                server.ip.is_unspecified(),
+                "{} listens on {}",
+                router.label,
+                server.ip
+            );
+            assert!(
+                !server.clear_context,
+                "{}: inside the mesh the l5d-ctx-* headers cross hops",
+                router.label
+            );
+        }
+    }
+    assert_eq!(config.routers.len(), 6);
 }
 
 #[test]
