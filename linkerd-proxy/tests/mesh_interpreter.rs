@@ -288,6 +288,29 @@ async fn namerd_restart_keeps_last_values_and_new_names_fail_fast() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namerd_never_reached_fails_fast_and_keeps_trying() {
+    // A port nobody listens on: connections are refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dst = Dst::parse(&format!("/$/inet/127.0.0.1/{port}")).unwrap();
+    let mut opts = MeshOptions::new(dst);
+    opts.retry_base = Duration::from_millis(50);
+    opts.retry_max = Duration::from_millis(200);
+    let mesh = MeshInterpreter::new(opts);
+    let mut tree = mesh.bind(&Dtab::empty(), &path("/svc/web"));
+    let (state, took) = wait_for(&mut tree, SECOND, "a fast failure", is_failed).await;
+    eprintln!("namerd never reached -> Failed: {took:?} ({state:?})");
+    // The stream keeps retrying (R8: the backoff never ends).
+    wait_until(FIRST, "retries", || mesh.stats().reconnects >= 3).await;
+    let state = mesh.state();
+    assert_eq!(state["connection"]["state"], "backoff", "{state:#}");
+    assert_eq!(state["streams"][0]["state"], "failed", "{state:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blackholed_connection_is_detected_by_keepalive() {
     let m = Mesh::start(|o| {
         o.keepalive_interval = Duration::from_millis(300);
