@@ -1,0 +1,136 @@
+//! The namer index's answers, from Services and EndpointSlices as JSON.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::json;
+
+use super::{NamespaceIndex, PortSpec};
+use crate::namer::Addr;
+
+fn service(name: &str, ports: serde_json::Value) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"ports": ports}
+    }))
+    .unwrap()
+}
+
+fn slice(name: &str, svc: &str, endpoints: serde_json::Value) -> EndpointSlice {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}, {"name": "admin", "port": 9990}],
+        "endpoints": endpoints
+    }))
+    .unwrap()
+}
+
+/// (address, node) of a bound set; `None` for anything but a bound set.
+fn addrs(addr: &Addr) -> Option<Vec<(String, Option<String>)>> {
+    match addr {
+        Addr::Bound { endpoints, .. } => Some(
+            endpoints
+                .iter()
+                .map(|e| (e.addr.to_string(), e.node_name.clone()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn world() -> NamespaceIndex {
+    let mut ix = NamespaceIndex::default();
+    let changed = ix.reset_services(&[service(
+        "world",
+        json!([
+            {"name": "http", "port": 80, "targetPort": "http"},
+            {"name": "admin", "port": 9990, "targetPort": 9990},
+            {"name": "raw", "port": 7000}
+        ]),
+    )]);
+    assert!(changed);
+    ix.reset_slices(&[
+        slice(
+            "world-a",
+            "world",
+            json!([
+                {"addresses": ["10.0.1.5"], "nodeName": "n1", "zone": "z1"},
+                {"addresses": ["10.0.2.5"], "nodeName": "n2", "conditions": {"ready": true}},
+                {"addresses": ["10.0.3.5"], "nodeName": "n3", "conditions": {"ready": false}}
+            ]),
+        ),
+        slice("other-a", "other", json!([{"addresses": ["10.9.9.9"]}])),
+    ]);
+    ix
+}
+
+#[test]
+fn ports_by_name_and_number() {
+    let ix = world();
+    let want = |port: u16| {
+        Some(vec![
+            (format!("10.0.1.5:{port}"), Some("n1".to_string())),
+            (format!("10.0.2.5:{port}"), Some("n2".to_string())),
+        ])
+    };
+    let cases = [
+        (PortSpec::parse("http"), want(8080)),
+        // 80 -> targetPort "http" -> the slices' http port.
+        (PortSpec::parse("80"), want(8080)),
+        (PortSpec::parse("9990"), want(9990)),
+        // No targetPort: the port itself.
+        (PortSpec::parse("7000"), want(7000)),
+        // A number no Service port has is used as is.
+        (PortSpec::parse("1234"), want(1234)),
+        // A name the slices do not have: no endpoints, but the service exists.
+        (PortSpec::parse("grpc"), Some(vec![])),
+    ];
+    for (port, expected) in cases {
+        assert_eq!(addrs(&ix.addr("world", &port)), expected, "{port:?}");
+    }
+}
+
+#[test]
+fn missing_service_is_neg_and_no_ready_endpoints_is_empty() {
+    let mut ix = world();
+    assert_eq!(ix.addr("nowhere", &PortSpec::parse("http")), Addr::Neg);
+    // `other` has a slice but no Service: Neg.
+    assert_eq!(ix.addr("other", &PortSpec::parse("http")), Addr::Neg);
+    ix.apply_service(&service("empty", json!([{"name": "http", "port": 80}])));
+    assert_eq!(
+        addrs(&ix.addr("empty", &PortSpec::parse("http"))),
+        Some(vec![])
+    );
+}
+
+#[test]
+fn metadata_and_changes() {
+    let mut ix = world();
+    let Addr::Bound { endpoints, .. } = ix.addr("world", &PortSpec::parse("http")) else {
+        panic!("bound");
+    };
+    assert_eq!(
+        endpoints[0].meta.get("zone").map(String::as_str),
+        Some("z1")
+    );
+    // A slice changes: the set follows.
+    ix.apply_slice(&slice(
+        "world-a",
+        "world",
+        json!([{"addresses": ["10.0.4.5"], "nodeName": "n4"}]),
+    ));
+    assert_eq!(
+        addrs(&ix.addr("world", &PortSpec::parse("http"))),
+        Some(vec![("10.0.4.5:8080".to_string(), Some("n4".to_string()))])
+    );
+    ix.delete_slice(&slice("world-a", "world", json!([])));
+    assert_eq!(
+        addrs(&ix.addr("world", &PortSpec::parse("http"))),
+        Some(vec![])
+    );
+    // Service names change only when a Service comes or goes.
+    assert!(!ix.apply_service(&service("world", json!([]))));
+    assert!(ix.delete_service(&service("world", json!([]))));
+    assert!(!ix.has_service("world"));
+    assert_eq!(ix.service_names().count(), 0);
+}
