@@ -34,7 +34,9 @@ pub struct Connector {
 
 #[derive(Clone, Debug)]
 enum ConnectorKind {
-    Http1(legacy::Client<HttpConnector, Incoming>),
+    // Boxed: hyper-util's client is a few hundred bytes, and every
+    // endpoint holds one (sharing the pool inside).
+    Http1(Arc<legacy::Client<HttpConnector, Incoming>>),
     H2 { connect_timeout: Duration },
 }
 
@@ -53,7 +55,7 @@ impl Connector {
                     // Keep the client's `Host`; set one only when missing.
                     .set_host(true)
                     .build(connector);
-                ConnectorKind::Http1(client)
+                ConnectorKind::Http1(Arc::new(client))
             }
             Protocol::H2 => ConnectorKind::H2 {
                 connect_timeout: config.connect_timeout,
@@ -94,7 +96,7 @@ pub struct Endpoint {
 #[derive(Clone, Debug)]
 enum Target {
     Http1 {
-        client: legacy::Client<HttpConnector, Incoming>,
+        client: Arc<legacy::Client<HttpConnector, Incoming>>,
         authority: Authority,
     },
     H2(Arc<H2Connection>),

@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
-use crate::config::{InterpreterConfig, ProxyConfig, RouterConfig};
+use crate::config::{InterpreterConfig, ProxyConfig, RouterConfig, TransformerConfig};
 use crate::interpreter::Interpreter;
+use crate::interpreter::fixed::FixedInterpreter;
+use crate::interpreter::localnode::{LocalFilter, LocalNode};
 use crate::interpreter::mesh::{Dst, MeshInterpreter, MeshOptions};
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -22,6 +24,9 @@ use crate::server::Server;
 /// How often a `/$/inet` name is looked up again by the default
 /// interpreter.
 const DNS_REFRESH: Duration = Duration::from_secs(5);
+
+/// A filtered address set nobody asked for this long is dropped.
+const LOCAL_NODE_IDLE_TTL: Duration = Duration::from_secs(600);
 
 /// A router with what the admin pages need to know about it.
 #[derive(Debug, Clone)]
@@ -166,19 +171,15 @@ async fn bind(addr: SocketAddr, what: String) -> Result<TcpListener, StartError>
         .map_err(|source| StartError::Bind { addr, what, source })
 }
 
-fn build_interpreter(
-    rc: &RouterConfig,
-    r: usize,
-) -> Result<(Arc<dyn Interpreter>, Option<Arc<MeshInterpreter>>), StartError> {
-    let (interpreter, mesh): (Arc<dyn Interpreter>, _) = match &rc.interpreter {
-        InterpreterConfig::Default { .. } => {
-            // PENDING(fixed.rs): FixedInterpreter::new(rc.dtab.clone(), DNS_REFRESH)
-            let _ = DNS_REFRESH;
-            return Err(StartError::Config {
-                field: format!("routers[{r}].interpreter"),
-                message: "the default interpreter is not built yet".into(),
-            });
-        }
+/// A router's interpreter, and the mesh client inside it if any.
+type BuiltInterpreter = (Arc<dyn Interpreter>, Option<Arc<MeshInterpreter>>);
+
+fn build_interpreter(rc: &RouterConfig, r: usize) -> Result<BuiltInterpreter, StartError> {
+    let (mut interpreter, mesh): (Arc<dyn Interpreter>, _) = match &rc.interpreter {
+        InterpreterConfig::Default { .. } => (
+            FixedInterpreter::new(rc.dtab.clone(), DNS_REFRESH) as Arc<dyn Interpreter>,
+            None,
+        ),
         InterpreterConfig::Mesh {
             dst,
             root,
@@ -198,12 +199,17 @@ fn build_interpreter(
             (mesh.clone() as Arc<dyn Interpreter>, Some(mesh))
         }
     };
-    if !rc.interpreter.transformers().is_empty() {
-        // PENDING(localnode.rs)
-        return Err(StartError::Config {
-            field: format!("routers[{r}].interpreter.transformers"),
-            message: "not built yet".into(),
-        });
+    for (t, transformer) in rc.interpreter.transformers().iter().enumerate() {
+        match transformer {
+            TransformerConfig::LocalNode { host_network } => {
+                let filter =
+                    LocalFilter::from_env(*host_network).map_err(|e| StartError::Config {
+                        field: format!("routers[{r}].interpreter.transformers[{t}]"),
+                        message: e.to_string(),
+                    })?;
+                interpreter = LocalNode::new(interpreter, filter, LOCAL_NODE_IDLE_TTL);
+            }
+        }
     }
     Ok((interpreter, mesh))
 }
@@ -223,7 +229,7 @@ async fn upkeep(
         }
         metrics.upkeep();
         sweeps = sweeps.wrapping_add(1);
-        if sweeps % 12 == 0 {
+        if sweeps.is_multiple_of(12) {
             for handle in routers.iter() {
                 handle.router.sweep();
             }

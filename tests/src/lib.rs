@@ -2,7 +2,7 @@
 //! and checks for the third-party clients the tests drive.
 //!
 //! Binaries are found in the target directory beside the running test
-//! (`target/debug/namerd`), where `cargo test --workspace` has built them.
+//! (`target/debug/namerd`, `target/debug/linkerd-proxy`, `target/debug/l5d-demo`), where `cargo test --workspace` has built them.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -68,19 +68,10 @@ impl Namerd {
             .await
             .expect("config written");
         drop(stdin);
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("namerd reports its addresses within 60 s")
-            .expect("namerd's stdout is readable")
-            .expect("namerd printed its addresses");
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
-                .to_string()
-        };
-        let (admin, http, mesh) = (field("admin"), field("http"), field("mesh"));
+        let line = ready_line(&mut child, "namerd").await;
+        let get =
+            |name: &str| field(&line, name).unwrap_or_else(|| panic!("no {name}= in {line:?}"));
+        let (admin, http, mesh) = (get("admin"), get("http"), get("mesh"));
         Namerd {
             child,
             admin,
@@ -95,17 +86,145 @@ impl Namerd {
 
     /// SIGTERM, then the exit status (within 15 s).
     pub async fn stop(mut self) -> Option<i32> {
-        if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+        signal_and_wait(&mut self.child, "-TERM").await
+    }
+
+    /// SIGKILL: namerd dies without a chance to close anything.
+    pub async fn kill(mut self) {
+        signal_and_wait(&mut self.child, "-KILL").await;
+    }
+}
+
+/// Reads the first line a child prints on stdout (its readiness line).
+async fn ready_line(child: &mut Child, what: &str) -> String {
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("{what} reports its addresses within 60 s"))
+        .unwrap_or_else(|e| panic!("{what}'s stdout is readable: {e}"))
+        .unwrap_or_else(|| panic!("{what} exited before printing its addresses"))
+}
+
+/// `key=value` from a readiness line.
+fn field(line: &str, name: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// SIGTERM (or SIGKILL) to a child, then its exit status within 15 s.
+async fn signal_and_wait(child: &mut Child, signal: &str) -> Option<i32> {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .await;
+    }
+    tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the process exits within 15 s of the signal")
+        .ok()
+        .and_then(|s| s.code())
+}
+
+/// A running linkerd-proxy and the addresses it printed.
+#[derive(Debug)]
+pub struct Proxy {
+    child: Child,
+    pub admin: String,
+    /// Router label to the address of its (first) server.
+    pub routers: std::collections::BTreeMap<String, String>,
+}
+
+impl Proxy {
+    /// Starts `linkerd-proxy -` with `config` on standard input and waits
+    /// for its `linkerd-proxy listening ...` line.
+    pub async fn start(config: &str) -> Proxy {
+        let mut child = Command::new(binary("linkerd-proxy"))
+            .arg("-")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("linkerd-proxy starts");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(config.as_bytes())
             .await
-            .expect("namerd exits within 15 s of SIGTERM")
-            .ok()
-            .and_then(|s| s.code())
+            .expect("config written");
+        drop(stdin);
+        let line = ready_line(&mut child, "linkerd-proxy").await;
+        let admin = field(&line, "admin").unwrap_or_else(|| panic!("no admin= in {line:?}"));
+        let routers = line
+            .split_whitespace()
+            .skip(2)
+            .filter_map(|w| w.split_once('='))
+            .filter(|(k, _)| *k != "admin")
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Proxy {
+            child,
+            admin,
+            routers,
+        }
+    }
+
+    /// The address of the router labelled `label`.
+    pub fn router(&self, label: &str) -> &str {
+        self.routers
+            .get(label)
+            .unwrap_or_else(|| panic!("no router {label} in {:?}", self.routers))
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) -> Option<i32> {
+        signal_and_wait(&mut self.child, "-TERM").await
+    }
+}
+
+/// A running demo backend (`l5d-demo http|grpc`).
+#[derive(Debug)]
+pub struct Demo {
+    child: Child,
+    pub name: String,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Demo {
+    /// Starts `l5d-demo <kind> --name <name>` on a loopback port the OS
+    /// picks, with extra arguments.
+    pub async fn start(kind: &str, name: &str, extra: &[&str]) -> Demo {
+        let mut child = Command::new(binary("l5d-demo"))
+            .args([kind, "--name", name, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("l5d-demo starts");
+        let line = ready_line(&mut child, "l5d-demo").await;
+        let addr = field(&line, "addr")
+            .unwrap_or_else(|| panic!("no addr= in {line:?}"))
+            .parse()
+            .expect("a socket address");
+        Demo {
+            child,
+            name: name.to_string(),
+            addr,
+        }
+    }
+
+    /// The line the fs namer reads for this backend.
+    pub fn fs_line(&self) -> String {
+        format!("{} {}\n", self.addr.ip(), self.addr.port())
+    }
+
+    pub async fn stop(mut self) -> Option<i32> {
+        signal_and_wait(&mut self.child, "-TERM").await
     }
 }
 
