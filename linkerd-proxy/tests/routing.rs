@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 /// directory, and a proxy with a trusting HTTP router, an untrusting one,
 /// and an h2 router, all bound to namerd's `internal` namespace.
 struct Mesh {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     namerd: namerd::testing::TestNamerd,
     proxy: Proxy,
     _backends: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -34,8 +34,8 @@ impl Mesh {
         let disco = dir.path().join("disco");
         std::fs::create_dir(&disco).unwrap();
         let mut backends = Vec::new();
-        for name in ["world-v1", "world-v2"] {
-            let (addr, stop) = backend(name).await;
+        for (name, delay) in [("world-v1", 0), ("world-v2", 0), ("slow", 600)] {
+            let (addr, stop) = backend(name, Duration::from_millis(delay)).await;
             std::fs::write(disco.join(name), format!("{} {}\n", addr.ip(), addr.port())).unwrap();
             backends.push(stop);
         }
@@ -68,12 +68,17 @@ routers:
   label: h2
   servers: [{{port: 0}}]
   interpreter: {interpreter}
+- protocol: http
+  label: timed
+  servers: [{{port: 0}}]
+  interpreter: {interpreter}
+  service: {{totalTimeoutMs: 200}}
 "#
         ))
         .unwrap();
         let proxy = Proxy::start(config).await.unwrap();
         Mesh {
-            _dir: dir,
+            dir,
             namerd,
             proxy,
             _backends: backends,
@@ -85,10 +90,10 @@ routers:
     }
 }
 
-async fn backend(name: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+async fn backend(name: &str, delay: Duration) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let backend = l5d_demo::http::HttpBackend::new(&name.parse().unwrap(), Duration::ZERO, None);
+    let backend = l5d_demo::http::HttpBackend::new(&name.parse().unwrap(), delay, None);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(backend.serve(listener, async move {
         let _ = rx.await;
@@ -291,6 +296,82 @@ async fn errors_follow_linkerds_status_mapping() {
     looped.headers_mut().insert("via", via.parse().unwrap());
     let (status, _, _) = get(&client, looped).await;
     assert_eq!(status, 400);
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_total_timeout_answers_503() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    let (status, _, headers) = get(&client, request(mesh.addr("timed"), "slow")).await;
+    assert_eq!(status, 503, "{headers:?}");
+    let err = headers["l5d-err"].to_str().unwrap();
+    assert!(err.contains("total+timeout"), "{err}");
+    let (status, served, _) = get(&client, request(mesh.addr("timed"), "world")).await;
+    assert_eq!((status, served.as_str()), (StatusCode::OK, "world-v1"));
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_removed_mid_request_still_answers_it() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    // Bind `slow` first, so its endpoints are known.
+    let (status, served, _) = get(&client, request(mesh.addr("trusting"), "slow")).await;
+    assert_eq!((status, served.as_str()), (StatusCode::OK, "slow"));
+    let in_flight = {
+        let client = client.clone();
+        let req = request(mesh.addr("trusting"), "slow");
+        tokio::spawn(async move { get(&client, req).await })
+    };
+    // Once it waits on the slow backend (the proxy counted the second
+    // request to it), the fs namer's file for `slow` moves to world-v1's
+    // address.
+    let metrics = format!("http://{}/admin/metrics.json", mesh.proxy.admin_addr());
+    let since = Instant::now();
+    loop {
+        let rsp = client.get(metrics.parse().unwrap()).await.unwrap();
+        let body = rsp.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let sent = json
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| {
+                k.starts_with("linkerd_endpoint_requests_total")
+                    && k.contains("client=\"/#/io.l5d.fs/slow\"")
+            })
+            .and_then(|(_, v)| v.as_f64());
+        if sent == Some(2.0) {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the request never reached the backend"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let v1 = std::fs::read_to_string(mesh.dir.path().join("disco/world-v1")).unwrap();
+    std::fs::write(mesh.dir.path().join("disco/slow"), v1).unwrap();
+    let moved = Instant::now();
+    loop {
+        let (_, served, _) = get(&client, request(mesh.addr("trusting"), "slow")).await;
+        if served == "world-v1" {
+            break;
+        }
+        assert!(
+            moved.elapsed() < Duration::from_secs(5),
+            "the new endpoint never took over"
+        );
+    }
+    let (status, served, _) = in_flight.await.unwrap();
+    assert_eq!(
+        (status, served.as_str()),
+        (StatusCode::OK, "slow"),
+        "the in-flight request failed"
+    );
     mesh.proxy.shutdown(Duration::from_secs(1)).await;
     mesh.namerd.shutdown().await;
 }
