@@ -417,6 +417,7 @@ impl IntoResponse for ApiError {
                     StoreError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
                     StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                     StoreError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                    StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 };
                 (status, e.to_string())
             }
@@ -430,5 +431,26 @@ impl IntoResponse for ApiError {
             set_etag(&mut rsp, current);
         }
         rsp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dtab no store can hold is the client's to shrink: 413, like a
+    /// body over `maxBodyBytes`, not a 503 that invites retries.
+    #[test]
+    fn a_dtab_too_large_to_store_is_413() {
+        let error = ApiError::Store(StoreError::TooLarge {
+            ns: Namespace::new("big").unwrap(),
+            storage: "a Kubernetes ConfigMap",
+            size: 2,
+            limit: 1,
+        });
+        assert_eq!(
+            error.into_response().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 }

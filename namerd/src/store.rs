@@ -193,6 +193,16 @@ pub enum StoreError {
     Unavailable { message: Arc<str> },
     #[error("dtab storage holds an invalid dtab for {ns}: {message}")]
     Corrupt { ns: Namespace, message: Arc<str> },
+    /// The dtab cannot be stored at all, whatever the version: the caller
+    /// must shrink it, so it is neither retryable nor the store's failure.
+    #[error("the dtab of {ns} is too large for {storage}: {size} bytes, at most {limit}")]
+    TooLarge {
+        ns: Namespace,
+        /// What refused it, e.g. "a Kubernetes ConfigMap".
+        storage: &'static str,
+        size: usize,
+        limit: usize,
+    },
 }
 
 impl StoreError {

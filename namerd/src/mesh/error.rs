@@ -84,11 +84,12 @@ impl MeshError {
     }
 }
 
-/// An invalid namespace name is the caller's mistake; anything else the
-/// store reports is namerd's (Linkerd answers `INTERNAL` for all of them).
+/// An invalid namespace name or a dtab too large to store is the caller's
+/// mistake; anything else the store reports is namerd's (Linkerd answers
+/// `INTERNAL` for all of them).
 fn store_code(e: &StoreError) -> Code {
     match e {
-        StoreError::InvalidNamespace { .. } => Code::InvalidArgument,
+        StoreError::InvalidNamespace { .. } | StoreError::TooLarge { .. } => Code::InvalidArgument,
         _ => Code::Internal,
     }
 }
@@ -133,6 +134,17 @@ mod tests {
                 StoreError::unavailable("down").into(),
                 Code::Internal,
                 "dtab storage is unavailable: down",
+            ),
+            (
+                StoreError::TooLarge {
+                    ns: crate::store::Namespace::new("big").unwrap(),
+                    storage: "a Kubernetes ConfigMap",
+                    size: 2,
+                    limit: 1,
+                }
+                .into(),
+                Code::InvalidArgument,
+                "the dtab of big is too large for a Kubernetes ConfigMap: 2 bytes, at most 1",
             ),
             (
                 MeshError::StillPending,

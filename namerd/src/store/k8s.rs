@@ -160,7 +160,7 @@ impl K8sStore {
         self.index()
             .layout()
             .build(ns, dtab, op, meta, previous)
-            .map_err(StoreError::unavailable)
+            .map_err(StoreError::from)
     }
 
     fn wrote(&self, ns: &Namespace, object: Option<ConfigMap>) -> Version {

@@ -59,6 +59,17 @@ pub struct TooLarge {
     pub limit: usize,
 }
 
+impl From<TooLarge> for crate::store::StoreError {
+    fn from(e: TooLarge) -> Self {
+        crate::store::StoreError::TooLarge {
+            ns: e.ns,
+            storage: "a Kubernetes ConfigMap (with its metadata)",
+            size: e.size,
+            limit: e.limit,
+        }
+    }
+}
+
 /// One ConfigMap read back.
 #[derive(Clone, Debug)]
 pub(super) struct Decoded {
