@@ -204,3 +204,72 @@ fn bad_configurations_name_the_field() {
         assert!(err.message.contains(fragment), "{text}: {err}");
     }
 }
+
+/// docs/linkerd-proxy.md documents every field, and its full example is a
+/// valid configuration.
+#[test]
+fn the_reference_documents_every_field() {
+    let doc = include_str!("../../docs/linkerd-proxy.md");
+    let example = doc
+        .split("Example with every field:\n\n```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/linkerd-proxy.md has the full example");
+    ProxyConfig::from_yaml(example).expect("the documented example parses");
+    let fields = [
+        "admin.ip",
+        "admin.port",
+        "telemetry",
+        "usage",
+        "namers",
+        "routers",
+        "routers[].protocol",
+        "routers[].label",
+        "routers[].servers",
+        "routers[].servers[].ip",
+        "routers[].servers[].port",
+        "routers[].servers[].clearContext",
+        "routers[].servers[].maxConcurrentRequests",
+        "routers[].servers[].headerReadTimeoutMs",
+        "routers[].servers[].maxHeaders",
+        "routers[].servers[].maxConcurrentStreamsPerConnection",
+        "routers[].servers[].maxPendingResets",
+        "routers[].servers[].maxHeaderListBytes",
+        "routers[].servers[].maxCallDepth",
+        "routers[].identifier",
+        "routers[].dstPrefix",
+        "routers[].dtab",
+        "routers[].interpreter",
+        "routers[].bindingTimeoutMs",
+        "routers[].maxHeadersKB",
+        "routers[].maxInitialLineKB",
+        "routers[].client.kind",
+        "routers[].client.loadBalancer.kind",
+        "routers[].client.loadBalancer.decayTimeMs",
+        "routers[].client.loadBalancer.maxEffort",
+        "routers[].client.loadBalancer.enableProbation",
+        "routers[].client.connectTimeoutMs",
+        "routers[].client.hostConnectionPool.idleTimeMs",
+        "routers[].client.hostConnectionPool.maxIdle",
+        "routers[].service.kind",
+        "routers[].service.totalTimeoutMs",
+    ];
+    for field in fields {
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "docs/linkerd-proxy.md has no row for {field}"
+        );
+    }
+    for kind in [
+        "io.l5d.header.token",
+        "io.l5d.methodAndHost",
+        "io.l5d.path",
+        "io.l5d.header",
+        "io.l5d.header.path",
+        "io.l5d.static",
+        "io.l5d.mesh",
+        "io.l5d.k8s.localnode",
+    ] {
+        assert!(doc.contains(&format!("`{kind}`")), "no entry for {kind}");
+    }
+}
