@@ -132,12 +132,5 @@ pub mod config;
 pub mod fs;
 mod fs_watch;
 pub mod inet;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the io.l5d.k8s namer is wired to its watchers next"
-    )
-)]
-mod k8s;
+pub mod k8s;
 pub mod rewrite;

@@ -6,8 +6,13 @@
 //! the addresses of that id: `io.l5d.port` replaces every port,
 //! `io.l5d.localhost` and `io.l5d.specificHost` keep only the addresses of
 //! some hosts (none left is `Neg`), `io.l5d.replace` puts a fixed path in
-//! place of every bound name and `io.l5d.const` answers a fixed path
-//! whatever the namer said. [`TransformedNamer`] applies a list of them to
+//! place of every bound name, `io.l5d.const` answers a fixed path
+//! whatever the namer said, and `io.l5d.k8s.daemonset` replaces each
+//! address by the DaemonSet proxy on its node (`transformer/daemonset.rs`).
+//! That last one depends on a second input, the proxies' own addresses:
+//! its address part reads their current value, and
+//! [`Transformer::addr_input`] tells the transformed namer to recompute
+//! when they change. [`TransformedNamer`] applies a list of them to
 //! a namer and is itself a namer. When an id is resolved, the interpreter
 //! strips the `/%/...` prefix and asks the namer whose prefix follows; the
 //! wrapper then applies the address part of every transformer in order.
@@ -25,13 +30,18 @@ use l5d_dtab::{
     Activity, Binder, Bound, Dtab, Name, NameError, NameTree, NoNamers, Path, Weighted,
 };
 
+use tokio::sync::watch;
+
+use crate::k8s::ClientError;
 use crate::namer::inet::HostResolver;
-use crate::namer::{Addr, Endpoint};
+use crate::namer::{Addr, Endpoint, NamerState};
 
 pub mod config;
+mod daemonset;
 mod local_ips;
 mod transformed;
 
+pub use daemonset::DaemonSetOptions;
 pub use local_ips::local_ips;
 pub use transformed::TransformedNamer;
 
@@ -42,6 +52,8 @@ pub enum TransformerError {
     Resolve { host: String, source: io::Error },
     #[error("cannot bind {path}: {error}")]
     Bind { path: Path, error: NameError },
+    #[error(transparent)]
+    Kubernetes(#[from] ClientError),
 }
 
 /// One configured transformer.
@@ -67,6 +79,7 @@ enum Op {
         path: Path,
         bound: NameTree<Bound>,
     },
+    DaemonSet(Arc<daemonset::DaemonSet>),
 }
 
 impl fmt::Debug for Transformer {
@@ -76,6 +89,7 @@ impl fmt::Debug for Transformer {
             Op::Hosts(ips) => write!(f, "Transformer({}, hosts {ips:?})", self.prefix),
             Op::Replace { path, .. } => write!(f, "Transformer({}, replace {path})", self.prefix),
             Op::Const { path, .. } => write!(f, "Transformer({}, const {path})", self.prefix),
+            Op::DaemonSet(ds) => write!(f, "Transformer({}, {ds:?})", self.prefix),
         }
     }
 }
@@ -154,6 +168,36 @@ impl Transformer {
         })
     }
 
+    /// `io.l5d.k8s.daemonset`: builds the Kubernetes client and starts
+    /// watching the proxies' Service; prefix
+    /// `/io.l5d.k8s.daemonset/<namespace>/<port>/<service>`. Must run
+    /// inside a tokio runtime.
+    pub async fn daemonset(opts: &DaemonSetOptions) -> Result<Self, TransformerError> {
+        let ds = daemonset::DaemonSet::start(opts).await?;
+        Ok(Transformer {
+            prefix: with_transformer_prefix(&opts.default_prefix()),
+            op: Op::DaemonSet(Arc::new(ds)),
+        })
+    }
+
+    /// A second input of the address part besides the namer's addresses,
+    /// if it has one: the result of [`Transformer::transform_addr`] may
+    /// change whenever it does.
+    pub fn addr_input(&self) -> Option<watch::Receiver<Addr>> {
+        match &self.op {
+            Op::DaemonSet(ds) => Some(ds.proxies()),
+            _ => None,
+        }
+    }
+
+    /// The state of what the transformer watches itself, if anything.
+    pub fn state(&self) -> Option<NamerState> {
+        match &self.op {
+            Op::DaemonSet(ds) => Some(ds.state()),
+            _ => None,
+        }
+    }
+
     /// The same transformer under a configured prefix (`prefix:` key,
     /// without the `/%`).
     pub fn with_prefix(mut self, prefix: &Path) -> Self {
@@ -174,7 +218,7 @@ impl Transformer {
             return tree;
         }
         match &self.op {
-            Op::Port(_) | Op::Hosts(_) => tree.map(&mut |leaf| match leaf {
+            Op::Port(_) | Op::Hosts(_) | Op::DaemonSet(_) => tree.map(&mut |leaf| match leaf {
                 Name::Bound(b) => Name::Bound(Bound {
                     id: self.prefix.concat(&b.id),
                     residual: b.residual.clone(),
@@ -192,6 +236,9 @@ impl Transformer {
 
     /// Applies the transformer to the addresses of an id it rewrote.
     pub fn transform_addr(&self, addr: Addr) -> Addr {
+        if let Op::DaemonSet(ds) = &self.op {
+            return ds.transform(addr);
+        }
         let Addr::Bound { endpoints, meta } = addr else {
             return addr;
         };
@@ -215,6 +262,7 @@ impl Transformer {
             }
             // Their ids resolve elsewhere (the replacement's own id).
             Op::Replace { .. } | Op::Const { .. } => endpoints,
+            Op::DaemonSet(_) => unreachable!("handled above"),
         };
         // Ports may now coincide: keep the set sorted and without duplicates.
         let Addr::Bound { endpoints, .. } = Addr::bound(endpoints) else {

@@ -5,7 +5,8 @@
 //!
 //! Parsing is synchronous and checks everything that can be checked
 //! without I/O (transformer entries are read by `transformer::config`); [`NamerConfig::build`] then starts the namer (reading the
-//! directory of an `io.l5d.fs` namer, resolving a `specificHost`). Every
+//! directory of an `io.l5d.fs` namer, resolving a `specificHost`, reading
+//! the kubeconfig of an `io.l5d.k8s` namer). Every
 //! error names the field it is about (`namers[0].rootDir`). Kinds we do not
 //! support are refused by name. This module does not know the rest of
 //! namerd's configuration file.
@@ -24,7 +25,9 @@ use serde_json::{Map, Value};
 use super::Namer;
 use super::fs::{FsNamer, FsOptions};
 use super::inet::HostResolver;
+use super::k8s::{K8sNamer, K8sNamerOptions};
 use super::rewrite::{RewriteError, RewriteNamer};
+use crate::k8s::{Connection, ConnectionKeys};
 use crate::transformer::TransformedNamer;
 use crate::transformer::config::parse_transformers;
 pub use crate::transformer::config::{TransformerConfig, TransformerKind};
@@ -68,6 +71,11 @@ pub enum NamerKind {
         pattern: String,
         name: String,
     },
+    K8s {
+        connection: Connection,
+        /// A label key (Linkerd's `labelSelector`).
+        label_selector: Option<String>,
+    },
 }
 
 /// What building may need from outside: the resolver for host names and,
@@ -78,8 +86,9 @@ pub struct BuildContext {
     pub local_ips: Option<BTreeSet<IpAddr>>,
 }
 
-/// Why the Kubernetes namers and transformers are refused.
-pub(crate) const KUBERNETES: &str = "it arrives with Kubernetes support";
+/// Why the other Kubernetes namers and transformers are refused.
+pub(crate) const KUBERNETES: &str =
+    "supported Kubernetes kinds: the io.l5d.k8s namer and the io.l5d.k8s.daemonset transformer";
 
 // === parsing ===
 
@@ -100,6 +109,15 @@ fn default_rescan_ms() -> u64 {
 struct RewriteKeys {
     pattern: String,
     name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct K8sKeys {
+    host: Option<String>,
+    port: Option<u16>,
+    kubeconfig: Option<PathBuf>,
+    label_selector: Option<String>,
 }
 
 /// Reads the `namers` list (`null` is none), checking every field and that
@@ -185,6 +203,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
                 name: keys.name,
             }
         }
+        "io.l5d.k8s" => k8s_kind(typed(rest, &field)?, &field)?,
         k if k.starts_with("io.l5d.k8s") => {
             return Err(unsupported(&field, "namer", k, KUBERNETES));
         }
@@ -193,7 +212,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
                 &field,
                 "namer",
                 other,
-                "supported: io.l5d.fs, io.l5d.rewrite",
+                "supported: io.l5d.fs, io.l5d.rewrite, io.l5d.k8s",
             ));
         }
     };
@@ -204,6 +223,29 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
         prefix,
         kind: namer_kind,
         transformers,
+    })
+}
+
+fn k8s_kind(keys: K8sKeys, field: &str) -> Result<NamerKind, NamerConfigError> {
+    let connection = ConnectionKeys {
+        host: keys.host,
+        port: keys.port,
+        kubeconfig: keys.kubeconfig,
+    }
+    .connection()
+    .map_err(|(key, message)| NamerConfigError::new(format!("{field}.{key}"), message))?;
+    if let Some(key) = &keys.label_selector {
+        // A label key, not a selector: names carry the value.
+        if key.is_empty() || key.contains(['=', ',', '!', ' ']) {
+            return Err(NamerConfigError::new(
+                format!("{field}.labelSelector"),
+                "expected a label key (names then carry its value: /<namespace>/<port>/<service>/<value>)",
+            ));
+        }
+    }
+    Ok(NamerKind::K8s {
+        connection,
+        label_selector: keys.label_selector,
     })
 }
 
@@ -301,6 +343,21 @@ impl NamerConfig {
                 RewriteNamer::new(self.prefix.clone(), pattern, name)
                     .map_err(|e| NamerConfigError::new(&self.field, e))?,
             ),
+            NamerKind::K8s {
+                connection,
+                label_selector,
+            } => {
+                let opts = K8sNamerOptions {
+                    prefix: self.prefix.clone(),
+                    label_selector: label_selector.clone(),
+                    ..K8sNamerOptions::new(connection.clone())
+                };
+                Arc::new(
+                    K8sNamer::new(opts)
+                        .await
+                        .map_err(|e| NamerConfigError::new(&self.field, e))?,
+                )
+            }
         };
         if self.transformers.is_empty() {
             return Ok(namer);

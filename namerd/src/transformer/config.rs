@@ -1,8 +1,9 @@
 //! The `transformers:` list of a namer's configuration: each entry has a
 //! `kind`, an optional `prefix` (without the `/%`) and kind-specific keys.
 //! Parsing checks what needs no I/O (binding a `replace`/`const` path is
-//! pure); building resolves `specificHost` and finds this host's IPs for
-//! `io.l5d.localhost`. Errors name their field (`namers[0].transformers[1]
+//! pure); building resolves `specificHost`, finds this host's IPs for
+//! `io.l5d.localhost` and starts the Kubernetes watch of
+//! `io.l5d.k8s.daemonset`. Errors name their field (`namers[0].transformers[1]
 //! .port`), with the helpers of `namer::config`, which calls this.
 
 use l5d_dtab::Path;
@@ -10,7 +11,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{Transformer, local_ips};
+use super::{DaemonSetOptions, Transformer, local_ips};
+use crate::k8s::ConnectionKeys;
 use crate::namer::config::{
     BuildContext, KUBERNETES, NamerConfigError, kind_of, take, typed, unsupported,
 };
@@ -31,6 +33,7 @@ pub enum TransformerKind {
     SpecificHost(String),
     Replace(Path),
     Const(Path),
+    DaemonSet(DaemonSetOptions),
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,21 @@ struct HostKeys {
 struct PathKeys {
     #[serde(deserialize_with = "path")]
     path: Path,
+}
+
+/// `io.l5d.k8s.daemonset`: Linkerd's keys. `port` is the proxies' port
+/// name, so the `kubectl proxy` is `k8sHost`/`k8sPort`, as in Linkerd.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DaemonSetKeys {
+    namespace: String,
+    service: String,
+    port: String,
+    #[serde(default)]
+    host_network: bool,
+    k8s_host: Option<String>,
+    k8s_port: Option<u16>,
+    kubeconfig: Option<std::path::PathBuf>,
 }
 
 fn path<'de, D: Deserializer<'de>>(d: D) -> Result<Path, D::Error> {
@@ -116,6 +134,7 @@ pub(crate) fn parse_transformers(
                     TransformerKind::Const(keys.path)
                 }
             }
+            "io.l5d.k8s.daemonset" => TransformerKind::DaemonSet(daemonset(rest, &field)?),
             k if k.starts_with("io.l5d.k8s") => {
                 return Err(unsupported(&field, "transformer", k, KUBERNETES));
             }
@@ -124,7 +143,7 @@ pub(crate) fn parse_transformers(
                     &field,
                     "transformer",
                     other,
-                    "supported: io.l5d.port, io.l5d.localhost, io.l5d.specificHost, io.l5d.replace, io.l5d.const",
+                    "supported: io.l5d.port, io.l5d.localhost, io.l5d.specificHost, io.l5d.replace, io.l5d.const, io.l5d.k8s.daemonset",
                 ));
             }
         };
@@ -135,6 +154,37 @@ pub(crate) fn parse_transformers(
         });
     }
     Ok(out)
+}
+
+fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, NamerConfigError> {
+    let keys: DaemonSetKeys = typed(rest, field)?;
+    for (key, value) in [
+        ("namespace", &keys.namespace),
+        ("service", &keys.service),
+        ("port", &keys.port),
+    ] {
+        // Each becomes a label of the prefix, and must name something.
+        if value.is_empty() || value.contains('/') {
+            return Err(NamerConfigError::new(
+                format!("{field}.{key}"),
+                "must be a non-empty Kubernetes name",
+            ));
+        }
+    }
+    let connection = ConnectionKeys {
+        host: keys.k8s_host,
+        port: keys.k8s_port,
+        kubeconfig: keys.kubeconfig,
+    }
+    .connection()
+    .map_err(|(key, message)| NamerConfigError::new(format!("{field}.{key}"), message))?;
+    Ok(DaemonSetOptions {
+        namespace: keys.namespace,
+        service: keys.service,
+        port: keys.port,
+        host_network: keys.host_network,
+        connection,
+    })
 }
 
 impl TransformerConfig {
@@ -155,6 +205,9 @@ impl TransformerConfig {
             TransformerKind::Const(path) => {
                 Transformer::constant(path).map_err(|e| NamerConfigError::new(at("path"), e))?
             }
+            TransformerKind::DaemonSet(opts) => Transformer::daemonset(opts)
+                .await
+                .map_err(|e| NamerConfigError::new(&self.field, e))?,
         };
         Ok(match &self.prefix {
             Some(prefix) => transformer.with_prefix(prefix),

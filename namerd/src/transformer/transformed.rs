@@ -2,7 +2,8 @@
 //!
 //! Lookups are transformed synchronously. Each resolved id gets one
 //! forwarding task that maps the inner namer's watch into a transformed
-//! one; the task ends when nobody watches the result, and the table of
+//! one, and maps it again when a transformer's own input changes (the
+//! daemonset transformer's proxies); the task ends when nobody watches the result, and the table of
 //! forwarded ids drops such entries whenever an id is added, so it never
 //! grows beyond the ids being watched.
 
@@ -58,6 +59,20 @@ impl TransformedNamer {
     }
 }
 
+/// Waits until one of `inputs` changes (forever if there are none) and
+/// marks them all seen: the caller recomputes from every current value.
+async fn any_changed(inputs: &mut [watch::Receiver<Addr>]) -> Result<(), watch::error::RecvError> {
+    if inputs.is_empty() {
+        return std::future::pending().await;
+    }
+    let changed = futures::future::select_all(inputs.iter_mut().map(|rx| Box::pin(rx.changed())));
+    changed.await.0?;
+    inputs.iter_mut().for_each(|rx| {
+        rx.borrow_and_update();
+    });
+    Ok(())
+}
+
 fn transform_addr(transformers: &[Transformer], addr: Addr) -> Addr {
     transformers
         .iter()
@@ -93,6 +108,10 @@ impl Namer for TransformedNamer {
         let tx = Arc::new(watch::Sender::new(initial));
         let rx = tx.subscribe();
         let transformers = self.transformers.clone();
+        let mut inputs: Vec<watch::Receiver<Addr>> = transformers
+            .iter()
+            .filter_map(Transformer::addr_input)
+            .collect();
         let forward = tx.clone();
         self.runtime.spawn(async move {
             loop {
@@ -101,15 +120,20 @@ impl Namer for TransformedNamer {
                         if changed.is_err() {
                             return;
                         }
-                        let addr = transform_addr(&transformers, inner.borrow_and_update().clone());
-                        forward.send_if_modified(|current| {
-                            let changed = *current != addr;
-                            *current = addr;
-                            changed
-                        });
+                    }
+                    changed = any_changed(&mut inputs) => {
+                        if changed.is_err() {
+                            return;
+                        }
                     }
                     () = forward.closed() => return,
                 }
+                let addr = transform_addr(&transformers, inner.borrow_and_update().clone());
+                forward.send_if_modified(|current| {
+                    let changed = *current != addr;
+                    *current = addr;
+                    changed
+                });
             }
         });
         resolves.insert(id.clone(), tx);
@@ -138,6 +162,21 @@ impl Namer for TransformedNamer {
         state
             .details
             .insert("transformers".to_string(), prefixes.join(" "));
+        // What a transformer watches itself (the daemonset's proxies) can
+        // be stale too; say so under the transformer's prefix.
+        for t in self.transformers.iter() {
+            let Some(own) = t.state() else { continue };
+            let prefix = t.prefix().show();
+            if own.stale {
+                state.stale = true;
+                state.last_error.get_or_insert_with(|| {
+                    format!("{prefix}: {}", own.last_error.clone().unwrap_or_default())
+                });
+            }
+            for (key, value) in own.details {
+                state.details.insert(format!("{prefix}.{key}"), value);
+            }
+        }
         state
     }
 }

@@ -63,9 +63,29 @@ fn errors_name_the_field() {
             "must be at least 1",
         ),
         (
-            json!([{"kind": "io.l5d.k8s"}]),
+            json!([{"kind": "io.l5d.k8s.external"}]),
             "namers[0].kind",
-            "arrives with Kubernetes support",
+            "unsupported namer kind \"io.l5d.k8s.external\"; supported Kubernetes kinds",
+        ),
+        (
+            json!([{"kind": "io.l5d.k8s", "hots": "x"}]),
+            "namers[0].hots",
+            "unknown field",
+        ),
+        (
+            json!([{"kind": "io.l5d.k8s", "host": "h", "kubeconfig": "/k"}]),
+            "namers[0].kubeconfig",
+            "not both",
+        ),
+        (
+            json!([{"kind": "io.l5d.k8s", "labelSelector": "a=b"}]),
+            "namers[0].labelSelector",
+            "expected a label key",
+        ),
+        (
+            json!([{"kind": "io.l5d.k8s", "port": "x"}]),
+            "namers[0].port",
+            "invalid type",
         ),
         (
             json!([{"kind": "io.l5d.consul"}]),
@@ -147,9 +167,49 @@ fn errors_name_the_field() {
             "Unknown namer: io.nope",
         ),
         (
-            json!([port(json!({"kind": "io.l5d.k8s.daemonset"}))]),
+            json!([port(json!({"kind": "io.l5d.k8s.localnode"}))]),
             "namers[0].transformers[0].kind",
-            "arrives with Kubernetes support",
+            "supported Kubernetes kinds",
+        ),
+        (
+            json!([port(json!({"kind": "io.l5d.k8s.daemonset"}))]),
+            "namers[0].transformers[0].namespace",
+            "missing; it is required",
+        ),
+        (
+            json!([port(
+                json!({"kind": "io.l5d.k8s.daemonset", "namespace": "linkerd", "service": "l5d"})
+            )]),
+            "namers[0].transformers[0].port",
+            "missing; it is required",
+        ),
+        (
+            json!([port(
+                json!({"kind": "io.l5d.k8s.daemonset", "namespace": "linkerd", "service": "l5d", "port": 4141})
+            )]),
+            "namers[0].transformers[0].port",
+            "invalid type",
+        ),
+        (
+            json!([port(
+                json!({"kind": "io.l5d.k8s.daemonset", "namespace": "linkerd", "service": "l5d", "port": "http-incoming", "host": "x"})
+            )]),
+            "namers[0].transformers[0].host",
+            "unknown field",
+        ),
+        (
+            json!([port(
+                json!({"kind": "io.l5d.k8s.daemonset", "namespace": "linkerd", "service": "", "port": "http-incoming"})
+            )]),
+            "namers[0].transformers[0].service",
+            "non-empty",
+        ),
+        (
+            json!([port(
+                json!({"kind": "io.l5d.k8s.daemonset", "namespace": "a", "service": "b", "port": "c", "k8sPort": 8001, "kubeconfig": "/k"})
+            )]),
+            "namers[0].transformers[0].kubeconfig",
+            "not both",
         ),
         (
             json!([port(json!({"kind": "io.l5d.ec2Host"}))]),

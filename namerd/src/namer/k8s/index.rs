@@ -28,6 +28,16 @@ use crate::namer::{Addr, Endpoint};
 /// The label linking an EndpointSlice to its Service.
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// The Service an EndpointSlice belongs to.
+pub(crate) fn slice_service(slice: &EndpointSlice) -> Option<&str> {
+    slice
+        .metadata
+        .labels
+        .as_ref()?
+        .get(SERVICE_NAME_LABEL)
+        .map(String::as_str)
+}
+
 /// How a name asks for a port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum PortSpec {
@@ -46,10 +56,18 @@ impl PortSpec {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NamespaceIndex {
-    /// Service name -> its ports (port, target).
-    services: BTreeMap<String, Vec<ServicePort>>,
+    /// Service name -> its ports and labels.
+    services: BTreeMap<String, ServiceEntry>,
     /// Slice name -> what it says.
     slices: BTreeMap<String, Slice>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct ServiceEntry {
+    ports: Vec<ServicePort>,
+    /// Kept for the namer's `labelSelector` (Linkerd's label *key*: names
+    /// then carry the value the Service must have).
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -77,7 +95,8 @@ struct SliceEndpoint {
 impl NamespaceIndex {
     // === Services ===
 
-    /// Applies a Service; true if the set of names changed.
+    /// Applies a Service; true if the set of names or a Service's labels
+    /// changed (either may change which names exist).
     pub(crate) fn apply_service(&mut self, svc: &Service) -> bool {
         let Some(name) = svc.metadata.name.clone() else {
             return false;
@@ -99,7 +118,10 @@ impl NamespaceIndex {
                     .collect()
             })
             .unwrap_or_default();
-        self.services.insert(name, ports).is_none()
+        let labels = svc.metadata.labels.clone().unwrap_or_default();
+        let changed = self.services.get(&name).is_none_or(|e| e.labels != labels);
+        self.services.insert(name, ServiceEntry { ports, labels });
+        changed
     }
 
     pub(crate) fn delete_service(&mut self, svc: &Service) -> bool {
@@ -109,18 +131,31 @@ impl NamespaceIndex {
             .is_some_and(|n| self.services.remove(n).is_some())
     }
 
-    /// Replaces every Service; true if the set of names changed.
+    /// Replaces every Service; true if the set of names (or labels)
+    /// changed.
     pub(crate) fn reset_services(&mut self, services: &[Service]) -> bool {
-        let before: Vec<String> = self.services.keys().cloned().collect();
+        let before: Vec<(String, BTreeMap<String, String>)> = self
+            .services
+            .iter()
+            .map(|(name, e)| (name.clone(), e.labels.clone()))
+            .collect();
         self.services.clear();
         for svc in services {
             self.apply_service(svc);
         }
-        before.iter().ne(self.services.keys())
+        before
+            .iter()
+            .map(|(name, labels)| (name, labels))
+            .ne(self.services.iter().map(|(name, e)| (name, &e.labels)))
     }
 
-    pub(crate) fn has_service(&self, name: &str) -> bool {
-        self.services.contains_key(name)
+    /// Whether `name` exists and, if `label` is given, carries that label
+    /// with that value.
+    pub(crate) fn has_service_labelled(&self, name: &str, label: Option<(&str, &str)>) -> bool {
+        self.services.get(name).is_some_and(|e| match label {
+            None => true,
+            Some((key, value)) => e.labels.get(key).map(String::as_str) == Some(value),
+        })
     }
 
     pub(crate) fn service_names(&self) -> impl Iterator<Item = &str> {
@@ -199,7 +234,11 @@ impl NamespaceIndex {
 
     /// The addresses of `service` on `port`.
     pub(crate) fn addr(&self, service: &str, port: &PortSpec) -> Addr {
-        let Some(service_ports) = self.services.get(service) else {
+        let Some(ServiceEntry {
+            ports: service_ports,
+            ..
+        }) = self.services.get(service)
+        else {
             return Addr::Neg;
         };
         // What to look for in the slices: a port name, or a fixed number.

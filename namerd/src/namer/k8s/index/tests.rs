@@ -131,6 +131,31 @@ fn metadata_and_changes() {
     // Service names change only when a Service comes or goes.
     assert!(!ix.apply_service(&service("world", json!([]))));
     assert!(ix.delete_service(&service("world", json!([]))));
-    assert!(!ix.has_service("world"));
+    assert!(!ix.has_service_labelled("world", None));
     assert_eq!(ix.service_names().count(), 0);
+}
+
+/// Labels (for the namer's `labelSelector` key) are kept and a change of
+/// them is a change of names, as a Service coming or going is.
+#[test]
+fn service_labels_select_and_their_changes_count() {
+    let labelled = |value: &str| -> Service {
+        serde_json::from_value(json!({
+            "metadata": {"name": "world", "labels": {"version": value}},
+            "spec": {"ports": [{"name": "http", "port": 80}]}
+        }))
+        .unwrap()
+    };
+    let mut ix = NamespaceIndex::default();
+    assert!(ix.apply_service(&labelled("v1")));
+    assert!(ix.has_service_labelled("world", Some(("version", "v1"))));
+    assert!(!ix.has_service_labelled("world", Some(("version", "v2"))));
+    assert!(!ix.has_service_labelled("world", Some(("track", "v1"))));
+    assert!(!ix.apply_service(&labelled("v1")), "same labels: no change");
+    assert!(
+        ix.apply_service(&labelled("v2")),
+        "new label value: a change"
+    );
+    assert!(!ix.reset_services(&[labelled("v2")]));
+    assert!(ix.reset_services(&[labelled("v3")]));
 }
