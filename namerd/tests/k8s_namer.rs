@@ -189,6 +189,56 @@ async fn names_bind_through_the_dtab_and_a_missing_service_fails_over() {
     only_k8s.until("~").await;
     let mut replicas = Replicas::open(&mesh.channel, "/#/io.l5d.k8s/default/http/nowhere").await;
     replicas.until(&Set::Neg, RECOVERY).await;
+
+    // Five names and an id in `default`: one list and one watch of each
+    // resource, shared by all of them.
+    for resource in [
+        "/namespaces/default/services",
+        "/namespaces/default/endpointslices",
+    ] {
+        let requests: Vec<_> = mesh
+            .api
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains(resource))
+            .collect();
+        let watches = requests.iter().filter(|r| r.is_watch()).count();
+        assert_eq!((requests.len() - watches, watches), (1, 1), "{requests:?}");
+    }
+    mesh.namerd.shutdown().await;
+}
+
+/// With `labelSelector` (a label key, as Linkerd's), names carry the value
+/// the Service's label must have; a change of the label rebinds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selector_names_carry_the_label_value() {
+    let namers = "[{kind: io.l5d.k8s, kubeconfig: KUBECONFIG, labelSelector: version}]";
+    let mesh = start(namers, SVC_DTAB).await;
+    let mut labelled = service("default", "hello", &[("http", 80)]);
+    labelled["metadata"]["labels"] = serde_json::json!({"version": "v1"});
+    mesh.api.apply(labelled.clone());
+    mesh.api.apply(slice(
+        "default",
+        "hello-a",
+        "hello",
+        ("http", 8080),
+        &[("10.1.1.5", "n1", true)],
+    ));
+
+    let mut v1 = Tree::open(&mesh.channel, "/internal", "/svc/hello/v1/x").await;
+    v1.until(&format!("{HELLO}/v1 /x")).await;
+    let mut v2 = Tree::open(&mesh.channel, "/internal", "/svc/hello/v2").await;
+    v2.until("~").await;
+    let mut replicas = Replicas::open(&mesh.channel, &format!("{HELLO}/v1")).await;
+    replicas
+        .until(&bound(&["10.1.1.5:8080@n1"]), RECOVERY)
+        .await;
+
+    labelled["metadata"]["labels"] = serde_json::json!({"version": "v2"});
+    mesh.api.apply(labelled);
+    v2.until(&format!("{HELLO}/v2 /")).await;
+    v1.until("~").await;
+    replicas.until(&Set::Neg, RECOVERY).await;
     mesh.namerd.shutdown().await;
 }
 
