@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
 use metrics::Gauge;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -102,14 +103,7 @@ impl Server {
                     .max_buf_size(self.max_head_bytes.max(8192))
                     .keep_alive(true)
                     .serve_connection(io, service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => r,
-                    _ = stopped(&mut shutdown) => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                }
+                until_shutdown(conn, &mut shutdown).await
             }
             Protocol::H2 => {
                 let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -122,18 +116,27 @@ impl Server {
                     .keep_alive_timeout(Duration::from_secs(20))
                     .adaptive_window(true)
                     .serve_connection(io, service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    r = conn.as_mut() => r,
-                    _ = stopped(&mut shutdown) => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                }
+                until_shutdown(conn, &mut shutdown).await
             }
         };
         if let Err(e) = result {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// Serves a connection; when shutdown begins, lets it finish the requests
+/// it has (HTTP/2: GOAWAY) and close.
+async fn until_shutdown<C: GracefulConnection>(
+    conn: C,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), C::Error> {
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stopped(shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
         }
     }
 }

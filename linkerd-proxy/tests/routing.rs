@@ -121,6 +121,13 @@ async fn h2_get(proxy: SocketAddr, uri: &str) -> (StatusCode, String, http::Head
         .await
         .expect("a response within 15 s")
         .unwrap();
+    summarize(rsp).await
+}
+
+/// The status, the backend that answered (`x-served-by`), and headers.
+async fn summarize(
+    rsp: http::Response<hyper::body::Incoming>,
+) -> (StatusCode, String, http::HeaderMap) {
     let status = rsp.status();
     let headers = rsp.headers().clone();
     let _ = rsp.into_body().collect().await.unwrap();
@@ -145,7 +152,7 @@ async fn put_dtab(client: &Client<HttpConnector, Empty<Bytes>>, base: &str, ns: 
     assert!(rsp.status().is_success(), "PUT dtab: {}", rsp.status());
 }
 
-/// The status, the backend that answered (`x-served-by`), and headers.
+/// GET through a client: see [`summarize`].
 async fn get(
     client: &Client<HttpConnector, Empty<Bytes>>,
     req: Request<Empty<Bytes>>,
@@ -154,14 +161,7 @@ async fn get(
         .await
         .expect("a response within 15 s")
         .unwrap();
-    let status = rsp.status();
-    let headers = rsp.headers().clone();
-    let _ = rsp.into_body().collect().await.unwrap();
-    let served = headers
-        .get("x-served-by")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, served, headers)
+    summarize(rsp).await
 }
 
 fn request(addr: SocketAddr, host: &str) -> Request<Empty<Bytes>> {

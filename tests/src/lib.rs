@@ -54,20 +54,7 @@ impl Namerd {
     /// Starts `namerd -` with `config` on standard input and waits for its
     /// `namerd listening ...` line.
     pub async fn start(config: &str) -> Namerd {
-        let mut child = Command::new(binary("namerd"))
-            .arg("-")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("namerd starts");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(config.as_bytes())
-            .await
-            .expect("config written");
-        drop(stdin);
+        let mut child = spawn_with_config("namerd", config).await;
         let line = ready_line(&mut child, "namerd").await;
         let get =
             |name: &str| field(&line, name).unwrap_or_else(|| panic!("no {name}= in {line:?}"));
@@ -93,6 +80,25 @@ impl Namerd {
     pub async fn kill(mut self) {
         signal_and_wait(&mut self.child, "-KILL").await;
     }
+}
+
+/// Starts `<name> -` with `config` on standard input and stdout piped.
+async fn spawn_with_config(name: &str, config: &str) -> Child {
+    let mut child = Command::new(binary(name))
+        .arg("-")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(config.as_bytes())
+        .await
+        .expect("config written");
+    drop(stdin);
+    child
 }
 
 /// Reads the first line a child prints on stdout (its readiness line).
@@ -140,20 +146,7 @@ impl Proxy {
     /// Starts `linkerd-proxy -` with `config` on standard input and waits
     /// for its `linkerd-proxy listening ...` line.
     pub async fn start(config: &str) -> Proxy {
-        let mut child = Command::new(binary("linkerd-proxy"))
-            .arg("-")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("linkerd-proxy starts");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(config.as_bytes())
-            .await
-            .expect("config written");
-        drop(stdin);
+        let mut child = spawn_with_config("linkerd-proxy", config).await;
         let line = ready_line(&mut child, "linkerd-proxy").await;
         let admin = field(&line, "admin").unwrap_or_else(|| panic!("no admin= in {line:?}"));
         let routers = line
