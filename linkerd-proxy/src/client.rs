@@ -123,26 +123,12 @@ impl tower::Service<Request<Incoming>> for Endpoint {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let metrics = self.metrics.clone();
         metrics.request();
         let start = Instant::now();
-        let fut = self.send(req);
-        Box::pin(async move {
-            let result = fut.await;
-            let success = matches!(&result, Ok(rsp) if !rsp.status().is_server_error());
-            metrics.response(success, start.elapsed());
-            result
-        })
-    }
-}
-
-impl Endpoint {
-    fn send(
-        &self,
-        mut req: Request<Incoming>,
-    ) -> BoxFuture<'static, Result<Response<Incoming>, ProxyError>> {
         let addr = self.addr;
+        // One boxed future per request, whichever the protocol.
         match &self.target {
             Target::Http1 { client, authority } => {
                 // The pool is keyed by the URI's authority: point it at the
@@ -154,27 +140,45 @@ impl Endpoint {
                     parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
                 }
                 *req.uri_mut() = Uri::from_parts(parts).expect("scheme, authority and path");
-                let fut = client.request(req);
+                let sent = client.request(req);
                 Box::pin(async move {
-                    fut.await.map_err(|e| {
-                        if e.is_connect() {
-                            ProxyError::Connect {
-                                addr: addr.to_string(),
-                                message: error_chain(&e),
-                            }
-                        } else {
-                            ProxyError::Upstream {
-                                addr: addr.to_string(),
-                                message: error_chain(&e),
-                            }
-                        }
-                    })
+                    let result = sent.await.map_err(|e| classify(addr, &e));
+                    record(&metrics, &result, start);
+                    result
                 })
             }
             Target::H2(conn) => {
                 let conn = conn.clone();
-                Box::pin(async move { conn.send(req).await })
+                Box::pin(async move {
+                    let result = conn.send(req).await;
+                    record(&metrics, &result, start);
+                    result
+                })
             }
+        }
+    }
+}
+
+fn record(
+    metrics: &EndpointMetrics,
+    result: &Result<Response<Incoming>, ProxyError>,
+    start: Instant,
+) {
+    let success = matches!(result, Ok(rsp) if !rsp.status().is_server_error());
+    metrics.response(success, start.elapsed());
+}
+
+/// A failure to connect never reached the endpoint; anything else may have.
+fn classify(addr: SocketAddr, e: &legacy::Error) -> ProxyError {
+    if e.is_connect() {
+        ProxyError::Connect {
+            addr: addr.to_string(),
+            message: error_chain(e),
+        }
+    } else {
+        ProxyError::Upstream {
+            addr: addr.to_string(),
+            message: error_chain(e),
         }
     }
 }

@@ -80,13 +80,19 @@ pub fn via_hops(headers: &HeaderMap) -> usize {
         .sum()
 }
 
-/// What the proxy learned about a request, stamped on it before it leaves.
+/// What the proxy learned about a request, stamped on it before it
+/// leaves: header values made once per route and per bound id, so a
+/// request only clones them.
 #[derive(Debug)]
 pub struct Destination<'a> {
-    pub name: &'a Path,
-    pub id: &'a Path,
-    pub residual: &'a Path,
-    pub local_dtab: Option<&'a Dtab>,
+    /// `l5d-dst-service`.
+    pub service: &'a HeaderValue,
+    /// `l5d-dst-client`.
+    pub client: &'a HeaderValue,
+    /// `l5d-dst-residual`, when the id has a residual path.
+    pub residual: Option<&'a HeaderValue>,
+    /// `l5d-ctx-dtab`, when the request has a local dtab.
+    pub ctx_dtab: Option<&'a HeaderValue>,
 }
 
 /// Prepares a request's headers for the upstream hop.
@@ -94,39 +100,55 @@ pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'stat
     remove_hop_by_hop(headers);
     headers.remove(L5D_DTAB);
     headers.remove(DTAB_LOCAL);
-    match dst.local_dtab {
-        Some(dtab) if !dtab.is_empty() => {
-            if let Ok(v) = HeaderValue::from_str(&dtab.show()) {
-                headers.insert(L5D_CTX_DTAB, v);
-            }
+    match dst.ctx_dtab {
+        Some(v) => {
+            headers.insert(L5D_CTX_DTAB, v.clone());
         }
-        _ => {
+        None => {
             headers.remove(L5D_CTX_DTAB);
         }
     }
-    insert_path(headers, L5D_DST_SERVICE, dst.name);
-    insert_path(headers, L5D_DST_CLIENT, dst.id);
-    if dst.residual.is_empty() {
-        headers.remove(L5D_DST_RESIDUAL);
-    } else {
-        insert_path(headers, L5D_DST_RESIDUAL, dst.residual);
+    headers.insert(L5D_DST_SERVICE, dst.service.clone());
+    headers.insert(L5D_DST_CLIENT, dst.client.clone());
+    match dst.residual {
+        Some(v) => {
+            headers.insert(L5D_DST_RESIDUAL, v.clone());
+        }
+        None => {
+            headers.remove(L5D_DST_RESIDUAL);
+        }
     }
     if !headers.contains_key(L5D_REQID) {
-        let id = format!("{:016x}", fastrand::u64(..));
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            headers.insert(L5D_REQID, v);
-        }
+        headers.insert(L5D_REQID, request_id());
     }
     headers.append(header::VIA, HeaderValue::from_static(via));
 }
 
-/// Shown paths are visible ASCII (labels are escaped), so they always make
-/// valid header values; a value that somehow is not is left out rather
-/// than sent malformed.
-fn insert_path(headers: &mut HeaderMap, name: HeaderName, path: &Path) {
-    if let Ok(v) = HeaderValue::from_str(&path.show()) {
-        headers.insert(name, v);
+/// 16 lower-case hex digits of a random 64-bit id.
+fn request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = fastrand::u64(..);
+    let mut out = [0u8; 16];
+    for b in out.iter_mut().rev() {
+        *b = HEX[(id & 15) as usize];
+        id >>= 4;
     }
+    HeaderValue::from_bytes(&out).expect("hex digits are a valid header value")
+}
+
+/// A path as a header value. Shown paths are visible ASCII (labels are
+/// escaped), so this only fails for a path no namer could produce; the
+/// fallback keeps the header present rather than malformed.
+pub fn path_value(path: &Path) -> HeaderValue {
+    HeaderValue::from_str(&path.show()).unwrap_or_else(|_| HeaderValue::from_static("/"))
+}
+
+/// A local dtab as an `l5d-ctx-dtab` value (`None` when empty).
+pub fn dtab_value(dtab: &Dtab) -> Option<HeaderValue> {
+    if dtab.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&dtab.show()).ok()
 }
 
 /// Prepares a response's headers for the downstream hop.

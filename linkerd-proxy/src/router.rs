@@ -188,10 +188,10 @@ impl Router {
         headers::stamp_request(
             &mut parts.headers,
             &Destination {
-                name: &route.name,
-                id: &leaf.id,
-                residual: &leaf.residual,
-                local_dtab: route.local.as_ref(),
+                service: &route.name_header,
+                client: &leaf.id_header,
+                residual: leaf.residual_header.as_ref(),
+                ctx_dtab: route.ctx_dtab_header.as_ref(),
             },
             match self.protocol {
                 Protocol::Http => "1.1 linkerd",

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
 use l5d_dtab::{Bound, NameTree, Path};
 
 use crate::balance::Balancer;
+use crate::headers;
 
 /// What a logical name currently routes to.
 #[derive(Debug)]
@@ -36,6 +38,9 @@ pub struct Leaf {
     pub id: Path,
     pub residual: Path,
     pub balancer: Arc<Balancer>,
+    /// `l5d-dst-client` and `l5d-dst-residual`, made once.
+    pub id_header: HeaderValue,
+    pub residual_header: Option<HeaderValue>,
 }
 
 impl Plan {
@@ -70,6 +75,9 @@ impl Node {
                 id: bound.id.clone(),
                 residual: bound.residual.clone(),
                 balancer: balancer(&bound.id),
+                id_header: headers::path_value(&bound.id),
+                residual_header: (!bound.residual.is_empty())
+                    .then(|| headers::path_value(&bound.residual)),
             })),
             NameTree::Union(members) => {
                 let mut out = Vec::with_capacity(members.len());

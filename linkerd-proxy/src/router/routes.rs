@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
 use l5d_dtab::{Dtab, Path};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -22,6 +23,7 @@ use super::plan::Plan;
 use crate::balance::Balancer;
 use crate::client::Connector;
 use crate::config::BalancerKind;
+use crate::headers;
 use crate::interpreter::{BindState, Interpreter};
 use crate::metrics::{Metrics, RequestMetrics};
 
@@ -99,6 +101,9 @@ pub struct RouteKey {
 pub struct Route {
     pub name: Path,
     pub local: Option<Dtab>,
+    /// `l5d-dst-service` and `l5d-ctx-dtab`, made once.
+    pub name_header: HeaderValue,
+    pub ctx_dtab_header: Option<HeaderValue>,
     pub bind: watch::Receiver<BindState>,
     pub plan: watch::Receiver<Arc<Plan>>,
     pub metrics: RequestMetrics,
@@ -153,6 +158,8 @@ impl Routes {
         let route = Arc::new(Route {
             metrics: shared.metrics.service(&shared.label, &key.name),
             name: key.name.clone(),
+            name_header: headers::path_value(&key.name),
+            ctx_dtab_header: local.as_ref().and_then(headers::dtab_value),
             local,
             bind,
             plan: plan_rx,
