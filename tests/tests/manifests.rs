@@ -191,20 +191,7 @@ async fn manifests_validate_against_kubernetes_schemas() {
 }
 
 #[test]
-#[ignore = "namerd's config parser does not know the Kubernetes namer `io.l5d.k8s` and transformer `io.l5d.k8s.daemonset` yet (the `io.l5d.k8s` storage it does); run with --ignored once they land"]
 fn namerd_configs_parse_with_namerds_parser() {
-    check_namerd_configs(false);
-}
-
-/// Everything but the `namers` section, while namerd's parser does not know
-/// the Kubernetes namer: storage, interfaces, admin. Redundant (and to be
-/// removed) once the test above runs.
-#[test]
-fn namerd_configs_parse_without_their_namers() {
-    check_namerd_configs(true);
-}
-
-fn check_namerd_configs(without_namers: bool) {
     let configs = objects("ConfigMap")
         .into_iter()
         .filter(|(_, cm)| cm["metadata"]["name"] == "namerd-config")
@@ -218,17 +205,45 @@ fn check_namerd_configs(without_namers: bool) {
     let deployment = object("Deployment", "namerd");
     let ports = container_ports(&deployment);
     let service = service_ports(&object("Service", "namerd"));
+    let l5d_ports = service_ports(&object("Service", "l5d"));
+    let seed = object("ConfigMap", "namerd-dtabs");
     for (path, cm) in configs {
-        let mut text = data(&cm, "config.yaml").to_string();
-        if without_namers {
-            let mut doc: Value = serde_saphyr::from_str(&text).expect("config.yaml is YAML");
-            doc.as_object_mut()
-                .expect("config.yaml is a mapping")
-                .remove("namers");
-            text = doc.to_string();
-        }
-        let config = NamerdConfig::parse(&text)
+        let text = data(&cm, "config.yaml");
+        let config = NamerdConfig::parse(text)
             .unwrap_or_else(|e| panic!("{}: config.yaml: {e}", shown(&path)));
+        // The daemonset transformers name the l5d Service's incoming ports,
+        // and every namer a seeded dtab uses is configured.
+        let raw: Value = serde_saphyr::from_str(text).expect("config.yaml is YAML");
+        let mut prefixes = BTreeSet::new();
+        for namer in raw["namers"].as_array().expect("namers") {
+            prefixes.insert(format!("/#{}", namer["prefix"].as_str().expect("a prefix")));
+            for t in namer["transformers"].as_array().into_iter().flatten() {
+                if t["kind"] == "io.l5d.k8s.daemonset" {
+                    assert_eq!(
+                        (&t["namespace"], &t["service"]),
+                        (&"linkerd".into(), &"l5d".into())
+                    );
+                    let port = t["port"].as_str().expect("a port name");
+                    assert!(
+                        port.ends_with("-incoming") && l5d_ports.contains_key(port),
+                        "{}: the daemonset transformer's port {port} is not an incoming port of Service l5d",
+                        shown(&path)
+                    );
+                }
+            }
+        }
+        for (key, dtab) in seed["data"].as_object().expect("dtabs") {
+            for word in dtab.as_str().expect("text").split_whitespace() {
+                if let Some(rest) = word.strip_prefix("/#/") {
+                    let namer = format!("/#/{}", rest.split('/').next().unwrap_or_default());
+                    assert!(
+                        prefixes.contains(&namer),
+                        "{key} uses {namer}, which {} does not configure",
+                        shown(&path)
+                    );
+                }
+            }
+        }
         // namerd listens on every address, on the ports the Deployment's
         // probes and the Service name.
         let http = config.http_controller().expect("the dtab HTTP API");
