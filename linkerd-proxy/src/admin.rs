@@ -38,6 +38,10 @@ pub fn routes(state: AdminState) -> Http {
         .route("/delegator.json", get(delegator))
         .route("/client_state.json", get(client_state))
         .route("/interpreter_state.json", get(interpreter_state))
+        .route(
+            "/{router}/interpreter_state/{kind}/{file}",
+            get(router_interpreter_state),
+        )
         .route("/routes.json", get(routes_json))
         .with_state(state)
 }
@@ -173,6 +177,21 @@ async fn interpreter_state(State(state): State<AdminState>) -> Json<Value> {
         );
     }
     Json(Value::Object(out))
+}
+
+/// Linkerd's per-router path: `/<router>/interpreter_state/<kind>/<root>.json`.
+async fn router_interpreter_state(
+    State(state): State<AdminState>,
+    axum::extract::Path((router, _kind, _file)): axum::extract::Path<(String, String, String)>,
+) -> Response {
+    match state.routers.iter().find(|r| r.router.label() == router) {
+        Some(handle) => Json(handle.router.interpreter().state()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no router labelled {router}"),
+        )
+            .into_response(),
+    }
 }
 
 /// Per router: every cached route, its binding and what it routes to.

@@ -375,3 +375,69 @@ async fn an_endpoint_removed_mid_request_still_answers_it() {
     mesh.proxy.shutdown(Duration::from_secs(1)).await;
     mesh.namerd.shutdown().await;
 }
+
+/// GET on the admin server: (status, body).
+async fn admin(mesh: &Mesh, path: &str) -> (StatusCode, String) {
+    let client = http1();
+    let uri = format!("http://{}{path}", mesh.proxy.admin_addr());
+    let rsp = client.get(uri.parse().unwrap()).await.unwrap();
+    let status = rsp.status();
+    let body = rsp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_server_reports_what_the_proxy_routes() {
+    let mesh = Mesh::start().await;
+    let client = http1();
+    let (status, _, _) = get(&client, request(mesh.addr("trusting"), "world")).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = admin(&mesh, "/admin/ping").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "pong"));
+    let (_, prom) = admin(&mesh, "/admin/metrics/prometheus").await;
+    for series in [
+        "linkerd_router_requests_total{router=\"trusting\"} 1",
+        "linkerd_service_requests_total{router=\"trusting\",service=\"/svc/world\"} 1",
+        "linkerd_router_responses_total{router=\"trusting\",classification=\"success\"} 1",
+        "linkerd_endpoint_requests_total{router=\"trusting\",client=\"/#/io.l5d.fs/world-v1\"",
+        "linkerd_router_request_duration_seconds_bucket{router=\"trusting\"",
+        "linkerd_server_open_connections{router=\"trusting\"",
+    ] {
+        assert!(prom.contains(series), "no {series} in\n{prom}");
+    }
+    let (_, json) = admin(&mesh, "/admin/metrics.json?q=linkerd_router_requests_total").await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["linkerd_router_requests_total{router=\"trusting\"}"],
+        1.0
+    );
+
+    let (status, delegate) = admin(&mesh, "/delegator.json?path=/svc/world&router=trusting").await;
+    assert_eq!(status, 200, "{delegate}");
+    assert!(delegate.contains("/#/io.l5d.fs/world-v1"), "{delegate}");
+    let (status, _) = admin(&mesh, "/delegator.json?path=svc").await;
+    assert_eq!(status, 400);
+
+    let (_, clients) = admin(&mesh, "/client_state.json").await;
+    let clients: serde_json::Value = serde_json::from_str(&clients).unwrap();
+    let v1 = &clients["trusting"]["/#/io.l5d.fs/world-v1"];
+    assert_eq!(v1["state"], "bound", "{clients}");
+    assert_eq!(v1["addresses"].as_array().unwrap().len(), 1);
+
+    let (_, interp) = admin(&mesh, "/interpreter_state.json").await;
+    assert!(interp.contains("/svc/world"), "{interp}");
+    let (status, one) = admin(
+        &mesh,
+        "/trusting/interpreter_state/io.l5d.mesh/internal.json",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(one.contains("/svc/world"), "{one}");
+    let (_, routes) = admin(&mesh, "/routes.json").await;
+    assert!(routes.contains("/#/io.l5d.fs/world-v1"), "{routes}");
+    let (_, page) = admin(&mesh, "/").await;
+    assert!(page.contains("/svc/world"), "the dashboard lists the route");
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
