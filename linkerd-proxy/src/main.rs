@@ -22,6 +22,10 @@ struct Args {
     /// Configuration file (YAML or JSON), or `-` for standard input.
     #[arg(env = "LINKERD_PROXY_CONFIG")]
     config: String,
+    /// Worker threads serving traffic (default: one per core). On a small
+    /// machine shared with the applications, fewer can be faster.
+    #[arg(long, env = "LINKERD_PROXY_THREADS")]
+    threads: Option<usize>,
     /// How long shutdown waits for requests in flight.
     #[arg(long, env = "LINKERD_PROXY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
@@ -43,7 +47,16 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = args.threads {
+        if threads == 0 {
+            eprintln!("linkerd-proxy: invalid configuration: --threads: must be at least 1");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("linkerd-proxy: cannot start the runtime: {e}");
@@ -65,6 +78,19 @@ fn load(path: &str) -> anyhow::Result<ProxyConfig> {
 }
 
 async fn run(config: ProxyConfig, grace: Duration) -> ExitCode {
+    // Listen for signals before saying we are ready, so a SIGTERM sent as
+    // soon as the readiness line appears still drains gracefully.
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("linkerd-proxy: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let proxy = match Proxy::start(config).await {
         Ok(p) => p,
         Err(e @ StartError::Config { .. }) => {
@@ -89,23 +115,11 @@ async fn run(config: ProxyConfig, grace: Duration) -> ExitCode {
         servers.join(" ")
     );
     tracing::info!(admin = %proxy.admin_addr(), "linkerd-proxy is serving");
-    shutdown_signal().await;
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
     tracing::info!("shutting down");
     proxy.shutdown(grace).await;
     ExitCode::SUCCESS
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }

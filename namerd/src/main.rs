@@ -72,6 +72,11 @@ fn load(path: Option<&str>) -> anyhow::Result<NamerdConfig> {
 }
 
 async fn run(config: NamerdConfig) -> anyhow::Result<()> {
+    // Listen for signals before saying we are ready, so a SIGTERM sent as
+    // soon as the readiness line appears still shuts down gracefully.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let namerd = Namerd::start(config).await?;
     let show =
         |a: Option<std::net::SocketAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
@@ -83,29 +88,11 @@ async fn run(config: NamerdConfig) -> anyhow::Result<()> {
         "namerd listening admin={} http={http} mesh={mesh}",
         namerd.admin_addr()
     );
-    shutdown_signal().await;
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
     tracing::info!("shutting down");
     namerd.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
