@@ -25,6 +25,7 @@ use crate::metrics::EndpointMetrics;
 mod h2;
 
 pub use h2::H2Connection;
+pub(crate) use h2::{CONNECTION_WINDOW, STREAM_WINDOW};
 
 /// Makes endpoint services for one router.
 #[derive(Clone, Debug)]

@@ -16,6 +16,7 @@ use metrics::Gauge;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+use crate::client::{CONNECTION_WINDOW, STREAM_WINDOW};
 use crate::config::{Protocol, ServerConfig};
 use crate::error::ProxyError;
 use crate::router::{Router, ServerPolicy};
@@ -114,7 +115,11 @@ impl Server {
                     .max_header_list_size(self.config.max_header_list_bytes)
                     .keep_alive_interval(Some(Duration::from_secs(20)))
                     .keep_alive_timeout(Duration::from_secs(20))
-                    .adaptive_window(true)
+                    // See client/h2.rs: fixed windows large enough that
+                    // many concurrent small gRPC messages do not trip h2's
+                    // small-frame flood protection.
+                    .initial_stream_window_size(STREAM_WINDOW)
+                    .initial_connection_window_size(CONNECTION_WINDOW)
                     .serve_connection(io, service);
                 until_shutdown(conn, &mut shutdown).await
             }

@@ -14,6 +14,10 @@ use tokio::net::TcpStream;
 use super::error_chain;
 use crate::error::ProxyError;
 
+/// Flow-control windows of the proxy's HTTP/2 connections (both sides).
+pub(crate) const STREAM_WINDOW: u32 = 1024 * 1024;
+pub(crate) const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
 #[derive(Debug)]
 pub struct H2Connection {
     addr: SocketAddr,
@@ -74,14 +78,21 @@ impl H2Connection {
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10))
-            .adaptive_window(true)
+            // Fixed, generous windows rather than hyper's adaptive ones: h2
+            // bounds the small DATA frames a connection may hold unread by
+            // half the connection window (its flood protection), and a gRPC
+            // response is a small DATA frame followed by trailers, so a
+            // 64 KiB window let ~130 concurrent gRPC responses trip it and
+            // close the connection (ENHANCE_YOUR_CALM).
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| connect_error(error_chain(&e)))?;
         let addr = self.addr;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(%addr, error = %e, "HTTP/2 connection to an endpoint ended");
+                tracing::debug!(%addr, error = ?e, "HTTP/2 connection to an endpoint ended");
             }
         });
         Ok(sender)
