@@ -50,6 +50,8 @@ struct Inner {
     body: Bytes,
     /// Milliseconds, changed at run time by `/delay?ms=N`.
     delay_ms: AtomicU64,
+    /// Whether answers echo the request's `l5d-*` headers, host and path.
+    echo: bool,
 }
 
 // === impl HttpBackend ===
@@ -66,6 +68,20 @@ impl HttpBackend {
                 served_by,
                 body: body(name, body_bytes),
                 delay_ms: AtomicU64::new(millis(delay)),
+                echo: true,
+            }),
+        }
+    }
+
+    /// With `false`, answers echo nothing (see `--no-echo`).
+    pub fn with_echo(self, echo: bool) -> HttpBackend {
+        let inner = &self.inner;
+        HttpBackend {
+            inner: Arc::new(Inner {
+                served_by: inner.served_by.clone(),
+                body: inner.body.clone(),
+                delay_ms: AtomicU64::new(inner.delay_ms.load(Ordering::Relaxed)),
+                echo,
             }),
         }
     }
@@ -101,6 +117,9 @@ impl HttpBackend {
         let headers = rsp.headers_mut();
         headers.insert(CONTENT_TYPE, TEXT_PLAIN);
         headers.insert(X_SERVED_BY, self.inner.served_by.clone());
+        if !self.inner.echo {
+            return rsp;
+        }
         for (name, value) in &head.headers {
             if name.as_str().starts_with("l5d-") {
                 headers.append(echo_name(name), value.clone());
@@ -255,5 +274,24 @@ mod tests {
         assert_eq!(echo_name(&short).as_str(), "x-echo-l5d-dst-service");
         let long = HeaderName::from_bytes(format!("l5d-{}", "x".repeat(200)).as_bytes()).unwrap();
         assert_eq!(echo_name(&long).as_str(), format!("x-echo-{long}"));
+    }
+
+    #[tokio::test]
+    async fn without_echo_every_answer_has_the_same_headers() {
+        let name: Name = "web".parse().unwrap();
+        let request = || {
+            Request::get("/p?q")
+                .header(HOST, "web")
+                .header("l5d-dst-service", "/svc/web")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap()
+        };
+        let echoing = HttpBackend::new(&name, Duration::ZERO, None);
+        let rsp = echoing.respond(request()).await;
+        assert!(rsp.headers().contains_key("x-echo-l5d-dst-service"));
+        let quiet = echoing.with_echo(false);
+        let rsp = quiet.respond(request()).await;
+        let names: Vec<&str> = rsp.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "x-served-by"]);
     }
 }

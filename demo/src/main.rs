@@ -46,6 +46,11 @@ enum Backend {
         /// Answer exactly N bytes (starting with the name) instead of `NAME\n`.
         #[arg(long, env = "L5D_DEMO_BODY_BYTES", value_name = "N")]
         body_bytes: Option<usize>,
+        /// Echo nothing: every answer carries the same headers whatever the
+        /// request, so a benchmark's backend does the same work behind a
+        /// proxy (which adds `l5d-*` headers) as direct.
+        #[arg(long, env = "L5D_DEMO_NO_ECHO")]
+        no_echo: bool,
     },
     /// gRPC: `l5d.demo.Greeter` (SayHello, Chat) and `grpc.health.v1.Health`.
     Grpc {
@@ -127,8 +132,12 @@ async fn run(backend: Backend) -> ExitCode {
     let serving = async move {
         let stopped = wait_changed(stopped);
         match backend {
-            Backend::Http { body_bytes, .. } => {
-                let backend = HttpBackend::new(&name, delay, body_bytes);
+            Backend::Http {
+                body_bytes,
+                no_echo,
+                ..
+            } => {
+                let backend = HttpBackend::new(&name, delay, body_bytes).with_echo(!no_echo);
                 backend.serve(listener, stopped).await;
                 Ok(())
             }

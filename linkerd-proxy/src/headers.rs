@@ -44,9 +44,11 @@ pub fn clear_context(headers: &mut HeaderMap) {
 /// values, then `l5d-dtab` values, so the user's overrides win. `None` when
 /// the request carries none (the common case, with no allocation).
 pub fn local_dtab(headers: &HeaderMap) -> Result<Option<Dtab>, ProxyError> {
-    if !headers.contains_key(L5D_CTX_DTAB)
-        && !headers.contains_key(L5D_DTAB)
-        && !headers.contains_key(DTAB_LOCAL)
+    // One pass over the names rather than three lookups: most requests
+    // carry no local dtab.
+    if !headers
+        .keys()
+        .any(|k| k == L5D_CTX_DTAB || k == L5D_DTAB || k == DTAB_LOCAL)
     {
         return Ok(None);
     }
@@ -157,43 +159,49 @@ pub fn stamp_response(headers: &mut HeaderMap) {
 }
 
 /// Removes the headers that describe one connection, not the message
-/// (RFC 9110 7.6.1), including any the `Connection` header names.
+/// (RFC 9110 7.6.1), including any the `Connection` headers name.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(connection) = headers.remove(header::CONNECTION) {
-        if let Ok(names) = connection.to_str() {
-            for name in names.split(',') {
-                if let Ok(name) = HeaderName::from_bytes(name.trim().as_bytes()) {
-                    headers.remove(name);
-                }
-            }
-        }
-        for extra in headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            if let Ok(names) = extra.to_str() {
-                for name in names.split(',') {
-                    if let Ok(name) = HeaderName::from_bytes(name.trim().as_bytes()) {
-                        headers.remove(name);
-                    }
-                }
-            }
-        }
-        headers.remove(header::CONNECTION);
+    // Most messages carry none: one pass over the names is cheaper than a
+    // hash lookup for each of them.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(header::PROXY_AUTHORIZATION);
-    headers.remove(header::UPGRADE);
-    headers.remove(header::TRANSFER_ENCODING);
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::PROXY_AUTHORIZATION,
+        header::UPGRADE,
+        header::TRANSFER_ENCODING,
+    ] {
+        headers.remove(name);
+    }
     if let Some(te) = headers.get(header::TE) {
         // Only `TE: trailers` survives a hop (gRPC needs it on HTTP/2).
         if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
             headers.remove(header::TE);
         }
     }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::UPGRADE
+        || name == header::TRANSFER_ENCODING
+        || name == header::TE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
 }
 
 #[cfg(test)]
@@ -258,6 +266,15 @@ mod tests {
         let mut h = headers(&[("te", "trailers")]);
         remove_hop_by_hop(&mut h);
         assert!(h.contains_key("te"));
+        let mut h = headers(&[
+            ("connection", "x-a"),
+            ("connection", "x-b"),
+            ("x-a", "1"),
+            ("x-b", "1"),
+            ("x-c", "1"),
+        ]);
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-c"]);
     }
 
     #[test]
