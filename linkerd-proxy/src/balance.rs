@@ -22,7 +22,7 @@ use tower::Service;
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover};
 
-use crate::client::Connector;
+use crate::client::{Connector, PooledBody};
 use crate::config::BalancerKind;
 use crate::error::ProxyError;
 use crate::interpreter::ReplicaState;
@@ -110,7 +110,7 @@ impl Balancer {
         &self,
         req: Req,
         name: &Path,
-    ) -> Result<impl Future<Output = Result<Response<Incoming>, ProxyError>> + use<>, ProxyError>
+    ) -> Result<impl Future<Output = Result<Response<PooledBody>, ProxyError>> + use<>, ProxyError>
     {
         // The discover stream is read synchronously on each call (see
         // discover.rs), so a no-op waker is enough: nothing here ever

@@ -1,6 +1,6 @@
 //! Connections to endpoints: a pool of reused HTTP/1.1 connections per
-//! endpoint (hyper-util's pool), or one multiplexed HTTP/2 connection per
-//! endpoint ([`h2`]).
+//! endpoint ([`h1`]), or one multiplexed HTTP/2 connection per endpoint
+//! ([`h2`]).
 //!
 //! An [`Endpoint`] is the tower service the balancer chooses among: it
 //! sends a request to one address and classifies connection failures
@@ -12,18 +12,18 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{self, connect::HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{ClientConfig, Protocol};
 use crate::error::ProxyError;
 use crate::metrics::EndpointMetrics;
 
+mod h1;
 mod h2;
 
+pub use h1::{H1Pool, PooledBody};
 pub use h2::H2Connection;
 pub(crate) use h2::{CONNECTION_WINDOW, STREAM_WINDOW};
 
@@ -35,29 +35,24 @@ pub struct Connector {
 
 #[derive(Clone, Debug)]
 enum ConnectorKind {
-    // Boxed: hyper-util's client is a few hundred bytes, and every
-    // endpoint holds one (sharing the pool inside).
-    Http1(Arc<legacy::Client<HttpConnector, Incoming>>),
-    H2 { connect_timeout: Duration },
+    Http1 {
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        max_idle: usize,
+    },
+    H2 {
+        connect_timeout: Duration,
+    },
 }
 
 impl Connector {
     pub fn new(protocol: Protocol, config: &ClientConfig) -> Self {
         let kind = match protocol {
-            Protocol::Http => {
-                let mut connector = HttpConnector::new();
-                connector.set_connect_timeout(Some(config.connect_timeout));
-                connector.set_nodelay(true);
-                let client = legacy::Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(config.pool_idle_timeout)
-                    .pool_max_idle_per_host(config.pool_max_idle)
-                    .pool_timer(TokioTimer::new())
-                    .timer(TokioTimer::new())
-                    // Keep the client's `Host`; set one only when missing.
-                    .set_host(true)
-                    .build(connector);
-                ConnectorKind::Http1(Arc::new(client))
-            }
+            Protocol::Http => ConnectorKind::Http1 {
+                connect_timeout: config.connect_timeout,
+                idle_timeout: config.pool_idle_timeout,
+                max_idle: config.pool_max_idle,
+            },
             Protocol::H2 => ConnectorKind::H2 {
                 connect_timeout: config.connect_timeout,
             },
@@ -68,10 +63,19 @@ impl Connector {
     /// The service that sends requests to `addr`.
     pub fn endpoint(&self, addr: SocketAddr, metrics: EndpointMetrics) -> Endpoint {
         let target = match &self.kind {
-            ConnectorKind::Http1(client) => Target::Http1 {
-                client: client.clone(),
-                authority: Authority::try_from(addr.to_string())
-                    .expect("a socket address is a valid authority"),
+            ConnectorKind::Http1 {
+                connect_timeout,
+                idle_timeout,
+                max_idle,
+            } => Target::Http1 {
+                pool: Arc::new(H1Pool::new(
+                    addr,
+                    *connect_timeout,
+                    *idle_timeout,
+                    *max_idle,
+                )),
+                host: HeaderValue::from_str(&addr.to_string())
+                    .expect("a socket address is a valid header value"),
             },
             ConnectorKind::H2 { connect_timeout } => {
                 Target::H2(Arc::new(H2Connection::new(addr, *connect_timeout)))
@@ -97,8 +101,9 @@ pub struct Endpoint {
 #[derive(Clone, Debug)]
 enum Target {
     Http1 {
-        client: Arc<legacy::Client<HttpConnector, Incoming>>,
-        authority: Authority,
+        pool: Arc<H1Pool>,
+        /// `Host` for a request that has none (HTTP/1.0).
+        host: HeaderValue,
     },
     H2(Arc<H2Connection>),
 }
@@ -114,9 +119,9 @@ impl Endpoint {
 }
 
 impl tower::Service<Request<Incoming>> for Endpoint {
-    type Response = Response<Incoming>;
+    type Response = Response<PooledBody>;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<Response<Incoming>, ProxyError>>;
+    type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
 
     /// Always ready: the pool (or the HTTP/2 connection) queues requests
     /// while it connects, and a connection failure fails the request.
@@ -128,22 +133,28 @@ impl tower::Service<Request<Incoming>> for Endpoint {
         let metrics = self.metrics.clone();
         metrics.request();
         let start = Instant::now();
-        let addr = self.addr;
         // One boxed future per request, whichever the protocol.
         match &self.target {
-            Target::Http1 { client, authority } => {
-                // The pool is keyed by the URI's authority: point it at the
-                // endpoint; the `Host` header keeps the logical host.
-                let mut parts = std::mem::take(req.uri_mut()).into_parts();
-                parts.scheme = Some(Scheme::HTTP);
-                parts.authority = Some(authority.clone());
-                if parts.path_and_query.is_none() {
-                    parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+            Target::Http1 { pool, host } => {
+                // Origin-form on the wire; the `Host` header keeps the
+                // logical host (an absolute-form target's authority when
+                // the client sent no `Host`).
+                let uri = std::mem::take(req.uri_mut());
+                if !req.headers().contains_key(http::header::HOST) {
+                    let value = uri
+                        .authority()
+                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                        .unwrap_or_else(|| host.clone());
+                    req.headers_mut().insert(http::header::HOST, value);
                 }
-                *req.uri_mut() = Uri::from_parts(parts).expect("scheme, authority and path");
-                let sent = client.request(req);
+                let pq = uri
+                    .into_parts()
+                    .path_and_query
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                *req.uri_mut() = Uri::from(pq);
+                let pool = pool.clone();
                 Box::pin(async move {
-                    let result = sent.await.map_err(|e| classify(addr, &e));
+                    let result = pool.send(req).await;
                     record(&metrics, &result, start);
                     result
                 })
@@ -151,7 +162,7 @@ impl tower::Service<Request<Incoming>> for Endpoint {
             Target::H2(conn) => {
                 let conn = conn.clone();
                 Box::pin(async move {
-                    let result = conn.send(req).await;
+                    let result = conn.send(req).await.map(|r| r.map(PooledBody::unpooled));
                     record(&metrics, &result, start);
                     result
                 })
@@ -162,26 +173,11 @@ impl tower::Service<Request<Incoming>> for Endpoint {
 
 fn record(
     metrics: &EndpointMetrics,
-    result: &Result<Response<Incoming>, ProxyError>,
+    result: &Result<Response<PooledBody>, ProxyError>,
     start: Instant,
 ) {
     let success = matches!(result, Ok(rsp) if !rsp.status().is_server_error());
     metrics.response(success, start.elapsed());
-}
-
-/// A failure to connect never reached the endpoint; anything else may have.
-fn classify(addr: SocketAddr, e: &legacy::Error) -> ProxyError {
-    if e.is_connect() {
-        ProxyError::Connect {
-            addr: addr.to_string(),
-            message: error_chain(e),
-        }
-    } else {
-        ProxyError::Upstream {
-            addr: addr.to_string(),
-            message: error_chain(e),
-        }
-    }
 }
 
 /// An error and its sources, on one line.

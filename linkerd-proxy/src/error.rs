@@ -4,17 +4,17 @@
 
 use std::time::Duration;
 
+use crate::client::PooledBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use l5d_dtab::Path;
 
 use crate::headers::{L5D_ERR, L5D_RETRYABLE};
 
 /// What the proxy answers with: an upstream's streaming body or a body the
 /// proxy made itself.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+pub type ResponseBody = Either<PooledBody, Full<Bytes>>;
 
 /// Why the proxy could not get a response from upstream.
 #[derive(Debug, thiserror::Error)]

@@ -99,16 +99,33 @@ pub struct Destination<'a> {
 
 /// Prepares a request's headers for the upstream hop.
 pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'static str) {
-    remove_hop_by_hop(headers);
-    headers.remove(L5D_DTAB);
-    headers.remove(DTAB_LOCAL);
+    // One pass over the names tells which headers are there to remove or
+    // keep; removing an absent header still costs a hash lookup.
+    let mut present = Present::default();
+    for name in headers.keys() {
+        present.hop_by_hop |= is_hop_by_hop(name);
+        present.overrides |= name == L5D_DTAB || name == DTAB_LOCAL;
+        present.ctx_dtab |= name == L5D_CTX_DTAB;
+        present.residual |= name == L5D_DST_RESIDUAL;
+        present.reqid |= name == L5D_REQID;
+    }
+    if present.hop_by_hop {
+        remove_hop_by_hop(headers);
+    }
+    if present.overrides {
+        headers.remove(L5D_DTAB);
+        headers.remove(DTAB_LOCAL);
+    }
+    // Room for what follows, so the map grows at most once.
+    headers.reserve(5);
     match dst.ctx_dtab {
         Some(v) => {
             headers.insert(L5D_CTX_DTAB, v.clone());
         }
-        None => {
+        None if present.ctx_dtab => {
             headers.remove(L5D_CTX_DTAB);
         }
+        None => {}
     }
     headers.insert(L5D_DST_SERVICE, dst.service.clone());
     headers.insert(L5D_DST_CLIENT, dst.client.clone());
@@ -116,14 +133,25 @@ pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'stat
         Some(v) => {
             headers.insert(L5D_DST_RESIDUAL, v.clone());
         }
-        None => {
+        None if present.residual => {
             headers.remove(L5D_DST_RESIDUAL);
         }
+        None => {}
     }
-    if !headers.contains_key(L5D_REQID) {
+    if !present.reqid {
         headers.insert(L5D_REQID, request_id());
     }
     headers.append(header::VIA, HeaderValue::from_static(via));
+}
+
+/// Which of the headers `stamp_request` handles a request carries.
+#[derive(Default)]
+struct Present {
+    hop_by_hop: bool,
+    overrides: bool,
+    ctx_dtab: bool,
+    residual: bool,
+    reqid: bool,
 }
 
 /// 16 lower-case hex digits of a random 64-bit id.

@@ -14,7 +14,7 @@ use tower::Service;
 use tower::discover::Change;
 
 use super::discover::EndpointDiscover;
-use crate::client::Endpoint;
+use crate::client::{Endpoint, PooledBody};
 use crate::error::ProxyError;
 
 #[derive(Debug)]
@@ -35,9 +35,9 @@ impl RoundRobin {
 }
 
 impl Service<Request<Incoming>> for RoundRobin {
-    type Response = Response<Incoming>;
+    type Response = Response<PooledBody>;
     type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<Response<Incoming>, ProxyError>>;
+    type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         while let Poll::Ready(Some(Ok(change))) = Pin::new(&mut self.discover).poll_next(cx) {
