@@ -10,12 +10,6 @@ use clap::Parser;
 use linkerd_proxy::config::ProxyConfig;
 use linkerd_proxy::proxy::{Proxy, StartError};
 
-/// mimalloc rather than glibc's malloc: the request path makes a few small
-/// allocations per request (hyper's and ours), and glibc's showed in
-/// profiles.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The exit status for a configuration error (`EX_USAGE`).
 const EXIT_CONFIG: u8 = 64;
 
