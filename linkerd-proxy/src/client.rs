@@ -180,6 +180,24 @@ fn record(
     metrics.response(success, start.elapsed());
 }
 
+/// A TCP connection to an endpoint, with Nagle off (requests and
+/// responses are small and latency-bound).
+pub(crate) async fn connect_tcp(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, ProxyError> {
+    let connect_error = |message: String| ProxyError::Connect {
+        addr: addr.to_string(),
+        message,
+    };
+    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| connect_error(format!("timed out after {timeout:?}")))?
+        .map_err(|e| connect_error(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 /// An error and its sources, on one line.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();

@@ -23,9 +23,8 @@ use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use super::error_chain;
+use super::{connect_tcp, error_chain};
 use crate::error::ProxyError;
 
 /// How long a connection taken from the pool may take to become ready for
@@ -125,11 +124,7 @@ impl H1Pool {
             addr: self.addr.to_string(),
             message,
         };
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
-            .await
-            .map_err(|_| connect_error(format!("timed out after {:?}", self.connect_timeout)))?
-            .map_err(|e| connect_error(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+        let stream = connect_tcp(self.addr, self.connect_timeout).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await

@@ -9,9 +9,8 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 
-use super::error_chain;
+use super::{connect_tcp, error_chain};
 use crate::error::ProxyError;
 
 /// Flow-control windows of the proxy's HTTP/2 connections (both sides).
@@ -69,11 +68,7 @@ impl H2Connection {
             addr: self.addr.to_string(),
             message,
         };
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
-            .await
-            .map_err(|_| connect_error(format!("timed out after {:?}", self.connect_timeout)))?
-            .map_err(|e| connect_error(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+        let stream = connect_tcp(self.addr, self.connect_timeout).await?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(10))
