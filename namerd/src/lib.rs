@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod api;
+mod backoff;
 pub mod config;
 pub mod interpreter;
 pub mod k8s;

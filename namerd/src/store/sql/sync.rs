@@ -26,14 +26,12 @@ use tracing::{debug, info, warn};
 
 use super::backend::Backend;
 use super::{SqlOptions, SyncStats, counter, parse_dtab};
+pub(super) use crate::backoff::Backoff;
 use crate::store::{Namespace, StoreHealth, Version, VersionedDtab, WatchHub};
 
 /// Above this many changed namespaces a re-read fetches every row in one
 /// statement instead of one statement per namespace (the initial load).
 const BULK_REREAD: usize = 16;
-
-/// The first pause after a failure; it doubles up to `max_backoff`.
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What a listener tells the synchronisation task.
 #[derive(Debug)]
@@ -332,46 +330,6 @@ async fn next_hint(hints: &mut Option<mpsc::Receiver<Hint>>) -> Option<Hint> {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// Capped exponential backoff that never gives up, with jitter: each
-/// pause is drawn from the upper half of the exponential step, so replicas
-/// that lost their database together do not reconnect in lockstep.
-#[derive(Debug)]
-pub(super) struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(super) fn new(max: Duration) -> Self {
-        Backoff {
-            next: MIN_BACKOFF.min(max),
-            max,
-        }
-    }
-
-    pub(super) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay / 2 + delay.mul_f64(unit_random() / 2.0)
-    }
-
-    pub(super) fn reset(&mut self) {
-        self.next = MIN_BACKOFF.min(self.max);
-    }
-}
-
-/// A number in [0, 1) that differs between calls and processes. Jitter
-/// needs no more than this, so no random-number crate is pulled in for it.
-fn unit_random() -> f64 {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    // `RandomState` is seeded from the OS once per process.
-    let bits = std::collections::hash_map::RandomState::new().hash_one(nanos);
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A stored namespace name, if valid; others are skipped with a warning.
