@@ -196,18 +196,7 @@ impl Interpreter for FixedInterpreter {
     }
 
     fn state(&self) -> Value {
-        let mut streams: Vec<Value> = self
-            .binds
-            .snapshot()
-            .iter()
-            .map(|(k, e)| state_json::bind_json(k, e))
-            .collect();
-        streams.extend(
-            self.resolves
-                .snapshot()
-                .iter()
-                .map(|(id, e)| state_json::resolve_json(id, e)),
-        );
+        let streams = state_json::streams(&self.binds, &self.resolves);
         json!({
             "kind": "default",
             "dtab": self.dtab.show(),

@@ -266,18 +266,7 @@ impl Interpreter for MeshInterpreter {
             Phase::Connected => "connected",
             Phase::Backoff => "backoff",
         };
-        let mut streams: Vec<Value> = self
-            .binds
-            .snapshot()
-            .iter()
-            .map(|(k, e)| state_json::bind_json(k, e))
-            .collect();
-        streams.extend(
-            self.resolves
-                .snapshot()
-                .iter()
-                .map(|(id, e)| state_json::resolve_json(id, e)),
-        );
+        let streams = state_json::streams(&self.binds, &self.resolves);
         let stats = self.stats();
         json!({
             "kind": "io.l5d.mesh",

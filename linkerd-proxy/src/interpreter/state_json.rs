@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use l5d_dtab::{Bound, NameTree, Path};
 use serde_json::{Value, json};
 
-use super::cache::{BindKey, Entry, Status};
+use super::cache::{BindKey, Cache, Entry, Status};
 use super::{BindState, ReplicaState};
 
 /// Milliseconds since the Unix epoch.
@@ -104,4 +104,23 @@ pub(crate) fn resolve_json(id: &Path, entry: &Entry<ReplicaState>) -> Value {
     m.insert("state".into(), state.into());
     m.insert("addr".into(), addr_json(&current));
     Value::Object(m)
+}
+
+/// Every binding and resolution an interpreter holds, for its state page.
+pub(crate) fn streams(
+    binds: &Cache<BindKey, BindState>,
+    resolves: &Cache<Path, ReplicaState>,
+) -> Vec<Value> {
+    let mut streams: Vec<Value> = binds
+        .snapshot()
+        .iter()
+        .map(|(k, e)| bind_json(k, e))
+        .collect();
+    streams.extend(
+        resolves
+            .snapshot()
+            .iter()
+            .map(|(id, e)| resolve_json(id, e)),
+    );
+    streams
 }
