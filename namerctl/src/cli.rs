@@ -20,7 +20,8 @@ use crate::input::Source;
     long_about = "Inspect and change namerd dtabs.\n\n\
         namerd is found with --base-url, else the NAMERCTL_BASE_URL environment variable, \
         else the base-url key of --config or of the first .namerctl.yaml, .namerctl.yml or \
-        .namerctl.json in the current directory or a parent."
+        .namerctl.json in the current directory or a parent, else namerd's default \
+        address, http://127.0.0.1:4180 (-v says which was used)."
 )]
 pub struct Cli {
     #[arg(
@@ -39,6 +40,10 @@ pub struct Cli {
     /// seconds to wait for each answer from namerd
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
+
+    /// say on stderr which namerd is used and where its address came from
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 
     #[command(subcommand)]
     pub command: TopCommand,
@@ -166,6 +171,7 @@ pub struct Invocation {
     pub config: Option<PathBuf>,
     pub timeout_secs: u64,
     pub json: bool,
+    pub verbose: bool,
     pub action: Action,
 }
 
@@ -253,6 +259,7 @@ impl Cli {
             config: self.config,
             timeout_secs: self.timeout,
             json: dtab.json,
+            verbose: self.verbose,
             action,
         })
     }

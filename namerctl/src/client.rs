@@ -25,7 +25,7 @@ use crate::input::CONTENT_TYPE_JSON;
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How much of an error body is quoted in an error message.
-const MAX_DETAIL_CHARS: usize = 300;
+const MAX_DETAIL_CHARS: usize = 2000;
 
 /// A dtab body to send and its media type.
 #[derive(Clone, Debug)]
@@ -279,29 +279,37 @@ fn reason(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Success is 200, 201 or 204; 404 is the Go tool's not-found error; the
-/// rest are unexpected, quoting the first line of namerd's explanation.
+/// rest are unexpected, quoting namerd's explanation.
 fn check(reply: Reply) -> Result<Reply, Error> {
     match reply.status {
         StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(reply),
         StatusCode::NOT_FOUND => Err(Error::NotFound),
         status => Err(Error::Unexpected {
             status,
-            detail: first_line(&reply.body),
+            detail: error_detail(&reply.body),
         }),
     }
 }
 
-fn first_line(body: &[u8]) -> Option<String> {
+/// namerd's explanation, whole: a dtab parse error spans several lines
+/// (the message, the text, a caret), and cutting it after the first loses
+/// the part that says where. Capped, and without control characters other
+/// than line breaks and tabs, since it goes to a terminal.
+fn error_detail(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
-    let line = text.lines().next()?.trim();
-    if line.is_empty() {
+    let text = text.trim();
+    if text.is_empty() {
         return None;
     }
-    let mut line: String = line.chars().take(MAX_DETAIL_CHARS).collect();
-    if line.len() < text.lines().next().unwrap_or_default().trim().len() {
-        line.push('…');
+    let mut detail: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .take(MAX_DETAIL_CHARS)
+        .collect();
+    if text.chars().count() > MAX_DETAIL_CHARS {
+        detail.push('…');
     }
-    Some(line)
+    Some(detail)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Error> {
@@ -329,19 +337,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn first_line_of_error_bodies() {
-        let long = "x".repeat(400);
+    fn error_bodies_are_quoted_whole() {
+        let long = "x".repeat(MAX_DETAIL_CHARS + 100);
         let cases: &[(&[u8], Option<&str>)] = &[
             (b"", None),
             (b"\n", None),
-            (b"   \nsecond", None),
-            (b"bad dtab: /a=>\n at 4\n", Some("bad dtab: /a=>")),
+            (b"   \nsecond", Some("second")),
+            (b"bad dtab: '/a=>\n  ^'\n", Some("bad dtab: '/a=>\n  ^'")),
             (b"Forbidden", Some("Forbidden")),
+            (b"a\x1b[31mred\r\tb", Some("a[31mred\tb")),
         ];
         for (body, want) in cases {
-            assert_eq!(first_line(body).as_deref(), *want, "{body:?}");
+            assert_eq!(error_detail(body).as_deref(), *want, "{body:?}");
         }
-        let truncated = first_line(long.as_bytes()).unwrap();
+        let truncated = error_detail(long.as_bytes()).unwrap();
         assert_eq!(truncated.chars().count(), MAX_DETAIL_CHARS + 1);
         assert!(truncated.ends_with('…'));
     }

@@ -1,6 +1,8 @@
 //! Where namerd is: the base URL from the `--base-url` flag, else the
 //! `NAMERCTL_BASE_URL` environment variable, else the `base-url` key of a
-//! config file, as the Go namerctl (viper) resolved it.
+//! config file, as the Go namerctl (viper) resolved it; else namerd's own
+//! default address, `http://127.0.0.1:4180`, which is what a user who just
+//! started namerd on this machine expects (the Go tool failed instead).
 //!
 //! The config file is the one given by `--config`, else the first
 //! `.namerctl.yaml`, `.namerctl.yml` or `.namerctl.json` found in the
@@ -17,6 +19,10 @@ use serde::Deserialize;
 
 /// The config file names searched for, in order, in each directory.
 pub const CONFIG_FILE_NAMES: [&str; 3] = [".namerctl.yaml", ".namerctl.yml", ".namerctl.json"];
+
+/// namerd's default HTTP API address (`io.l5d.httpController` on 4180),
+/// used when nothing names another.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:4180";
 
 /// Everything the base URL may come from.
 #[derive(Clone, Copy, Debug)]
@@ -147,33 +153,61 @@ pub fn percent_encode(segment: &str) -> String {
     out
 }
 
-/// Resolves the base URL: flag, else environment, else config file.
+/// Where the base URL in use came from, for `--verbose`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env,
+    File(PathBuf),
+    /// Nothing was configured: [`DEFAULT_BASE_URL`].
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag => f.write_str("from --base-url"),
+            Origin::Env => f.write_str("from NAMERCTL_BASE_URL"),
+            Origin::File(path) => write!(f, "from {}", path.display()),
+            Origin::Default => f.write_str(
+                "the default: no --base-url, NAMERCTL_BASE_URL or base-url in a .namerctl file",
+            ),
+        }
+    }
+}
+
+/// Resolves the base URL: flag, else environment, else config file, else
+/// [`DEFAULT_BASE_URL`].
 ///
 /// An explicit `--config` file is always read, so a typo in its name is
 /// reported even when the flag or environment supplies the URL; a searched
 /// file is only read when it is needed. An empty environment value counts
-/// as unset, as it did for viper.
-pub fn resolve_base_url(sources: &Sources<'_>) -> Result<BaseUrl, ConfigError> {
+/// as unset, as it did for viper; an empty value anywhere else is an error,
+/// not a reason to fall back.
+pub fn resolve_base_url(sources: &Sources<'_>) -> Result<(BaseUrl, Origin), ConfigError> {
     let explicit = match sources.config_file {
-        Some(path) => Some(read_config(path)?),
+        Some(path) => Some((path.to_path_buf(), read_config(path)?)),
         None => None,
     };
     if let Some(flag) = sources.flag {
-        return BaseUrl::parse(flag);
+        return Ok((BaseUrl::parse(flag)?, Origin::Flag));
     }
     if let Some(env) = sources.env.filter(|v| !v.trim().is_empty()) {
-        return BaseUrl::parse(env);
+        return Ok((BaseUrl::parse(env)?, Origin::Env));
     }
     let file = match explicit {
         Some(file) => Some(file),
         None => match find_config(sources.cwd)? {
-            Some(path) => Some(read_config(&path)?),
+            Some(path) => {
+                let file = read_config(&path)?;
+                Some((path, file))
+            }
             None => None,
         },
     };
-    match file.and_then(|f| f.base_url) {
-        Some(url) => BaseUrl::parse(&url),
-        None => Err(ConfigError::Empty),
+    match file.and_then(|(path, f)| f.base_url.map(|url| (path, url))) {
+        Some((path, url)) => Ok((BaseUrl::parse(&url)?, Origin::File(path))),
+        None => Ok((BaseUrl::parse(DEFAULT_BASE_URL)?, Origin::Default)),
     }
 }
 
@@ -313,8 +347,17 @@ mod tests {
             (None, None, "http://from-file:4180"),
         ];
         for (flag, env, want) in cases {
-            let got = resolve_base_url(&sources(flag, env, None, cwd)).unwrap();
+            let (got, _) = resolve_base_url(&sources(flag, env, None, cwd)).unwrap();
             assert_eq!(got.to_string(), want, "flag={flag:?} env={env:?}");
+        }
+        let origins = [
+            (Some("http://flag:1"), None, Origin::Flag),
+            (None, Some("http://env:2"), Origin::Env),
+            (None, None, Origin::File(root.path().join(".namerctl.yaml"))),
+        ];
+        for (flag, env, want) in origins {
+            let (_, got) = resolve_base_url(&sources(flag, env, None, cwd)).unwrap();
+            assert_eq!(got, want, "flag={flag:?} env={env:?}");
         }
     }
 
@@ -329,7 +372,7 @@ mod tests {
             r#"{"base-url": "http://near:9"}"#,
         )
         .unwrap();
-        let got = resolve_base_url(&sources(None, None, None, &child)).unwrap();
+        let (got, _) = resolve_base_url(&sources(None, None, None, &child)).unwrap();
         assert_eq!(got.to_string(), "http://near:9");
     }
 
@@ -338,7 +381,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("namerctl.yaml");
         std::fs::write(&file, "base-url: http://explicit:4180\n").unwrap();
-        let got = resolve_base_url(&sources(None, None, Some(&file), dir.path())).unwrap();
+        let (got, _) = resolve_base_url(&sources(None, None, Some(&file), dir.path())).unwrap();
         assert_eq!(got.to_string(), "http://explicit:4180");
 
         let missing = dir.path().join("missing.yaml");
@@ -353,13 +396,26 @@ mod tests {
     }
 
     #[test]
+    fn nothing_configured_is_namerds_default_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = resolve_base_url(&sources(None, None, None, dir.path())).unwrap();
+        assert_eq!(got.0.to_string(), DEFAULT_BASE_URL);
+        assert_eq!(got.1, Origin::Default);
+
+        // A file without the key configures nothing either.
+        std::fs::write(dir.path().join(".namerctl.yaml"), "other: 1\n").unwrap();
+        let got = resolve_base_url(&sources(None, None, None, dir.path())).unwrap();
+        assert_eq!(got.0.to_string(), DEFAULT_BASE_URL);
+        assert_eq!(got.1, Origin::Default);
+    }
+
+    #[test]
     fn missing_or_unusable_config() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".namerctl.yaml"), "base-url: ''\n").unwrap();
         let err = resolve_base_url(&sources(None, None, None, dir.path())).unwrap_err();
         assert_eq!(err.to_string(), "empty base URL");
-
-        std::fs::write(dir.path().join(".namerctl.yaml"), "other: 1\n").unwrap();
-        let err = resolve_base_url(&sources(None, None, None, dir.path())).unwrap_err();
+        let err = resolve_base_url(&sources(Some(" "), None, None, dir.path())).unwrap_err();
         assert_eq!(err.to_string(), "empty base URL");
 
         std::fs::write(dir.path().join(".namerctl.yaml"), "base-url: [\n").unwrap();

@@ -54,8 +54,8 @@ pub enum Error {
         "namerd did not report the current version of dtab {name}; refusing to write without one"
     )]
     MissingVersion { name: String },
-    /// `unexpected response: 409 Conflict`, then the first line of the
-    /// body, where namerd explains (e.g. a dtab parse error).
+    /// `unexpected response: 409 Conflict`, then the body, where namerd
+    /// explains (e.g. a dtab parse error, which spans several lines).
     #[error(
         "unexpected response: {}{}",
         status_text(*status),

@@ -38,12 +38,15 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
-    let base = config::resolve_base_url(&Sources {
+    let (base, origin) = config::resolve_base_url(&Sources {
         flag: invocation.base_url.as_deref(),
         env: env.base_url.as_deref(),
         config_file: invocation.config.as_deref(),
         cwd: &env.cwd,
     })?;
+    if invocation.verbose {
+        writeln!(err, "namerd at {base} ({origin})").map_err(Error::Output)?;
+    }
     let client = NamerdClient::new(base, Duration::from_secs(invocation.timeout_secs));
     let json = invocation.json;
 

@@ -237,7 +237,7 @@ async fn namerd_errors_are_reported_once_without_usage() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "Error: unexpected response: 400 Bad Request: Invalid dtab: expected a name tree at 4\n"
+        "Error: unexpected response: 400 Bad Request: Invalid dtab: expected a name tree at 4\nmore detail\n"
     );
     let out = namerctl(&fake.base_url, dir.path(), &["dtab", "rm", "x"]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -359,8 +359,20 @@ async fn transport_errors() {
     );
     drop(silent);
 
-    let out = namerctl("", dir.path(), &["dtab", "ls"]).await;
+    let out = namerctl("", dir.path(), &["--base-url", "", "dtab", "ls"]).await;
     assert_eq!(stderr(&out), "Error: empty base URL\n");
+    // Nothing configured: namerd's default address, which -v names. (Whether
+    // something answers there depends on what else runs on this machine.)
+    let out = namerctl("", dir.path(), &["-v", "--timeout", "1", "dtab", "ls"]).await;
+    assert_eq!(
+        stderr(&out).lines().next(),
+        Some(
+            "namerd at http://127.0.0.1:4180 (the default: no --base-url, NAMERCTL_BASE_URL \
+             or base-url in a .namerctl file)"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let out = namerctl("namerd:4180", dir.path(), &["dtab", "ls"]).await;
     assert_eq!(stderr(&out), "Error: invalid base URL: namerd:4180\n");
     let out = namerctl("https://namerd:4180", dir.path(), &["dtab", "ls"]).await;

@@ -137,6 +137,28 @@ async fn operator_workflow(namerd: namerd::testing::TestNamerd) {
     let got = ok(&url, d, &["dtab", "get", "internal"]).await;
     assert_eq!(got, format!("# version AAAAAAAAAAM=\n{HANDBOOK_PRETTY}"));
 
+    // A dtab namerd cannot parse: its whole multi-line explanation is
+    // quoted, up to the closing quote of the input it points into.
+    std::fs::write(
+        d.join("broken.dtab"),
+        "# version AAAAAAAAAAM=\n/svc => /host;\n/host/world => (/srv/world-v1;\n",
+    )
+    .unwrap();
+    let out = namerctl(
+        &url,
+        d,
+        &["dtab", "update", "internal", &path("broken.dtab")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("Error: unexpected response: 400 Bad Request: ")
+            && err.contains("/host/world => (/srv/world-v1[;]")
+            && err.ends_with("'\n"),
+        "{err}"
+    );
+
     // History shows every version, oldest first.
     let history = ok(&url, d, &["dtab", "history", "internal"]).await;
     let lines: Vec<&str> = history.lines().collect();
