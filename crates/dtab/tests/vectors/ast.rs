@@ -234,27 +234,60 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Removes `addr` from every `bound` object the runner cannot resolve.
-pub(crate) fn strip_unresolved_addrs(expected: &mut Value, actual: &Value) {
+/// Leaves a delegate leaf's `addr` out of the comparison where either side
+/// lacks it: the schema compares `addr` only when the expected output has
+/// one (`shared/spec/dtab.md`, delegate tree format), and the runner cannot
+/// resolve the addresses of the vector namers, only `/$/inet` literals.
+pub(crate) fn strip_uncompared_addrs(expected: &mut Value, actual: &mut Value) {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             if let (Some(Value::Object(eb)), Some(Value::Object(ab))) =
-                (e.get_mut("bound"), a.get("bound"))
-                && !ab.contains_key("addr")
+                (e.get_mut("bound"), a.get_mut("bound"))
+                && !(eb.contains_key("addr") && ab.contains_key("addr"))
             {
                 eb.remove("addr");
+                ab.remove("addr");
             }
             for (k, v) in e.iter_mut() {
-                if let Some(av) = a.get(k) {
-                    strip_unresolved_addrs(v, av);
+                if let Some(av) = a.get_mut(k) {
+                    strip_uncompared_addrs(v, av);
                 }
             }
         }
         (Value::Array(e), Value::Array(a)) => {
             for (ev, av) in e.iter_mut().zip(a) {
-                strip_unresolved_addrs(ev, av);
+                strip_uncompared_addrs(ev, av);
             }
         }
         _ => {}
     }
+}
+
+/// The comparison rule for `addr` checked on hand-made trees, since the
+/// vector file may not exercise every side of it: an `addr` only the actual
+/// output has is ignored, one on both sides is compared.
+pub(crate) fn check_addr_rule() -> Result<()> {
+    let leaf = |addr: Option<Value>| {
+        let mut bound = json!({"id": "/$/inet/1.2.3.4/80", "path": "/"});
+        if let Some(a) = addr {
+            bound["addr"] = a;
+        }
+        json!({"type": "leaf", "bound": bound})
+    };
+    let a = json!({"type": "neg"});
+    let b = json!({"type": "pending"});
+    let cases = [
+        (leaf(None), leaf(Some(a.clone())), true),
+        (leaf(Some(a.clone())), leaf(None), true),
+        (leaf(Some(a.clone())), leaf(Some(a.clone())), true),
+        (leaf(Some(a)), leaf(Some(b)), false),
+    ];
+    for (mut want, mut got, equal) in cases {
+        let before = (want.clone(), got.clone());
+        strip_uncompared_addrs(&mut want, &mut got);
+        if json_eq(&want, &got) != equal {
+            return Err(format!("the addr rule compares {before:?} wrongly"));
+        }
+    }
+    Ok(())
 }
