@@ -8,13 +8,24 @@
 #                 answering with its own name
 #
 # The configurations it runs are deploy/local/{namerd,linkerd}.yaml and
-# internal.dtab. Ctrl-C stops everything. Running it again reuses the
+# internal.dtab. Ctrl-C (or SIGTERM, SIGHUP) stops everything. Running it again reuses the
 # stored dtabs and cleans up what an interrupted run left behind.
 #
 # Environment: L5D_PROFILE=release|debug (default release),
 # L5D_SKIP_BUILD=1 to use already built binaries (L5D_BIN_DIR says where),
 # L5D_LOCAL_STATE to keep state elsewhere than .local/mesh.
 set -euo pipefail
+
+# A shell started in the background of a non-interactive shell (a CI job,
+# `./mesh.sh &` in a script) inherits SIGINT as ignored, and bash cannot trap
+# a signal that was ignored when it started: Ctrl-C would never stop the
+# mesh. Start again once with the default dispositions, so the traps below
+# always work however the launcher was started.
+if [[ -z "${L5D_MESH_SIGNALS_RESET:-}" ]]; then
+  export L5D_MESH_SIGNALS_RESET=1
+  exec env --default-signal=INT,TERM,HUP bash "${BASH_SOURCE[0]}" "$@"
+fi
+unset L5D_MESH_SIGNALS_RESET
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -55,7 +66,7 @@ cleanup() {
   say "stopped."
 }
 trap cleanup EXIT
-trap 'cleanup; exit 0' INT TERM
+trap 'cleanup; exit 0' INT TERM HUP
 
 # start NAME CMD...: runs CMD with its output in $state/logs/NAME.*, and
 # waits (up to 60 s) for the readiness line it prints first; sets $line.
@@ -93,9 +104,12 @@ done
 sed "s#\.local/mesh#$state#g" deploy/local/namerd.yaml > "$state/namerd.yaml"
 start namerd "$bin/namerd" "$state/namerd.yaml"
 
-export NAMERCTL_BASE_URL=http://127.0.0.1:4180
-if ! "$bin/namerctl" dtab get internal > /dev/null 2>&1; then
-  "$bin/namerctl" dtab create internal deploy/local/internal.dtab
+# Named explicitly, so a NAMERCTL_BASE_URL or .namerctl.yaml of the user's
+# cannot send the seed elsewhere; nothing is exported, so the commands
+# printed below behave the same in the user's own shell.
+namerd_url=http://127.0.0.1:4180
+if ! "$bin/namerctl" --base-url "$namerd_url" dtab get internal > /dev/null 2>&1; then
+  "$bin/namerctl" --base-url "$namerd_url" dtab create internal deploy/local/internal.dtab
 fi
 
 start linkerd-proxy "$bin/linkerd-proxy" deploy/local/linkerd.yaml
@@ -108,9 +122,9 @@ The mesh is up.
   curl --http2-prior-knowledge -H 'Host: world' http://localhost:4240/   # HTTP/2
   python3 tests/grpcio/demo_client.py --target localhost:4340 unary you  # gRPC (pip install grpcio)
 
-  $bin/namerctl dtab get internal > /tmp/internal.dtab
+  $bin/namerctl dtab get internal > internal.dtab
   # canary: edit the /host/world line to  /host/world => 9 * /srv/world-v1 & 1 * /srv/world-v2;
-  $bin/namerctl dtab update internal /tmp/internal.dtab          # compare-and-set on the version
+  $bin/namerctl dtab update internal internal.dtab          # compare-and-set on the version
 
   dashboard  http://localhost:9990/        metrics  http://localhost:9990/admin/metrics/prometheus
   delegator  http://localhost:9990/delegator.json?path=/svc/world

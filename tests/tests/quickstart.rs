@@ -1,8 +1,10 @@
 //! The README's first command: `deploy/local/mesh.sh` starts namerd on
 //! SQLite, the proxy and the demo backends; requests reach them through all
 //! three routers; a canary shift with namerctl takes effect; Ctrl-C stops
-//! everything; a second run keeps the stored dtab, and a run after an
-//! unclean kill cleans up the leftovers.
+//! everything (SIGHUP and SIGTERM too, however the test was started); a
+//! second run keeps the stored dtab, and a run after an unclean kill cleans
+//! up the leftovers. The commands the launcher prints for the user are run
+//! as printed, in a fresh shell without the launcher's environment.
 //!
 //! The quickstart listens on its documented fixed ports (4140, 4240, 4340,
 //! 4180, 4321, 9990, 9991), below the range the OS hands out for port 0,
@@ -49,11 +51,41 @@ impl Drop for Launcher {
     }
 }
 
+/// The launcher, up, and the commands it printed for the user to try.
+struct Launched {
+    launcher: Launcher,
+    /// The command lines of "The mesh is up." block (indented lines that
+    /// are not URLs), as printed.
+    commands: Vec<String>,
+}
+
+impl Launched {
+    /// The printed command line that starts with `prefix` (after `$bin/`
+    /// for our binaries).
+    fn command(&self, needle: &str) -> &str {
+        self.commands
+            .iter()
+            .find(|c| c.contains(needle))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the launcher prints a `{needle}` command: {:?}",
+                    self.commands
+                )
+            })
+    }
+}
+
 /// Starts the launcher with `state` as its state directory and waits for
-/// "The mesh is up."
-async fn launch(state: &Path) -> Launcher {
+/// the end of what it prints once the mesh is up.
+///
+/// Its signal dispositions are reset first: a test process started in the
+/// background of a non-interactive shell has SIGINT ignored, children
+/// inherit that, and bash cannot trap a signal ignored at entry.
+async fn launch(state: &Path) -> Launched {
     let bin_dir = binary("namerd").parent().unwrap().to_path_buf();
-    let mut child = Command::new("bash")
+    let mut child = Command::new("env")
+        .arg("--default-signal=INT,TERM,HUP")
+        .arg("bash")
         .arg(repo_root().join("deploy/local/mesh.sh"))
         .env("L5D_SKIP_BUILD", "1")
         .env("L5D_BIN_DIR", &bin_dir)
@@ -61,12 +93,18 @@ async fn launch(state: &Path) -> Launcher {
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("bash runs the launcher");
+        .expect("env runs the launcher");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let up = async {
+    let printed = async {
+        let mut up = false;
+        let mut commands = Vec::new();
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.contains("The mesh is up.") {
-                return;
+                up = true;
+            } else if up && line.contains("Ctrl-C stops everything") {
+                return commands;
+            } else if up && line.starts_with("  ") && !line.trim_start().starts_with('#') {
+                commands.push(line.trim().to_string());
             }
         }
         panic!(
@@ -74,37 +112,60 @@ async fn launch(state: &Path) -> Launcher {
             state.display()
         );
     };
-    tokio::time::timeout(Duration::from_secs(120), up)
+    let commands = tokio::time::timeout(Duration::from_secs(120), printed)
         .await
         .expect("the mesh is up within 120 s");
     // Keep draining its output so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Launcher {
-        child: Some(child),
-        state: state.to_path_buf(),
+    Launched {
+        launcher: Launcher {
+            child: Some(child),
+            state: state.to_path_buf(),
+        },
+        commands,
     }
 }
 
-/// SIGINT (Ctrl-C) to the launcher; it must exit 0 and free the ports.
-async fn interrupt(mut launcher: Launcher) {
+/// Runs a command line as the launcher printed it, the way a user would in
+/// a new terminal: a fresh shell in `dir` whose environment carries nothing
+/// of the launcher's or the test's (no NAMERCTL_BASE_URL, no L5D_*).
+async fn as_printed(line: &str, dir: &Path) -> (i32, String, String) {
+    let out = Command::new("bash")
+        .args(["-c", line])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .output()
+        .await
+        .expect("bash runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A signal to the launcher; it must exit 0 and free the ports.
+async fn stop(mut launcher: Launcher, signal: &str) {
     let mut child = launcher.child.take().unwrap();
     let pid = child.id().unwrap().to_string();
     Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .await
         .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
-        .expect("the launcher stops within 30 s of Ctrl-C")
+        .unwrap_or_else(|_| panic!("the launcher stops within 30 s of kill {signal}"))
         .unwrap();
-    assert_eq!(status.code(), Some(0), "Ctrl-C is a clean stop");
+    assert_eq!(status.code(), Some(0), "kill {signal} is a clean stop");
     for port in [4140, 4240, 4340, 4180, 4321, 9990, 9991] {
         assert!(
             tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_err(),
-            "port {port} is still open after Ctrl-C"
+            "port {port} is still open after kill {signal}"
         );
     }
 }
@@ -127,31 +188,22 @@ async fn curl(args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
     let state = tempfile::tempdir().unwrap();
+    let user = tempfile::tempdir().unwrap();
     let mesh = launch(state.path()).await;
 
-    assert_eq!(
-        curl(&["-x", "localhost:4140", "http://world/"]).await,
-        "world-v1\n"
-    );
-    assert_eq!(
-        curl(&[
-            "--http2-prior-knowledge",
-            "-H",
-            "Host: world",
-            "http://localhost:4240/"
-        ])
-        .await,
-        "world-v1\n"
-    );
+    // What it prints works as printed, from a fresh shell elsewhere.
+    for needle in ["curl -x localhost:4140", "curl --http2-prior-knowledge"] {
+        let (code, out, err) = as_printed(mesh.command(needle), user.path()).await;
+        assert_eq!((code, out.as_str()), (0, "world-v1\n"), "{needle}: {err}");
+    }
     if python_has("grpc").await {
-        let out = Command::new("python3")
-            .arg(repo_root().join("tests/grpcio/demo_client.py"))
-            .args(["--target", "localhost:4340", "unary", "you"])
-            .output()
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("\"served_by\": \"greeter\""), "{stdout}");
+        let line = mesh.command("demo_client.py");
+        let line = line.replace(
+            "tests/grpcio/",
+            &format!("{}/tests/grpcio/", repo_root().display()),
+        );
+        let (_, out, err) = as_printed(&line, user.path()).await;
+        assert!(out.contains("\"served_by\": \"greeter\""), "{out}{err}");
     } else {
         skip_or_fail("python3 with grpcio (pip install -r tests/grpcio/requirements.txt)");
     }
@@ -161,18 +213,16 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
         "the dashboard lists the route"
     );
 
-    // The canary shift of the README: get, edit, update with the version.
-    let (code, current, err) = namerctl(NAMERD, &["dtab", "get", "internal"]).await;
-    assert_eq!(code, 0, "{err}");
+    // The canary shift as printed: get, edit, update with the version.
+    let (code, _, err) = as_printed(mesh.command("namerctl dtab get internal"), user.path()).await;
+    assert_eq!(code, 0, "namerctl dtab get: {err}");
+    let file = user.path().join("internal.dtab");
+    let current = std::fs::read_to_string(&file).expect("the printed get writes internal.dtab");
     let canary = current.replace("/srv/world-v1", "9 * /srv/world-v1 & 1 * /srv/world-v2");
     assert_ne!(canary, current, "the dtab names world-v1: {current}");
-    let file = state.path().join("canary.dtab");
     std::fs::write(&file, &canary).unwrap();
-    let (code, _, err) = namerctl(
-        NAMERD,
-        &["dtab", "update", "internal", file.to_str().unwrap()],
-    )
-    .await;
+    let (code, _, err) =
+        as_printed(mesh.command("namerctl dtab update internal"), user.path()).await;
     assert_eq!(code, 0, "namerctl dtab update: {err}");
     let since = Instant::now();
     while curl(&["-x", "localhost:4140", "http://world/"]).await != "world-v2\n" {
@@ -181,7 +231,7 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
             "no request reached world-v2"
         );
     }
-    interrupt(mesh).await;
+    stop(mesh.launcher, "-INT").await;
 
     // Again: the dtab was kept, and nothing left over gets in the way.
     let mut mesh = launch(state.path()).await;
@@ -191,7 +241,7 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
         "the canary dtab was kept: {current}"
     );
     // An unclean end: the launcher is killed and its children linger.
-    let mut killed = mesh.child.take().unwrap();
+    let mut killed = mesh.launcher.child.take().unwrap();
     let pid = killed.id().unwrap().to_string();
     Command::new("kill")
         .args(["-KILL", &pid])
@@ -202,5 +252,8 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
     let mesh = launch(state.path()).await;
     let body = curl(&["-x", "localhost:4140", "http://world/"]).await;
     assert!(body == "world-v1\n" || body == "world-v2\n", "{body}");
-    interrupt(mesh).await;
+    stop(mesh.launcher, "-HUP").await;
+    // And SIGTERM, as a service manager stops it.
+    let mesh = launch(state.path()).await;
+    stop(mesh.launcher, "-TERM").await;
 }
