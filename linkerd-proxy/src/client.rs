@@ -22,6 +22,7 @@ use crate::metrics::EndpointMetrics;
 
 mod h1;
 mod h2;
+mod tcp;
 
 pub use h1::{H1Pool, PooledBody};
 pub use h2::H2Connection;
@@ -178,37 +179,4 @@ fn record(
 ) {
     let success = matches!(result, Ok(rsp) if !rsp.status().is_server_error());
     metrics.response(success, start.elapsed());
-}
-
-/// A TCP connection to an endpoint, with Nagle off (requests and
-/// responses are small and latency-bound).
-pub(crate) async fn connect_tcp(
-    addr: SocketAddr,
-    timeout: Duration,
-) -> Result<tokio::net::TcpStream, ProxyError> {
-    let connect_error = |message: String| ProxyError::Connect {
-        addr: addr.to_string(),
-        message,
-    };
-    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| connect_error(format!("timed out after {timeout:?}")))?
-        .map_err(|e| connect_error(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
-/// An error and its sources, on one line.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }

@@ -1,31 +1,28 @@
 //! Every error the proxy generates, classified once: its HTTP status, its
 //! `l5d-err` text, its metric label, and whether the request is known not
 //! to have reached an application (so a caller may safely retry it).
+//!
+//! It sits below the request path: the client, the balancer and the router
+//! produce these errors, and it depends on nothing of theirs (only on the
+//! header names of [`crate::headers`]), so its response body is a plain
+//! [`Full`] that the router wraps beside an upstream's body.
 
 use std::time::Duration;
 
-use crate::client::PooledBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 use l5d_dtab::Path;
 
-use crate::headers::{L5D_ERR, L5D_RETRYABLE};
-
-/// What the proxy answers with: an upstream's streaming body or a body the
-/// proxy made itself.
-pub type ResponseBody = Either<PooledBody, Full<Bytes>>;
+use crate::headers::{BadDtab, L5D_ERR, L5D_RETRYABLE};
 
 /// Why the proxy could not get a response from upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("Unknown destination: {0}")]
     Unidentified(String),
-    #[error("Invalid dtab in {header}: {message}")]
-    BadDtab {
-        header: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    BadDtab(#[from] BadDtab),
     #[error("Maximum call depth exceeded ({0} proxies in Via); is there a routing loop?")]
     CallDepth(usize),
     #[error("Unable to route {name}: {why}")]
@@ -47,7 +44,7 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::Unidentified(_) | ProxyError::BadDtab { .. } | ProxyError::CallDepth(_) => {
+            ProxyError::Unidentified(_) | ProxyError::BadDtab(_) | ProxyError::CallDepth(_) => {
                 StatusCode::BAD_REQUEST
             }
             ProxyError::BindingTimeout { .. }
@@ -64,7 +61,7 @@ impl ProxyError {
     pub fn kind(&self) -> &'static str {
         match self {
             ProxyError::Unidentified(_) => "unidentified",
-            ProxyError::BadDtab { .. } => "bad_dtab",
+            ProxyError::BadDtab(_) => "bad_dtab",
             ProxyError::CallDepth(_) => "call_depth",
             ProxyError::NoRoute { .. } => "no_route",
             ProxyError::NoEndpoints { .. } => "no_endpoints",
@@ -86,11 +83,9 @@ impl ProxyError {
 
     /// The response the client sees: status, `l5d-err` (URL-encoded, as
     /// Linkerd's), `l5d-retryable` when safe, and the message as the body.
-    pub fn to_response(&self) -> Response<ResponseBody> {
+    pub fn to_response(&self) -> Response<Full<Bytes>> {
         let message = self.to_string();
-        let mut rsp = Response::new(Either::Right(Full::new(Bytes::from(format!(
-            "{message}\n"
-        )))));
+        let mut rsp = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
         *rsp.status_mut() = self.status();
         let headers = rsp.headers_mut();
         headers.insert(
@@ -105,6 +100,23 @@ impl ProxyError {
         }
         rsp
     }
+}
+
+/// An error and its sources, on one line: the message of a
+/// [`ProxyError::Connect`] or [`ProxyError::Upstream`] made from hyper's
+/// errors, whose useful part is often a source.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// `application/x-www-form-urlencoded`-style encoding, as the JVM's
@@ -139,6 +151,14 @@ mod tests {
         let cases = [
             (ProxyError::Unidentified("no Host".into()), 400, false),
             (ProxyError::CallDepth(11), 400, false),
+            (
+                ProxyError::from(BadDtab {
+                    header: "l5d-dtab",
+                    message: "expected a path".into(),
+                }),
+                400,
+                false,
+            ),
             (
                 ProxyError::NoRoute {
                     name: name.clone(),

@@ -5,11 +5,13 @@
 //!
 //! Override headers are honoured only on servers that trust their clients;
 //! servers with `clearContext` strip them before anything reads them.
+//!
+//! A leaf of the crate: it depends on no other module, so the error
+//! classification ([`crate::error`]) can use its header names and its
+//! [`BadDtab`] without a cycle.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use l5d_dtab::{Dtab, Path};
-
-use crate::error::ProxyError;
 
 pub const L5D_DTAB: HeaderName = HeaderName::from_static("l5d-dtab");
 pub const L5D_CTX_DTAB: HeaderName = HeaderName::from_static("l5d-ctx-dtab");
@@ -23,6 +25,15 @@ pub const L5D_ERR: HeaderName = HeaderName::from_static("l5d-err");
 pub const L5D_RETRYABLE: HeaderName = HeaderName::from_static("l5d-retryable");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// A request-local dtab header that does not parse; the request is the
+/// client's mistake (400).
+#[derive(Debug, thiserror::Error)]
+#[error("Invalid dtab in {header}: {message}")]
+pub struct BadDtab {
+    pub header: &'static str,
+    pub message: String,
+}
 
 /// Removes every context and override header (`clearContext: true`).
 pub fn clear_context(headers: &mut HeaderMap) {
@@ -43,7 +54,7 @@ pub fn clear_context(headers: &mut HeaderMap) {
 /// The request-local dtab: `l5d-ctx-dtab` (and the legacy `dtab-local`)
 /// values, then `l5d-dtab` values, so the user's overrides win. `None` when
 /// the request carries none (the common case, with no allocation).
-pub fn local_dtab(headers: &HeaderMap) -> Result<Option<Dtab>, ProxyError> {
+pub fn local_dtab(headers: &HeaderMap) -> Result<Option<Dtab>, BadDtab> {
     // One pass over the names rather than three lookups: most requests
     // carry no local dtab.
     if !headers
@@ -59,11 +70,11 @@ pub fn local_dtab(headers: &HeaderMap) -> Result<Option<Dtab>, ProxyError> {
         (L5D_DTAB, "l5d-dtab"),
     ] {
         for value in headers.get_all(name) {
-            let text = value.to_str().map_err(|_| ProxyError::BadDtab {
+            let text = value.to_str().map_err(|_| BadDtab {
                 header,
                 message: "the value is not visible ASCII".to_string(),
             })?;
-            let dtab = Dtab::read(text).map_err(|e| ProxyError::BadDtab {
+            let dtab = Dtab::read(text).map_err(|e| BadDtab {
                 header,
                 message: e.to_string(),
             })?;
@@ -259,7 +270,7 @@ mod tests {
     fn a_malformed_override_says_why() {
         let h = headers(&[("l5d-dtab", "/a => ")]);
         let err = local_dtab(&h).unwrap_err();
-        assert_eq!(err.status(), 400);
+        assert_eq!(err.header, "l5d-dtab");
         assert!(
             err.to_string().starts_with("Invalid dtab in l5d-dtab: "),
             "{err}"

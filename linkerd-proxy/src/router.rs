@@ -6,14 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Either;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use l5d_dtab::Dtab;
 
-use crate::client::Connector;
+use crate::client::{Connector, PooledBody};
 use crate::config::{InterpreterConfig, Protocol, RouterConfig};
-use crate::error::{ProxyError, ResponseBody};
+use crate::error::ProxyError;
 use crate::headers::{self, Destination};
 use crate::identify::{self, Identifier};
 use crate::interpreter::Interpreter;
@@ -24,6 +25,10 @@ pub mod routes;
 
 use plan::Plan;
 use routes::{Route, RouteKey, Routes, Shared};
+
+/// What the proxy answers with: an upstream's streaming body or a body the
+/// proxy made itself (an error response).
+pub type ResponseBody = Either<PooledBody, Full<Bytes>>;
 
 /// A route unused this long is dropped with its streams.
 pub const ROUTE_IDLE_TTL: Duration = Duration::from_secs(600);
@@ -112,7 +117,7 @@ impl Router {
             Ok((rsp, route)) => (rsp, Some(route)),
             Err((e, route)) => {
                 self.errors.count(&e);
-                (e.to_response(), route)
+                (e.to_response().map(Either::Right), route)
             }
         };
         let success = !rsp.status().is_server_error();
@@ -140,7 +145,7 @@ impl Router {
             headers::clear_context(&mut parts.headers);
             None
         } else {
-            headers::local_dtab(&parts.headers).map_err(|e| (e, None))?
+            headers::local_dtab(&parts.headers).map_err(|e| (e.into(), None))?
         };
         if identify::is_unroutable(&parts.method, &parts.uri) {
             return Err((

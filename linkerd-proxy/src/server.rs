@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
@@ -88,7 +89,7 @@ impl Server {
             async move {
                 let rsp = match permit {
                     Ok(_permit) => router.route(req, policy).await,
-                    Err(_) => ProxyError::Overloaded.to_response(),
+                    Err(_) => ProxyError::Overloaded.to_response().map(Either::Right),
                 };
                 Ok::<_, Infallible>(rsp)
             }

@@ -24,8 +24,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-use super::{connect_tcp, error_chain};
-use crate::error::ProxyError;
+use super::tcp;
+use crate::error::{ProxyError, error_chain};
 
 /// How long a connection taken from the pool may take to become ready for
 /// its next request (hyper flips it once the previous exchange is done).
@@ -124,7 +124,7 @@ impl H1Pool {
             addr: self.addr.to_string(),
             message,
         };
-        let stream = connect_tcp(self.addr, self.connect_timeout).await?;
+        let stream = tcp::connect(self.addr, self.connect_timeout).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await

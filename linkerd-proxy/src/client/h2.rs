@@ -10,8 +10,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::{connect_tcp, error_chain};
-use crate::error::ProxyError;
+use super::tcp;
+use crate::error::{ProxyError, error_chain};
 
 /// Flow-control windows of the proxy's HTTP/2 connections (both sides).
 pub(crate) const STREAM_WINDOW: u32 = 1024 * 1024;
@@ -68,7 +68,7 @@ impl H2Connection {
             addr: self.addr.to_string(),
             message,
         };
-        let stream = connect_tcp(self.addr, self.connect_timeout).await?;
+        let stream = tcp::connect(self.addr, self.connect_timeout).await?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(10))
