@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router as Http};
 use l5d_dtab::{Dtab, Path};
@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::interpreter::ReplicaState;
-use crate::proxy::RouterHandle;
+use crate::metrics::Metrics;
+use crate::router::handle::RouterHandle;
 use crate::router::plan::Plan;
 
 mod dashboard;
@@ -25,12 +26,12 @@ mod dashboard;
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub routers: Arc<Vec<RouterHandle>>,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Metrics,
 }
 
 pub fn routes(state: AdminState) -> Http {
     Http::new()
-        .route("/", get(dashboard::page))
+        .route("/", get(dashboard))
         .route("/admin/ping", get(|| async { "pong" }))
         .route("/admin/ready", get(|| async { "ready" }))
         .route("/admin/metrics/prometheus", get(prometheus))
@@ -44,6 +45,10 @@ pub fn routes(state: AdminState) -> Http {
         )
         .route("/routes.json", get(routes_json))
         .with_state(state)
+}
+
+async fn dashboard(State(state): State<AdminState>) -> Html<String> {
+    dashboard::page(&state.routers, &state.metrics)
 }
 
 async fn prometheus(State(state): State<AdminState>) -> Response {

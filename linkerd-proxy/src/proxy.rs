@@ -19,6 +19,7 @@ use crate::interpreter::localnode::{LocalFilter, LocalNode};
 use crate::interpreter::mesh::{Dst, MeshInterpreter, MeshOptions};
 use crate::metrics::Metrics;
 use crate::router::Router;
+use crate::router::handle::RouterHandle;
 use crate::server::Server;
 
 /// How often a `/$/inet` name is looked up again by the default
@@ -27,15 +28,6 @@ const DNS_REFRESH: Duration = Duration::from_secs(5);
 
 /// A filtered address set nobody asked for this long is dropped.
 const LOCAL_NODE_IDLE_TTL: Duration = Duration::from_secs(600);
-
-/// A router with what the admin pages need to know about it.
-#[derive(Debug, Clone)]
-pub struct RouterHandle {
-    pub router: Arc<Router>,
-    /// Set when the router's interpreter is namerd's, for its stream
-    /// figures.
-    pub mesh: Option<Arc<MeshInterpreter>>,
-}
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]

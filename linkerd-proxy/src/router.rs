@@ -20,6 +20,7 @@ use crate::identify::{self, Identifier};
 use crate::interpreter::Interpreter;
 use crate::metrics::{Metrics, RequestMetrics};
 
+pub mod handle;
 pub mod plan;
 pub mod routes;
 

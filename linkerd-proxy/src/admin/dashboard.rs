@@ -1,14 +1,14 @@
 //! A small dashboard at `/`: routers, their routes and request figures,
 //! with links to the JSON pages. Rendered on the server, no scripts.
 
-use axum::extract::State;
 use axum::response::Html;
 
-use super::AdminState;
+use crate::metrics::Metrics;
+use crate::router::handle::RouterHandle;
 use crate::router::plan::Plan;
 
-pub(super) async fn page(State(state): State<AdminState>) -> Html<String> {
-    let metrics = state.metrics.render_json();
+pub(super) fn page(routers: &[RouterHandle], metrics: &Metrics) -> Html<String> {
+    let metrics = metrics.render_json();
     let figure = |name: &str, label: &str| {
         metrics
             .iter()
@@ -24,7 +24,7 @@ pub(super) async fn page(State(state): State<AdminState>) -> Html<String> {
          <a href=/admin/metrics/prometheus>prometheus</a> · <a href=/routes.json>routes</a> · \
          <a href=/client_state.json>clients</a> · <a href=/interpreter_state.json>interpreters</a></p>",
     );
-    for handle in state.routers.iter() {
+    for handle in routers {
         let label = handle.router.label();
         let router_label = format!("router=\"{label}\"");
         body.push_str(&format!(
