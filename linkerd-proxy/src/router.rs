@@ -105,8 +105,10 @@ impl Router {
         self.routes.sweep(&self.shared, ROUTE_IDLE_TTL);
     }
 
-    /// Serves one request end to end. Never fails: errors become Linkerd's
-    /// error responses.
+    /// Serves one request end to end in two steps, [`lookup`](Self::lookup)
+    /// then [`forward`](Self::forward). Never fails: errors become
+    /// Linkerd's error responses, counted by the route's metrics too once
+    /// the request has one.
     pub async fn route(
         &self,
         req: Request<Incoming>,
@@ -114,83 +116,99 @@ impl Router {
     ) -> Response<ResponseBody> {
         let start = Instant::now();
         self.metrics.request();
-        let (rsp, service) = match self.forward(req, policy, start).await {
-            Ok((rsp, route)) => (rsp, Some(route)),
-            Err((e, route)) => {
-                self.errors.count(&e);
-                (e.to_response().map(Either::Right), route)
+        let (mut parts, body) = req.into_parts();
+        let (rsp, route) = match self.lookup(&mut parts, policy) {
+            Err(e) => (self.error_response(&e), None),
+            Ok(route) => {
+                route.touch(&self.shared);
+                route.metrics.request();
+                let rsp = match self.forward(&route, parts, body, start).await {
+                    Ok(rsp) => rsp.map(Either::Left),
+                    Err(e) => self.error_response(&e),
+                };
+                (rsp, Some(route))
             }
         };
         let success = !rsp.status().is_server_error();
         let elapsed = start.elapsed();
         self.metrics.response(success, elapsed);
-        if let Some(route) = service {
+        if let Some(route) = route {
             route.metrics.response(success, elapsed);
         }
         rsp
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn forward(
+    /// Counts a failure and makes the response the client sees.
+    fn error_response(&self, e: &ProxyError) -> Response<ResponseBody> {
+        self.errors.count(e);
+        e.to_response().map(Either::Right)
+    }
+
+    /// The first step: checks the request's context headers, names it and
+    /// finds (or starts) its route. Leaves `parts` ready to forward: context
+    /// cleared where untrusted, identifying path segments consumed.
+    fn lookup(
         &self,
-        req: Request<Incoming>,
+        parts: &mut http::request::Parts,
         policy: ServerPolicy,
-        start: Instant,
-    ) -> Result<(Response<ResponseBody>, Arc<Route>), (ProxyError, Option<Arc<Route>>)> {
-        let (mut parts, body) = req.into_parts();
+    ) -> Result<Arc<Route>, ProxyError> {
         let hops = headers::via_hops(&parts.headers);
         if hops >= policy.max_call_depth {
-            return Err((ProxyError::CallDepth(hops), None));
+            return Err(ProxyError::CallDepth(hops));
         }
         let local = if policy.clear_context {
             headers::clear_context(&mut parts.headers);
             None
         } else {
-            headers::local_dtab(&parts.headers).map_err(|e| (e.into(), None))?
+            headers::local_dtab(&parts.headers)?
         };
         if identify::is_unroutable(&parts.method, &parts.uri) {
-            return Err((
-                ProxyError::Unidentified(format!(
-                    "{} {} names no service",
-                    parts.method, parts.uri
-                )),
-                None,
-            ));
+            return Err(ProxyError::Unidentified(format!(
+                "{} {} names no service",
+                parts.method, parts.uri
+            )));
         }
         let identified = self
             .identifier
-            .identify(&parts)
-            .map_err(|why| (ProxyError::Unidentified(why), None))?;
-
+            .identify(parts)
+            .map_err(ProxyError::Unidentified)?;
         let route = self.route_for(identified.name, local)?;
-        route.touch(&self.shared);
-        route.metrics.request();
-        let fail = |e: ProxyError| (e, Some(route.clone()));
-
-        let plan = self.current_plan(&route).await.map_err(fail)?;
-        let node = match &*plan {
-            Plan::Ready(node) => node,
-            Plan::Pending => unreachable!("current_plan waits for a binding"),
-            Plan::Failed(message) => {
-                return Err(fail(ProxyError::NoRoute {
-                    name: route.name.clone(),
-                    why: message.to_string(),
-                }));
-            }
-            Plan::Unroutable(why) => {
-                return Err(fail(ProxyError::NoRoute {
-                    name: route.name.clone(),
-                    why: why.to_string(),
-                }));
-            }
-        };
-        let leaf = node.pick();
-
         if identified.consume > 0
             && let Some(uri) = identify::consume_segments(&parts.uri, identified.consume)
         {
             parts.uri = uri;
         }
+        Ok(route)
+    }
+
+    /// The second step: waits for the route's plan, picks a bound id and an
+    /// endpoint, stamps Linkerd's headers and sends the request, within
+    /// the total timeout counted from `start`.
+    async fn forward(
+        &self,
+        route: &Route,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        start: Instant,
+    ) -> Result<Response<PooledBody>, ProxyError> {
+        let plan = self.current_plan(route).await?;
+        let node = match &*plan {
+            Plan::Ready(node) => node,
+            Plan::Pending => unreachable!("current_plan waits for a binding"),
+            Plan::Failed(message) => {
+                return Err(ProxyError::NoRoute {
+                    name: route.name.clone(),
+                    why: message.to_string(),
+                });
+            }
+            Plan::Unroutable(why) => {
+                return Err(ProxyError::NoRoute {
+                    name: route.name.clone(),
+                    why: why.to_string(),
+                });
+            }
+        };
+        let leaf = node.pick();
         headers::stamp_request(
             &mut parts.headers,
             &Destination {
@@ -205,29 +223,27 @@ impl Router {
             },
         );
         let req = Request::from_parts(parts, body);
-        let call = leaf.balancer.dispatch(req, &route.name).map_err(fail)?;
-        let result = match self.total_timeout {
-            None => call.await,
-            Some(timeout) => {
-                match tokio::time::timeout(timeout.saturating_sub(start.elapsed()), call).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ProxyError::Timeout {
-                        name: route.name.clone(),
-                        timeout,
-                    }),
-                }
-            }
+        let call = leaf.balancer.dispatch(req, &route.name)?;
+        let mut rsp = match self.total_timeout {
+            None => call.await?,
+            Some(timeout) => tokio::time::timeout(timeout.saturating_sub(start.elapsed()), call)
+                .await
+                .map_err(|_| ProxyError::Timeout {
+                    name: route.name.clone(),
+                    timeout,
+                })??,
         };
-        let mut rsp = result.map_err(fail)?;
         headers::stamp_response(rsp.headers_mut());
-        Ok((rsp.map(Either::Left), route))
+        Ok(rsp)
     }
 
+    /// The route for `name` under `local`, made on first use; `Overloaded`
+    /// when the cache is full.
     fn route_for(
         &self,
         name: l5d_dtab::Path,
         local: Option<Dtab>,
-    ) -> Result<Arc<Route>, (ProxyError, Option<Arc<Route>>)> {
+    ) -> Result<Arc<Route>, ProxyError> {
         let key = RouteKey {
             local: local.as_ref().map(|d| Arc::from(d.show())),
             name,
@@ -239,7 +255,7 @@ impl Router {
         };
         self.routes
             .get_or_create(&self.shared, key, local, &bind_dtab)
-            .ok_or((ProxyError::Overloaded, None))
+            .ok_or(ProxyError::Overloaded)
     }
 
     /// The route's plan, waiting up to the binding timeout for the first.
