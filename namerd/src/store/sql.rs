@@ -10,8 +10,9 @@
 //! a periodic timer re-read the table.
 //!
 //! This file holds the public type and turns rows into domain values and
-//! errors; `sql/backend.rs` has the SQL, which `sql/postgres.rs` and
-//! `sql/sqlite.rs` run.
+//! errors; `sql/statements.rs` has the SQL and `sql/dialect.rs` the
+//! transactions, written once for both databases; `sql/postgres.rs` and
+//! `sql/sqlite.rs` hold only what differs (pools, locking, NOTIFY).
 //! It must not depend on namerd's configuration, HTTP API or binary.
 
 use std::path::Path;
@@ -30,11 +31,14 @@ use super::{
 };
 
 mod backend;
+mod dialect;
 mod postgres;
 mod sqlite;
+mod statements;
 mod sync;
 
 use backend::{Backend, Cas, Change, HistoryRow};
+use dialect::Dialect as _;
 use sync::Shared;
 
 /// Tuning of a [`SqlStore`].
@@ -162,7 +166,7 @@ impl SqlStore {
     /// database is unreachable.
     pub async fn open_postgres(url: &str, opts: SqlOptions) -> Result<Self, OpenError> {
         let connect: PgConnectOptions = url.parse().map_err(|source| OpenError::Config {
-            backend: postgres::NAME,
+            backend: postgres::PgBackend::NAME,
             source,
         })?;
         Self::open_postgres_with(connect, opts).await
