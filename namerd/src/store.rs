@@ -14,9 +14,8 @@
 //!
 //! This module knows nothing of SQL, Kubernetes or HTTP.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -28,6 +27,9 @@ use tokio::sync::watch;
 pub mod k8s;
 pub mod memory;
 pub mod sql;
+mod watch_hub;
+
+pub use watch_hub::WatchHub;
 
 /// A dtab namespace name such as `internal`: letters, digits, `_` and `-`,
 /// at most 128 characters.
@@ -134,6 +136,32 @@ pub struct WriteMeta {
     pub author: Option<String>,
 }
 
+/// One write to a store: which namespace, what changes, who asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    pub ns: &'a Namespace,
+    pub change: Change<'a>,
+    pub meta: &'a WriteMeta,
+}
+
+/// What a [`Write`] does. Every change but `Put` is conditional.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// Creates the namespace; fails with `AlreadyExists` if it is present.
+    Create(&'a Dtab),
+    /// Replaces the dtab if its version is still `expected`; fails with
+    /// `VersionMismatch` (carrying the current version) or `NotFound`.
+    Update {
+        dtab: &'a Dtab,
+        expected: &'a Version,
+    },
+    /// Creates or replaces the dtab unconditionally (namerd's `PUT` without
+    /// `If-Match`).
+    Put(&'a Dtab),
+    /// Deletes the namespace; fails with `NotFound` if it is absent.
+    Delete,
+}
+
 /// What a committed version did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -234,13 +262,22 @@ pub trait DtabStore: Send + Sync + 'static {
     /// The current dtab, read from storage (read-your-writes).
     async fn get(&self, ns: &Namespace) -> Result<Option<VersionedDtab>, StoreError>;
 
+    /// Commits `write` together with its history entry: the new version
+    /// (for a deletion, the version it was recorded at, or an empty one
+    /// where the storage has none). Backends implement this; callers use
+    /// the named writes below.
+    async fn write(&self, write: Write<'_>) -> Result<Version, StoreError>;
+
     /// Creates `ns`; fails with `AlreadyExists` if it is present.
     async fn create(
         &self,
         ns: &Namespace,
         dtab: &Dtab,
         meta: &WriteMeta,
-    ) -> Result<Version, StoreError>;
+    ) -> Result<Version, StoreError> {
+        let change = Change::Create(dtab);
+        self.write(Write { ns, change, meta }).await
+    }
 
     /// Replaces the dtab if its version is still `expected`; fails with
     /// `VersionMismatch` (carrying the current version) or `NotFound`.
@@ -250,7 +287,10 @@ pub trait DtabStore: Send + Sync + 'static {
         dtab: &Dtab,
         expected: &Version,
         meta: &WriteMeta,
-    ) -> Result<Version, StoreError>;
+    ) -> Result<Version, StoreError> {
+        let change = Change::Update { dtab, expected };
+        self.write(Write { ns, change, meta }).await
+    }
 
     /// Creates or replaces the dtab unconditionally (namerd's `PUT` without
     /// `If-Match`). Callers should prefer `update`.
@@ -259,10 +299,16 @@ pub trait DtabStore: Send + Sync + 'static {
         ns: &Namespace,
         dtab: &Dtab,
         meta: &WriteMeta,
-    ) -> Result<Version, StoreError>;
+    ) -> Result<Version, StoreError> {
+        let change = Change::Put(dtab);
+        self.write(Write { ns, change, meta }).await
+    }
 
     /// Deletes `ns`; fails with `NotFound` if it is absent.
-    async fn delete(&self, ns: &Namespace, meta: &WriteMeta) -> Result<(), StoreError>;
+    async fn delete(&self, ns: &Namespace, meta: &WriteMeta) -> Result<(), StoreError> {
+        let change = Change::Delete;
+        self.write(Write { ns, change, meta }).await.map(drop)
+    }
 
     /// Every committed version of `ns`, oldest first (including deletions).
     async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError>;
@@ -281,102 +327,4 @@ pub trait DtabStore: Send + Sync + 'static {
     fn watch_list(&self) -> watch::Receiver<Vec<Namespace>>;
 
     fn health(&self) -> StoreHealth;
-}
-
-/// The watch channels of a store: the latest known value of every
-/// namespace, published in order. Backends feed it after each commit and
-/// after each re-read of storage.
-#[derive(Debug)]
-pub struct WatchHub {
-    inner: Mutex<HubState>,
-    list: watch::Sender<Vec<Namespace>>,
-}
-
-#[derive(Debug, Default)]
-struct HubState {
-    /// Present namespaces and the sender for every namespace ever watched.
-    values: BTreeMap<Namespace, Option<VersionedDtab>>,
-    senders: BTreeMap<Namespace, watch::Sender<Option<VersionedDtab>>>,
-}
-
-impl Default for WatchHub {
-    fn default() -> Self {
-        WatchHub {
-            inner: Mutex::default(),
-            list: watch::Sender::new(Vec::new()),
-        }
-    }
-}
-
-impl WatchHub {
-    /// Publishes the value of one namespace (`None`: deleted), if it changed.
-    pub fn publish(&self, ns: &Namespace, value: Option<VersionedDtab>) {
-        let mut state = self.inner.lock().expect("watch hub lock");
-        let changed = state.values.get(ns).cloned().flatten() != value;
-        if !changed {
-            return;
-        }
-        let list_changed = state.values.get(ns).is_some_and(Option::is_some) != value.is_some();
-        match &value {
-            Some(_) => {
-                state.values.insert(ns.clone(), value.clone());
-            }
-            None => {
-                state.values.remove(ns);
-            }
-        }
-        if let Some(tx) = state.senders.get(ns) {
-            tx.send_replace(value);
-        }
-        if list_changed {
-            let names = state.values.keys().cloned().collect();
-            self.list.send_replace(names);
-        }
-    }
-
-    /// Replaces everything with a full snapshot (after a re-read): absent
-    /// namespaces are published as deleted.
-    pub fn reset(&self, snapshot: BTreeMap<Namespace, VersionedDtab>) {
-        let known: Vec<Namespace> = {
-            let state = self.inner.lock().expect("watch hub lock");
-            state.values.keys().cloned().collect()
-        };
-        for ns in known {
-            if !snapshot.contains_key(&ns) {
-                self.publish(&ns, None);
-            }
-        }
-        for (ns, value) in snapshot {
-            self.publish(&ns, Some(value));
-        }
-    }
-
-    /// The latest known value.
-    pub fn current(&self, ns: &Namespace) -> Option<VersionedDtab> {
-        let state = self.inner.lock().expect("watch hub lock");
-        state.values.get(ns).cloned().flatten()
-    }
-
-    pub fn watch(&self, ns: &Namespace) -> watch::Receiver<Option<VersionedDtab>> {
-        let mut state = self.inner.lock().expect("watch hub lock");
-        let current = state.values.get(ns).cloned().flatten();
-        if !state.senders.contains_key(ns) {
-            // Watches of names that come and go (a client polling random
-            // namespaces) must not accumulate senders nobody listens to.
-            state.senders.retain(|_, tx| tx.receiver_count() > 0);
-        }
-        state
-            .senders
-            .entry(ns.clone())
-            .or_insert_with(|| watch::Sender::new(current))
-            .subscribe()
-    }
-
-    pub fn watch_list(&self) -> watch::Receiver<Vec<Namespace>> {
-        self.list.subscribe()
-    }
-
-    pub fn names(&self) -> Vec<Namespace> {
-        self.list.borrow().clone()
-    }
 }

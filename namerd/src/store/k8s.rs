@@ -31,8 +31,8 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{
-    DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version, VersionedDtab,
-    WriteMeta,
+    Change, DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version,
+    VersionedDtab, Write, WriteMeta,
 };
 use crate::k8s::watch::{self as driver, Update};
 use crate::k8s::{is_already_exists, is_status};
@@ -194,38 +194,10 @@ impl K8sStore {
             Err(e) => e,
         }
     }
-}
 
-#[async_trait]
-impl DtabStore for K8sStore {
-    async fn list(&self) -> Result<Vec<Namespace>, StoreError> {
-        Ok(self.index().hub().names())
-    }
-
-    async fn get(&self, ns: &Namespace) -> Result<Option<VersionedDtab>, StoreError> {
-        let ix = self.index();
-        let health = ix.health();
-        let entry = ix.entry(ns);
-        if let Some(e) = entry.and_then(|e| e.corrupt.clone()) {
-            return Err(StoreError::Corrupt {
-                ns: ns.clone(),
-                message: e.into(),
-            });
-        }
-        // While the view is not known to be current, say so: readers then
-        // get the last good value marked stale (`l5d-stale: true`).
-        if let Some(error) = health.last_error {
-            return Err(StoreError::unavailable(error));
-        }
-        Ok(entry.and_then(|e| e.good.clone()))
-    }
-
-    async fn create(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
+    /// Creates the object; the API server refuses it if it exists.
+    async fn create_object(&self, write: Write<'_>, dtab: &Dtab) -> Result<Version, StoreError> {
+        let Write { ns, meta, .. } = write;
         let object = self.build(ns, dtab, Op::Create, meta, None)?;
         match self.api.create(&PostParams::default(), &object).await {
             Ok(created) => Ok(self.wrote(ns, Some(created))),
@@ -234,13 +206,14 @@ impl DtabStore for K8sStore {
         }
     }
 
-    async fn update(
+    /// The compare-and-set: a replace conditional on the resourceVersion.
+    async fn replace_object(
         &self,
-        ns: &Namespace,
+        write: Write<'_>,
         dtab: &Dtab,
         expected: &Version,
-        meta: &WriteMeta,
     ) -> Result<Version, StoreError> {
+        let Write { ns, meta, .. } = write;
         let expected_rv = String::from_utf8_lossy(expected.as_bytes()).into_owned();
         let known = self
             .index()
@@ -277,12 +250,9 @@ impl DtabStore for K8sStore {
         }
     }
 
-    async fn put(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
+    /// Creates or replaces the object, whatever its resourceVersion.
+    async fn put_object(&self, write: Write<'_>, dtab: &Dtab) -> Result<Version, StoreError> {
+        let Write { ns, meta, .. } = write;
         let name = self.name(ns);
         for _ in 0..PUT_ATTEMPTS {
             let written = match self.fetch(ns, "put").await? {
@@ -309,18 +279,49 @@ impl DtabStore for K8sStore {
         )))
     }
 
-    async fn delete(&self, ns: &Namespace, _meta: &WriteMeta) -> Result<(), StoreError> {
+    async fn delete_object(&self, ns: &Namespace) -> Result<Version, StoreError> {
         match self
             .api
             .delete(&self.name(ns), &DeleteParams::default())
             .await
         {
-            Ok(_) => {
-                self.wrote(ns, None);
-                Ok(())
-            }
+            Ok(_) => Ok(self.wrote(ns, None)),
             Err(e) if is_status(&e, 404) => Err(StoreError::NotFound { ns: ns.clone() }),
             Err(e) => Err(failed("delete", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl DtabStore for K8sStore {
+    async fn list(&self) -> Result<Vec<Namespace>, StoreError> {
+        Ok(self.index().hub().names())
+    }
+
+    async fn get(&self, ns: &Namespace) -> Result<Option<VersionedDtab>, StoreError> {
+        let ix = self.index();
+        let health = ix.health();
+        let entry = ix.entry(ns);
+        if let Some(e) = entry.and_then(|e| e.corrupt.clone()) {
+            return Err(StoreError::Corrupt {
+                ns: ns.clone(),
+                message: e.into(),
+            });
+        }
+        // While the view is not known to be current, say so: readers then
+        // get the last good value marked stale (`l5d-stale: true`).
+        if let Some(error) = health.last_error {
+            return Err(StoreError::unavailable(error));
+        }
+        Ok(entry.and_then(|e| e.good.clone()))
+    }
+
+    async fn write(&self, write: Write<'_>) -> Result<Version, StoreError> {
+        match write.change {
+            Change::Create(dtab) => self.create_object(write, dtab).await,
+            Change::Update { dtab, expected } => self.replace_object(write, dtab, expected).await,
+            Change::Put(dtab) => self.put_object(write, dtab).await,
+            Change::Delete => self.delete_object(write.ns).await,
         }
     }
 

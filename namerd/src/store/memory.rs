@@ -12,8 +12,8 @@ use l5d_dtab::Dtab;
 use tokio::sync::watch;
 
 use super::{
-    DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version, VersionedDtab,
-    WatchHub, WriteMeta,
+    Change, DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version,
+    VersionedDtab, WatchHub, Write, WriteMeta,
 };
 
 #[derive(Debug, Default)]
@@ -101,59 +101,28 @@ impl DtabStore for MemoryStore {
         Ok(Self::current(&state, ns))
     }
 
-    async fn create(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
+    async fn write(&self, write: Write<'_>) -> Result<Version, StoreError> {
+        let Write { ns, change, meta } = write;
         let mut state = self.state.lock().expect("memory store lock");
-        if Self::current(&state, ns).is_some() {
-            return Err(StoreError::AlreadyExists { ns: ns.clone() });
-        }
-        Ok(self.commit(&mut state, ns, Op::Create, Some(dtab.clone()), meta))
-    }
-
-    async fn update(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        expected: &Version,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
-        let mut state = self.state.lock().expect("memory store lock");
-        let current =
-            Self::current(&state, ns).ok_or_else(|| StoreError::NotFound { ns: ns.clone() })?;
-        if current.version != *expected {
-            return Err(StoreError::VersionMismatch {
-                ns: ns.clone(),
-                current: current.version,
-            });
-        }
-        Ok(self.commit(&mut state, ns, Op::Update, Some(dtab.clone()), meta))
-    }
-
-    async fn put(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
-        let mut state = self.state.lock().expect("memory store lock");
-        let op = match Self::current(&state, ns) {
-            Some(_) => Op::Update,
-            None => Op::Create,
+        let current = Self::current(&state, ns).map(|c| c.version);
+        let (op, dtab) = match (change, current) {
+            (Change::Create(_), Some(_)) => {
+                return Err(StoreError::AlreadyExists { ns: ns.clone() });
+            }
+            (Change::Update { .. } | Change::Delete, None) => {
+                return Err(StoreError::NotFound { ns: ns.clone() });
+            }
+            (Change::Update { expected, .. }, Some(current)) if current != *expected => {
+                return Err(StoreError::VersionMismatch {
+                    ns: ns.clone(),
+                    current,
+                });
+            }
+            (Change::Create(dtab) | Change::Put(dtab), None) => (Op::Create, Some(dtab)),
+            (Change::Update { dtab, .. } | Change::Put(dtab), Some(_)) => (Op::Update, Some(dtab)),
+            (Change::Delete, Some(_)) => (Op::Delete, None),
         };
-        Ok(self.commit(&mut state, ns, op, Some(dtab.clone()), meta))
-    }
-
-    async fn delete(&self, ns: &Namespace, meta: &WriteMeta) -> Result<(), StoreError> {
-        let mut state = self.state.lock().expect("memory store lock");
-        if Self::current(&state, ns).is_none() {
-            return Err(StoreError::NotFound { ns: ns.clone() });
-        }
-        self.commit(&mut state, ns, Op::Delete, None, meta);
-        Ok(())
+        Ok(self.commit(&mut state, ns, op, dtab.cloned(), meta))
     }
 
     async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError> {

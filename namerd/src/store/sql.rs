@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::{
-    DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version, VersionedDtab,
-    WriteMeta,
+    Change, DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version,
+    VersionedDtab, Write,
 };
 
 mod backend;
@@ -37,7 +37,7 @@ mod sqlite;
 mod statements;
 mod sync;
 
-use backend::{Backend, Cas, Change, HistoryRow};
+use backend::{Backend, Cas, HistoryRow, Stamp};
 use dialect::Dialect as _;
 use sync::Shared;
 
@@ -212,31 +212,25 @@ impl SqlStore {
         self.shared.stats()
     }
 
-    /// Maps a storage failure to `Unavailable` and reports it, which also
-    /// asks the background task to re-read once storage is back.
-    fn failed(&self, op: &'static str, e: sqlx::Error) -> StoreError {
-        self.shared.failed(op, &e);
-        StoreError::unavailable(e)
-    }
-
-    fn change<'a>(ns: &'a Namespace, meta: &'a WriteMeta) -> Change<'a> {
-        Change {
-            ns: ns.as_str(),
-            author: meta.author.as_deref(),
-            at_ms: unix_millis(SystemTime::now()),
-        }
+    /// Runs one call of `op` on storage. A failure is mapped to
+    /// `Unavailable` and reported, which also asks the background task to
+    /// re-read once storage is back.
+    async fn run<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        call.await.map_err(|e| {
+            self.shared.failed(op, &e);
+            StoreError::unavailable(e)
+        })
     }
 }
 
 #[async_trait]
 impl DtabStore for SqlStore {
     async fn list(&self) -> Result<Vec<Namespace>, StoreError> {
-        let names = self
-            .shared
-            .backend
-            .names()
-            .await
-            .map_err(|e| self.failed("list", e))?;
+        let names = self.run("list", self.shared.backend.names()).await?;
         let mut names: Vec<Namespace> = names.iter().filter_map(|n| sync::valid_name(n)).collect();
         // Sorted here rather than by SQL, whose order depends on the collation.
         names.sort();
@@ -245,11 +239,8 @@ impl DtabStore for SqlStore {
 
     async fn get(&self, ns: &Namespace) -> Result<Option<VersionedDtab>, StoreError> {
         let row = self
-            .shared
-            .backend
-            .current(ns.as_str())
-            .await
-            .map_err(|e| self.failed("get", e))?;
+            .run("get", self.shared.backend.current(ns.as_str()))
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let dtab = parse_dtab(ns, &row.dtab)?;
         // A read is as good a sign of the current state as a notification.
@@ -260,89 +251,64 @@ impl DtabStore for SqlStore {
         }))
     }
 
-    async fn create(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
-        let change = Self::change(ns, meta);
-        let created = self
-            .shared
-            .backend
-            .create(&change, &dtab.show())
-            .await
-            .map_err(|e| self.failed("create", e))?;
-        let version = created.ok_or_else(|| StoreError::AlreadyExists { ns: ns.clone() })?;
-        Ok(self.shared.offer(ns, version, Some(dtab.clone())))
-    }
-
-    async fn update(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        expected: &Version,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
-        // A version that is no counter of ours can match no row: 0 never
-        // does, and the mismatch then reports the current version.
-        let expected = expected
-            .counter()
-            .and_then(|c| i64::try_from(c).ok())
-            .unwrap_or(0);
-        let change = Self::change(ns, meta);
-        let outcome = self
-            .shared
-            .backend
-            .update(&change, &dtab.show(), expected)
-            .await
-            .map_err(|e| self.failed("update", e))?;
-        match outcome {
-            Cas::Committed(version) => Ok(self.shared.offer(ns, version, Some(dtab.clone()))),
-            Cas::Mismatch(current) => Err(StoreError::VersionMismatch {
-                ns: ns.clone(),
-                current: Version::from_counter(counter(current)),
-            }),
-            Cas::Absent => Err(StoreError::NotFound { ns: ns.clone() }),
-        }
-    }
-
-    async fn put(
-        &self,
-        ns: &Namespace,
-        dtab: &Dtab,
-        meta: &WriteMeta,
-    ) -> Result<Version, StoreError> {
-        let change = Self::change(ns, meta);
-        let version = self
-            .shared
-            .backend
-            .put(&change, &dtab.show())
-            .await
-            .map_err(|e| self.failed("put", e))?;
-        Ok(self.shared.offer(ns, version, Some(dtab.clone())))
-    }
-
-    async fn delete(&self, ns: &Namespace, meta: &WriteMeta) -> Result<(), StoreError> {
-        let change = Self::change(ns, meta);
-        let deleted = self
-            .shared
-            .backend
-            .delete(&change)
-            .await
-            .map_err(|e| self.failed("delete", e))?;
-        let version = deleted.ok_or_else(|| StoreError::NotFound { ns: ns.clone() })?;
-        self.shared.offer(ns, version, None);
-        Ok(())
+    async fn write(&self, write: Write<'_>) -> Result<Version, StoreError> {
+        let ns = write.ns;
+        let stamp = Stamp {
+            ns: ns.as_str(),
+            author: write.meta.author.as_deref(),
+            at_ms: unix_millis(SystemTime::now()),
+        };
+        let backend = &self.shared.backend;
+        let (version, dtab) = match write.change {
+            Change::Create(dtab) => {
+                let text = dtab.show();
+                let created = self.run("create", backend.create(&stamp, &text)).await?;
+                let version =
+                    created.ok_or_else(|| StoreError::AlreadyExists { ns: ns.clone() })?;
+                (version, Some(dtab))
+            }
+            Change::Update { dtab, expected } => {
+                // A version that is no counter of ours can match no row: 0
+                // never does, and the mismatch then reports the current one.
+                let expected = expected
+                    .counter()
+                    .and_then(|c| i64::try_from(c).ok())
+                    .unwrap_or(0);
+                let text = dtab.show();
+                match self
+                    .run("update", backend.update(&stamp, &text, expected))
+                    .await?
+                {
+                    Cas::Committed(version) => (version, Some(dtab)),
+                    Cas::Mismatch(current) => {
+                        return Err(StoreError::VersionMismatch {
+                            ns: ns.clone(),
+                            current: Version::from_counter(counter(current)),
+                        });
+                    }
+                    Cas::Absent => return Err(StoreError::NotFound { ns: ns.clone() }),
+                }
+            }
+            Change::Put(dtab) => {
+                let text = dtab.show();
+                (
+                    self.run("put", backend.put(&stamp, &text)).await?,
+                    Some(dtab),
+                )
+            }
+            Change::Delete => {
+                let deleted = self.run("delete", backend.delete(&stamp)).await?;
+                let version = deleted.ok_or_else(|| StoreError::NotFound { ns: ns.clone() })?;
+                (version, None)
+            }
+        };
+        Ok(self.shared.offer(ns, version, dtab.cloned()))
     }
 
     async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows = self
-            .shared
-            .backend
-            .history(ns.as_str())
-            .await
-            .map_err(|e| self.failed("history", e))?;
+            .run("history", self.shared.backend.history(ns.as_str()))
+            .await?;
         rows.into_iter().map(|row| history_entry(ns, row)).collect()
     }
 
@@ -355,11 +321,8 @@ impl DtabStore for SqlStore {
             return Ok(None);
         };
         let row = self
-            .shared
-            .backend
-            .history_at(ns.as_str(), v)
-            .await
-            .map_err(|e| self.failed("version", e))?;
+            .run("version", self.shared.backend.history_at(ns.as_str(), v))
+            .await?;
         row.map(|row| history_entry(ns, row)).transpose()
     }
 

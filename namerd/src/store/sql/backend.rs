@@ -21,21 +21,21 @@ pub(super) trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn history_at(&self, ns: &str, version: i64) -> Result<Option<HistoryRow>, sqlx::Error>;
     async fn latest_history(&self, ns: &str) -> Result<Option<HistoryRow>, sqlx::Error>;
     /// The new version, or `None` if the namespace exists.
-    async fn create(&self, change: &Change<'_>, dtab: &str) -> Result<Option<i64>, sqlx::Error>;
+    async fn create(&self, stamp: &Stamp<'_>, dtab: &str) -> Result<Option<i64>, sqlx::Error>;
     async fn update(
         &self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
         expected: i64,
     ) -> Result<Cas, sqlx::Error>;
-    async fn put(&self, change: &Change<'_>, dtab: &str) -> Result<i64, sqlx::Error>;
+    async fn put(&self, stamp: &Stamp<'_>, dtab: &str) -> Result<i64, sqlx::Error>;
     /// The version of the deletion, or `None` if the namespace is absent.
-    async fn delete(&self, change: &Change<'_>) -> Result<Option<i64>, sqlx::Error>;
+    async fn delete(&self, stamp: &Stamp<'_>) -> Result<Option<i64>, sqlx::Error>;
 }
 
 /// Who writes which namespace when.
 #[derive(Debug)]
-pub(super) struct Change<'a> {
+pub(super) struct Stamp<'a> {
     pub(super) ns: &'a str,
     pub(super) author: Option<&'a str>,
     /// Unix milliseconds, from this replica's clock: only shown to people,

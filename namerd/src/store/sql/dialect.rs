@@ -16,7 +16,7 @@ use sqlx::{Database, Pool, Transaction};
 use tracing::debug;
 
 use super::OpenError;
-use super::backend::{Backend, Cas, Change, CurrentRow, HistoryRow};
+use super::backend::{Backend, Cas, CurrentRow, HistoryRow, Stamp};
 use super::statements::Statements;
 use crate::store::Op;
 
@@ -101,13 +101,13 @@ impl<D: Dialect> Backend for D {
         self.readers().acquire().await?.latest_history(ns).await
     }
 
-    async fn create(&self, change: &Change<'_>, dtab: &str) -> Result<Option<i64>, sqlx::Error> {
+    async fn create(&self, stamp: &Stamp<'_>, dtab: &str) -> Result<Option<i64>, sqlx::Error> {
         retry_on_unique_violation(move || async move {
             let mut tx = self.begin().await?;
-            let Some(version) = tx.insert(change, dtab).await? else {
+            let Some(version) = tx.insert(stamp, dtab).await? else {
                 return Ok(None);
             };
-            commit::<D>(tx, change, version, Op::Create, Some(dtab)).await?;
+            commit::<D>(tx, stamp, version, Op::Create, Some(dtab)).await?;
             Ok(Some(version))
         })
         .await
@@ -115,20 +115,20 @@ impl<D: Dialect> Backend for D {
 
     async fn update(
         &self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
         expected: i64,
     ) -> Result<Cas, sqlx::Error> {
         let mut tx = self.begin().await?;
         loop {
-            if let Some(version) = tx.compare_and_set(change, dtab, expected).await? {
-                commit::<D>(tx, change, version, Op::Update, Some(dtab)).await?;
+            if let Some(version) = tx.compare_and_set(stamp, dtab, expected).await? {
+                commit::<D>(tx, stamp, version, Op::Update, Some(dtab)).await?;
                 return Ok(Cas::Committed(version));
             }
             // No row matched: tell a missing namespace from a newer version
             // by reading the row as committed now (under SQLite's write
             // lock, the very row the update missed).
-            match tx.version(change.ns).await? {
+            match tx.version(stamp.ns).await? {
                 None => return Ok(Cas::Absent),
                 Some(current) if current != expected => return Ok(Cas::Mismatch(current)),
                 // Created at `expected` between the two statements (only
@@ -138,33 +138,33 @@ impl<D: Dialect> Backend for D {
         }
     }
 
-    async fn put(&self, change: &Change<'_>, dtab: &str) -> Result<i64, sqlx::Error> {
+    async fn put(&self, stamp: &Stamp<'_>, dtab: &str) -> Result<i64, sqlx::Error> {
         retry_on_unique_violation(move || async move {
             let mut tx = self.begin().await?;
             // Each statement sees the latest committed rows, so when the
             // insert loses to a concurrent create the next update finds its
             // row. Under SQLite's write lock the first round always ends it.
             let (version, op) = loop {
-                if let Some(version) = tx.overwrite(change, dtab).await? {
+                if let Some(version) = tx.overwrite(stamp, dtab).await? {
                     break (version, Op::Update);
                 }
-                if let Some(version) = tx.insert(change, dtab).await? {
+                if let Some(version) = tx.insert(stamp, dtab).await? {
                     break (version, Op::Create);
                 }
             };
-            commit::<D>(tx, change, version, op, Some(dtab)).await?;
+            commit::<D>(tx, stamp, version, op, Some(dtab)).await?;
             Ok(version)
         })
         .await
     }
 
-    async fn delete(&self, change: &Change<'_>) -> Result<Option<i64>, sqlx::Error> {
+    async fn delete(&self, stamp: &Stamp<'_>) -> Result<Option<i64>, sqlx::Error> {
         let mut tx = self.begin().await?;
-        let Some(last) = tx.remove(change.ns).await? else {
+        let Some(last) = tx.remove(stamp.ns).await? else {
             return Ok(None);
         };
         let version = last + 1;
-        commit::<D>(tx, change, version, Op::Delete, None).await?;
+        commit::<D>(tx, stamp, version, Op::Delete, None).await?;
         Ok(Some(version))
     }
 }
@@ -174,13 +174,13 @@ impl<D: Dialect> Backend for D {
 /// transaction.
 async fn commit<D: Dialect>(
     mut tx: Transaction<'static, D::Db>,
-    change: &Change<'_>,
+    stamp: &Stamp<'_>,
     version: i64,
     op: Op,
     dtab: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    tx.record(change, version, op, dtab).await?;
-    D::announce(&mut *tx, change.ns, version).await?;
+    tx.record(stamp, version, op, dtab).await?;
+    D::announce(&mut *tx, stamp.ns, version).await?;
     tx.commit().await
 }
 

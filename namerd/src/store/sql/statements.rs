@@ -11,7 +11,7 @@
 
 use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use super::backend::{Change, CurrentRow, HistoryRow};
+use super::backend::{CurrentRow, HistoryRow, Stamp};
 use crate::store::Op;
 
 // Both databases accept `$n` placeholders. Each conditional write is one
@@ -85,14 +85,14 @@ pub(super) trait Statements: Send {
     /// Inserts the row of a new namespace: its version, or `None` if it exists.
     fn insert(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
     ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
     /// The compare-and-set: the new version, or `None` if no row of `ns`
     /// is at `expected`.
     fn compare_and_set(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
         expected: i64,
     ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
@@ -100,7 +100,7 @@ pub(super) trait Statements: Send {
     /// if `ns` does not exist.
     fn overwrite(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
     ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
     /// Removes the row of `ns`: the version it had, or `None` if absent.
@@ -109,7 +109,7 @@ pub(super) trait Statements: Send {
     /// Appends the history row of a committed change.
     fn record(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         version: i64,
         op: Op,
         dtab: Option<&str>,
@@ -185,46 +185,42 @@ where
             .await
     }
 
-    async fn insert(
-        &mut self,
-        change: &Change<'_>,
-        dtab: &str,
-    ) -> Result<Option<i64>, sqlx::Error> {
+    async fn insert(&mut self, stamp: &Stamp<'_>, dtab: &str) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar(INSERT_DTAB)
-            .bind(change.ns)
+            .bind(stamp.ns)
             .bind(dtab)
-            .bind(change.at_ms)
-            .bind(change.author)
+            .bind(stamp.at_ms)
+            .bind(stamp.author)
             .fetch_optional(self)
             .await
     }
 
     async fn compare_and_set(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
         expected: i64,
     ) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar(CAS_DTAB)
             .bind(dtab)
-            .bind(change.ns)
+            .bind(stamp.ns)
             .bind(expected)
-            .bind(change.at_ms)
-            .bind(change.author)
+            .bind(stamp.at_ms)
+            .bind(stamp.author)
             .fetch_optional(self)
             .await
     }
 
     async fn overwrite(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         dtab: &str,
     ) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar(OVERWRITE_DTAB)
             .bind(dtab)
-            .bind(change.ns)
-            .bind(change.at_ms)
-            .bind(change.author)
+            .bind(stamp.ns)
+            .bind(stamp.at_ms)
+            .bind(stamp.author)
             .fetch_optional(self)
             .await
     }
@@ -238,18 +234,18 @@ where
 
     async fn record(
         &mut self,
-        change: &Change<'_>,
+        stamp: &Stamp<'_>,
         version: i64,
         op: Op,
         dtab: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(INSERT_HISTORY)
-            .bind(change.ns)
+            .bind(stamp.ns)
             .bind(version)
             .bind(op.as_str())
             .bind(dtab)
-            .bind(change.author)
-            .bind(change.at_ms)
+            .bind(stamp.author)
+            .bind(stamp.at_ms)
             .execute(self)
             .await?;
         Ok(())
