@@ -1,64 +1,53 @@
 //! namerd's HTTP interpreter routes: `/api/1/bind`, `/addr`, `/resolve`,
 //! `/delegate` and `/bound-names`, in the JSON shapes of Linkerd's
-//! `DelegateApiHandler` (a node's `type` comes first).
+//! `DelegateApiHandler` (`names/json.rs`; a node's `type` comes first).
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::StreamExt;
-use l5d_dtab::{Activity, Bound, DelegateNode, DelegateTree, Dtab, NameTree, Path};
+use l5d_dtab::{Activity, Bound, Dtab, NameTree, Path};
 use serde::Serialize;
 use tokio_stream::wrappers::WatchStream;
 
 use super::codec::{self, Media};
+use super::error::ApiError;
+use super::extract::{Ns, Params, Watch};
 use super::{ApiState, stream};
 use crate::interpreter::{Binding, InterpretError, Interpreter};
 use crate::namer::Addr;
 use crate::store::Namespace;
+
+mod json;
+
+use json::{AddrJson, bound_tree_json, delegate_json};
 
 /// How long `/api/1/delegate` waits for namers, as namerd does.
 const DELEGATE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a unary bind or resolve waits for a pending binding.
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Params = Query<HashMap<String, String>>;
-
-/// A request parameter that did not parse: 400 with the reason.
-#[derive(Debug)]
-struct BadRequest(String);
-
-impl IntoResponse for BadRequest {
-    fn into_response(self) -> Response {
-        (StatusCode::BAD_REQUEST, self.0).into_response()
-    }
-}
-
-fn bad_request(msg: String) -> Response {
-    BadRequest(msg).into_response()
-}
-
 /// The `path` parameter, for bind/addr/resolve: `Invalid path: <p> / <why>`.
-fn path_param(params: &Params) -> Result<Path, BadRequest> {
+fn path_param(params: &Params) -> Result<Path, ApiError> {
     let raw = params.get("path").map(String::as_str).unwrap_or("");
-    Path::read(raw).map_err(|e| BadRequest(format!("Invalid path: {raw} / {e}")))
+    Path::read(raw).map_err(|e| ApiError::BadRequest(format!("Invalid path: {raw} / {e}")))
 }
 
-fn dtab_param(params: &Params) -> Result<Dtab, BadRequest> {
-    let raw = params.get("dtab").map(String::as_str).unwrap_or("");
-    Dtab::read(raw).map_err(|e| BadRequest(format!("Invalid dtab: {e}")))
+/// A path of the delegator: `Invalid path: <why>`.
+fn delegate_path(raw: &str) -> Result<Path, ApiError> {
+    Path::read(raw).map_err(|e| ApiError::BadRequest(format!("Invalid path: {e}")))
 }
 
-fn namespace(name: &str) -> Result<Namespace, BadRequest> {
-    Namespace::new(name).map_err(|e| BadRequest(e.to_string()))
+fn local_dtab(raw: &str) -> Result<Dtab, ApiError> {
+    Dtab::read(raw).map_err(|e| ApiError::BadRequest(format!("Invalid dtab: {e}")))
 }
 
-fn watching(params: &Params) -> bool {
-    params.get("watch").is_some_and(|v| v == "true")
+fn dtab_param(params: &Params) -> Result<Dtab, ApiError> {
+    local_dtab(params.get("dtab").map(String::as_str).unwrap_or(""))
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -68,72 +57,48 @@ fn json<T: Serialize>(value: &T) -> String {
     )
 }
 
-fn interpret_error(e: InterpretError) -> Response {
-    let status = match e {
-        InterpretError::TooManyBindings { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        InterpretError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-        InterpretError::Name(_) => StatusCode::BAD_REQUEST,
-        InterpretError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, e.to_string()).into_response()
-}
-
-/// Waits for a binding that is not pending.
-async fn settled(
-    mut binding: tokio::sync::watch::Receiver<Binding>,
-) -> Result<Activity<Arc<NameTree<Bound>>>, Response> {
-    let wait = binding.wait_for(|b| !matches!(b.tree, Activity::Pending));
-    match tokio::time::timeout(BIND_TIMEOUT, wait).await {
-        Ok(Ok(b)) => Ok(b.tree.clone()),
-        _ => Err(interpret_error(InterpretError::Timeout)),
-    }
-}
-
-/// Why a bind or resolve request could not start.
-#[derive(Debug)]
-enum Refused {
-    Bad(BadRequest),
-    Interpret(InterpretError),
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        match self {
-            Refused::Bad(r) => r.into_response(),
-            Refused::Interpret(e) => interpret_error(e),
-        }
-    }
+fn ok_json<T: Serialize>(value: &T) -> Response {
+    codec::respond(StatusCode::OK, Media::Json, json(value))
 }
 
 /// The live binding a bind or resolve request names (`path`, `dtab`).
 fn live_binding(
     state: &ApiState,
-    ns: &str,
+    ns: &Namespace,
     params: &Params,
-) -> Result<tokio::sync::watch::Receiver<Binding>, Refused> {
-    let (ns, path, local) = match (namespace(ns), path_param(params), dtab_param(params)) {
-        (Ok(ns), Ok(path), Ok(local)) => (ns, path, local),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return Err(Refused::Bad(r)),
+) -> Result<tokio::sync::watch::Receiver<Binding>, ApiError> {
+    let path = path_param(params)?;
+    let local = dtab_param(params)?;
+    Ok(state.interpreter.bind(ns, &path, &local)?)
+}
+
+/// Waits for a binding that is not pending: its tree, or why it failed.
+async fn settled(
+    mut binding: tokio::sync::watch::Receiver<Binding>,
+) -> Result<Arc<NameTree<Bound>>, ApiError> {
+    let wait = binding.wait_for(|b| !matches!(b.tree, Activity::Pending));
+    let tree = match tokio::time::timeout(BIND_TIMEOUT, wait).await {
+        Ok(Ok(b)) => b.tree.clone(),
+        _ => Activity::Pending,
     };
-    state
-        .interpreter
-        .bind(&ns, &path, &local)
-        .map_err(Refused::Interpret)
+    match tree {
+        Activity::Ok(tree) => Ok(tree),
+        Activity::Failed(e) => Err(InterpretError::Name(e).into()),
+        Activity::Pending => Err(InterpretError::Timeout.into()),
+    }
 }
 
 // === handlers ===
 
 pub(super) async fn bind(
     State(state): State<ApiState>,
-    UrlPath(ns): UrlPath<String>,
+    Ns(ns): Ns,
+    Watch(watch): Watch,
     params: Params,
-) -> Response {
-    let binding = match live_binding(&state, &ns, &params) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let binding = live_binding(&state, &ns, &params)?;
     let interpreter = state.interpreter.clone();
-    if watching(&params) {
+    if watch {
         let docs = WatchStream::new(binding).filter_map(move |b| {
             let doc = match &b.tree {
                 Activity::Pending => None,
@@ -142,77 +107,48 @@ pub(super) async fn bind(
             };
             futures::future::ready(doc)
         });
-        return stream(&state, Media::Json, docs);
+        return Ok(stream(&state, Media::Json, docs));
     }
-    match settled(binding).await {
-        Ok(Activity::Ok(tree)) => ok_json(&bound_tree_json(&interpreter, &tree)),
-        Ok(Activity::Failed(e)) => interpret_error(InterpretError::Name(e)),
-        Ok(Activity::Pending) => interpret_error(InterpretError::Timeout),
-        Err(r) => r,
-    }
+    let tree = settled(binding).await?;
+    Ok(ok_json(&bound_tree_json(&interpreter, &tree)))
 }
 
 pub(super) async fn addr(
     State(state): State<ApiState>,
-    UrlPath(ns): UrlPath<String>,
+    Ns(_): Ns,
+    Watch(watch): Watch,
     params: Params,
-) -> Response {
-    if let Err(r) = namespace(&ns) {
-        return r.into_response();
-    }
-    let id = match path_param(&params) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let id = path_param(&params)?;
     let addr = state.interpreter.resolve(&id);
-    if watching(&params) {
+    if watch {
         let docs = WatchStream::new(addr).map(|a| json(&AddrJson::from(&a)));
-        return stream(&state, Media::Json, docs);
+        return Ok(stream(&state, Media::Json, docs));
     }
     let current = addr.borrow().clone();
-    ok_json(&AddrJson::from(&current))
+    Ok(ok_json(&AddrJson::from(&current)))
 }
 
 pub(super) async fn resolve(
     State(state): State<ApiState>,
-    UrlPath(ns): UrlPath<String>,
+    Ns(ns): Ns,
     params: Params,
-) -> Response {
-    let binding = match live_binding(&state, &ns, &params) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let tree = match settled(binding).await {
-        Ok(Activity::Ok(tree)) => tree,
-        Ok(Activity::Failed(e)) => return interpret_error(InterpretError::Name(e)),
-        Ok(Activity::Pending) => return interpret_error(InterpretError::Timeout),
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let tree = settled(live_binding(&state, &ns, &params)?).await?;
     let addr = match pick(&tree, &mut seed()) {
         Some(leaf) => state.interpreter.resolve(&leaf.id).borrow().clone(),
         None => Addr::Neg,
     };
-    ok_json(&AddrJson::from(&addr))
+    Ok(ok_json(&AddrJson::from(&addr)))
 }
 
 pub(super) async fn delegate_ns(
     State(state): State<ApiState>,
-    UrlPath(ns): UrlPath<String>,
+    Ns(ns): Ns,
     params: Params,
-) -> Response {
-    let ns = match namespace(&ns) {
-        Ok(ns) => ns,
-        Err(r) => return r.into_response(),
-    };
-    let raw = params.get("path").map(String::as_str).unwrap_or("");
-    let path = match Path::read(raw) {
-        Ok(p) => p,
-        Err(e) => return bad_request(format!("Invalid path: {e}")),
-    };
-    let local = match dtab_param(&params) {
-        Ok(d) => d,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let path = delegate_path(params.get("path").map(String::as_str).unwrap_or(""))?;
+    let local = dtab_param(&params)?;
     delegate(&state.interpreter, Some(&ns), &path, &local).await
 }
 
@@ -227,7 +163,7 @@ pub(super) struct DelegateRequest {
 pub(super) async fn delegate_get(
     State(state): State<ApiState>,
     params: Query<DelegateRequest>,
-) -> Response {
+) -> Result<Response, ApiError> {
     generic_delegate(&state, params.0).await
 }
 
@@ -235,7 +171,7 @@ pub(super) async fn delegate_post(
     State(state): State<ApiState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -247,39 +183,26 @@ pub(super) async fn delegate_post(
                 .eq_ignore_ascii_case("application/json")
         });
     if !is_json {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected application/json",
-        )
-            .into_response();
+        return Err(ApiError::NotJson);
     }
-    match serde_json::from_slice::<DelegateRequest>(&body) {
-        Ok(req) => generic_delegate(&state, req).await,
-        Err(e) => bad_request(format!("Malformed delegation request: {e}")),
-    }
+    let req = serde_json::from_slice::<DelegateRequest>(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed delegation request: {e}")))?;
+    generic_delegate(&state, req).await
 }
 
-async fn generic_delegate(state: &ApiState, req: DelegateRequest) -> Response {
+async fn generic_delegate(state: &ApiState, req: DelegateRequest) -> Result<Response, ApiError> {
     let (Some(dtab), Some(path)) = (req.dtab, req.path) else {
-        return bad_request("Malformed delegation request: both dtab and path are required".into());
+        return Err(ApiError::BadRequest(
+            "Malformed delegation request: both dtab and path are required".into(),
+        ));
     };
-    let local = match Dtab::read(&dtab) {
-        Ok(d) => d,
-        Err(e) => return bad_request(format!("Invalid dtab: {e}")),
-    };
-    let path = match Path::read(&path) {
-        Ok(p) => p,
-        Err(e) => return bad_request(format!("Invalid path: {e}")),
-    };
-    let ns = match req
+    let local = local_dtab(&dtab)?;
+    let path = delegate_path(&path)?;
+    let ns = req
         .namespace
         .filter(|n| !n.is_empty())
-        .map(|n| namespace(&n))
-        .transpose()
-    {
-        Ok(ns) => ns,
-        Err(r) => return r.into_response(),
-    };
+        .map(|n| Namespace::new(&n))
+        .transpose()?;
     delegate(&state.interpreter, ns.as_ref(), &path, &local).await
 }
 
@@ -288,19 +211,19 @@ async fn delegate(
     ns: Option<&Namespace>,
     path: &Path,
     local: &Dtab,
-) -> Response {
-    match interpreter
+) -> Result<Response, ApiError> {
+    let trace = interpreter
         .delegate(ns, &NameTree::Leaf(path.clone()), local, DELEGATE_TIMEOUT)
-        .await
-    {
-        Ok(trace) => ok_json(&delegate_json(interpreter, &trace)),
-        Err(e) => interpret_error(e),
-    }
+        .await?;
+    Ok(ok_json(&delegate_json(interpreter, &trace)))
 }
 
-pub(super) async fn bound_names(State(state): State<ApiState>, params: Params) -> Response {
+pub(super) async fn bound_names(
+    State(state): State<ApiState>,
+    Watch(watch): Watch,
+) -> Result<Response, ApiError> {
     let names = |i: &Interpreter| json(&i.bound_names().iter().map(Path::show).collect::<Vec<_>>());
-    if watching(&params) {
+    if watch {
         let interpreter = state.interpreter.clone();
         let changes = crate::interpreter::namer_changes(&interpreter);
         let docs = futures::stream::once(futures::future::ready(()))
@@ -313,20 +236,16 @@ pub(super) async fn bound_names(State(state): State<ApiState>, params: Params) -
             last = Some(doc.clone());
             futures::future::ready(new)
         });
-        return stream(&state, Media::Json, docs);
+        return Ok(stream(&state, Media::Json, docs));
     }
-    ok_json(
+    Ok(ok_json(
         &state
             .interpreter
             .bound_names()
             .iter()
             .map(Path::show)
             .collect::<Vec<_>>(),
-    )
-}
-
-fn ok_json<T: Serialize>(value: &T) -> Response {
-    codec::respond(StatusCode::OK, Media::Json, json(value))
+    ))
 }
 
 // === picking a leaf (resolve) ===
@@ -366,208 +285,5 @@ fn pick<'a>(tree: &'a NameTree<Bound>, rng: &mut u64) -> Option<&'a Bound> {
             ws.last().and_then(|w| pick(&w.tree, rng))
         }
         NameTree::Neg | NameTree::Fail | NameTree::Empty => None,
-    }
-}
-
-// === JSON shapes ===
-
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum AddrJson {
-    Bound {
-        addrs: Vec<EndpointJson>,
-        meta: BTreeMap<String, String>,
-    },
-    Neg,
-    Pending,
-    Failed {
-        cause: String,
-    },
-}
-
-#[derive(Debug, Serialize)]
-struct EndpointJson {
-    ip: String,
-    port: u16,
-    meta: BTreeMap<String, String>,
-}
-
-impl From<&Addr> for AddrJson {
-    fn from(addr: &Addr) -> Self {
-        match addr {
-            Addr::Pending => AddrJson::Pending,
-            Addr::Neg => AddrJson::Neg,
-            Addr::Failed(cause) => AddrJson::Failed {
-                cause: cause.to_string(),
-            },
-            Addr::Bound { endpoints, meta } => AddrJson::Bound {
-                addrs: endpoints
-                    .iter()
-                    .map(|e| {
-                        let mut meta = e.meta.clone();
-                        if let Some(node) = &e.node_name {
-                            meta.insert("nodeName".into(), node.clone());
-                        }
-                        if let Some(w) = e.weight {
-                            meta.insert("endpoint_addr_weight".into(), w.to_string());
-                        }
-                        EndpointJson {
-                            ip: e.addr.ip().to_string(),
-                            port: e.addr.port(),
-                            meta,
-                        }
-                    })
-                    .collect(),
-                meta: meta.clone(),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct BoundJson {
-    addr: AddrJson,
-    id: String,
-    path: String,
-}
-
-fn bound_json(interpreter: &Interpreter, b: &Bound) -> BoundJson {
-    BoundJson {
-        addr: AddrJson::from(&*interpreter.resolve(&b.id).borrow()),
-        id: b.id.show(),
-        path: b.residual.show(),
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct WeightedJson {
-    weight: f64,
-    tree: NodeJson,
-}
-
-/// A delegation (or bound) tree node. `path` is absent for bound trees.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum NodeJson {
-    Neg(Common),
-    Fail(Common),
-    Empty(Common),
-    Exception {
-        #[serde(flatten)]
-        common: Common,
-        message: String,
-    },
-    Delegate {
-        #[serde(flatten)]
-        common: Common,
-        delegate: Box<NodeJson>,
-    },
-    Leaf {
-        #[serde(flatten)]
-        common: Common,
-        bound: BoundJson,
-    },
-    Alt {
-        #[serde(flatten)]
-        common: Common,
-        alt: Vec<NodeJson>,
-    },
-    Union {
-        #[serde(flatten)]
-        common: Common,
-        union: Vec<WeightedJson>,
-    },
-    Transformation {
-        #[serde(flatten)]
-        common: Common,
-        name: String,
-        bound: BoundJson,
-        tree: Box<NodeJson>,
-    },
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Common {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dentry: Option<codec::DentryJson>,
-}
-
-fn bound_tree_json(interpreter: &Interpreter, tree: &NameTree<Bound>) -> NodeJson {
-    let common = Common::default;
-    match tree {
-        NameTree::Neg => NodeJson::Neg(common()),
-        NameTree::Fail => NodeJson::Fail(common()),
-        NameTree::Empty => NodeJson::Empty(common()),
-        NameTree::Leaf(b) => NodeJson::Leaf {
-            common: common(),
-            bound: bound_json(interpreter, b),
-        },
-        NameTree::Alt(ts) => NodeJson::Alt {
-            common: common(),
-            alt: ts.iter().map(|t| bound_tree_json(interpreter, t)).collect(),
-        },
-        NameTree::Union(ws) => NodeJson::Union {
-            common: common(),
-            union: ws
-                .iter()
-                .map(|w| WeightedJson {
-                    weight: w.weight,
-                    tree: bound_tree_json(interpreter, &w.tree),
-                })
-                .collect(),
-        },
-    }
-}
-
-fn delegate_json(interpreter: &Interpreter, t: &DelegateTree<Bound>) -> NodeJson {
-    let dentry = t.dentry.as_deref().map(codec::dentry_json);
-    let fail_path = Path::utf8(["$", "fail"]);
-    let path = match &t.node {
-        DelegateNode::Neg if t.path.is_empty() => "~".to_string(),
-        DelegateNode::Fail if !t.path.starts_with(&fail_path) => "!".to_string(),
-        _ => t.path.show(),
-    };
-    let common = Common {
-        path: Some(path),
-        dentry,
-    };
-    match &t.node {
-        DelegateNode::Neg => NodeJson::Neg(common),
-        DelegateNode::Fail => NodeJson::Fail(common),
-        DelegateNode::Empty => NodeJson::Empty(common),
-        DelegateNode::Exception(e) => NodeJson::Exception {
-            common,
-            message: e.to_string(),
-        },
-        DelegateNode::Delegate(child) => NodeJson::Delegate {
-            common,
-            delegate: Box::new(delegate_json(interpreter, child)),
-        },
-        DelegateNode::Leaf(b) => NodeJson::Leaf {
-            common,
-            bound: bound_json(interpreter, b),
-        },
-        DelegateNode::Alt(ts) => NodeJson::Alt {
-            common,
-            alt: ts.iter().map(|t| delegate_json(interpreter, t)).collect(),
-        },
-        DelegateNode::Union(ws) => NodeJson::Union {
-            common,
-            union: ws
-                .iter()
-                .map(|(w, t)| WeightedJson {
-                    weight: *w,
-                    tree: delegate_json(interpreter, t),
-                })
-                .collect(),
-        },
-        DelegateNode::Transformation(tr) => NodeJson::Transformation {
-            common,
-            name: tr.name.clone(),
-            bound: bound_json(interpreter, &tr.value),
-            tree: Box::new(delegate_json(interpreter, &tr.tree)),
-        },
     }
 }
