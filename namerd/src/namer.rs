@@ -130,7 +130,6 @@ pub fn fixed<T: Send + Sync + 'static>(value: T) -> watch::Receiver<T> {
 mod addr_file;
 pub mod config;
 pub mod fs;
-mod fs_watch;
 pub mod inet;
 pub mod k8s;
 pub mod rewrite;

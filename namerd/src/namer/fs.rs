@@ -10,19 +10,24 @@
 //!
 //! This module knows nothing of configuration files or the interpreter.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use l5d_dtab::{Activity, Bound, Name, NameTree, Path};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::inet::HostResolver;
-use super::{Addr, Endpoint, Namer, NamerState, fixed, fs_watch};
+use super::{Addr, Namer, NamerState, fixed};
+
+mod directory;
+mod scan;
+
+use directory::{Shared, valid_name};
 
 /// How an [`FsNamer`] is set up.
 #[derive(Clone, Debug)]
@@ -105,7 +110,7 @@ impl FsNamer {
         let (events, how) = if !opts.watch_events {
             (None, "disabled".to_string())
         } else {
-            match fs_watch::watch_dir(&root) {
+            match scan::watch_dir(&root) {
                 Ok(events) => (Some(events), "inotify".to_string()),
                 Err(e) => {
                     tracing::warn!(dir = %root.display(), error = %e, "cannot watch directory; relying on rescans");
@@ -113,19 +118,9 @@ impl FsNamer {
                 }
             }
         };
-        let shared = Arc::new(Shared {
-            metric_label: opts.prefix.show(),
-            prefix: opts.prefix,
-            root,
-            resolver: opts.resolver,
-            lookup_tx: watch::Sender::new(0),
-            table: Mutex::new(Table {
-                events: how,
-                ..Table::default()
-            }),
-        });
-        fs_watch::full_scan(&shared).await;
-        let worker = tokio::spawn(fs_watch::run(shared.clone(), opts.rescan_interval, events));
+        let shared = Arc::new(Shared::new(opts.prefix, root, opts.resolver, how));
+        scan::full_scan(&shared).await;
+        let worker = tokio::spawn(scan::run(shared.clone(), opts.rescan_interval, events));
         Ok(FsNamer {
             shared,
             worker: worker.abort_handle(),
@@ -150,7 +145,7 @@ impl Namer for FsNamer {
     }
 
     fn lookup_changes(&self) -> watch::Receiver<u64> {
-        self.shared.lookup_tx.subscribe()
+        self.shared.lookup_changes()
     }
 
     fn resolve(&self, id: &Path) -> watch::Receiver<Addr> {
@@ -206,184 +201,5 @@ impl Namer for FsNamer {
             last_update: table.last_update,
             details,
         }
-    }
-}
-
-/// Whether `name` can be a service file: a plain, visible file name.
-pub(super) fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
-}
-
-/// What reading one file gave.
-#[derive(Debug)]
-pub(super) enum FileOutcome {
-    /// Not there (or not a regular file).
-    Missing,
-    /// The same bytes as last time, with no host names to resolve again.
-    Unchanged,
-    Parsed {
-        content: Vec<u8>,
-        has_hostnames: bool,
-        result: Result<Vec<Endpoint>, String>,
-    },
-    ReadFailed(String),
-}
-
-/// State shared by the namer and its worker.
-pub(super) struct Shared {
-    pub(super) prefix: Path,
-    pub(super) root: PathBuf,
-    pub(super) resolver: HostResolver,
-    metric_label: String,
-    lookup_tx: watch::Sender<u64>,
-    table: Mutex<Table>,
-}
-
-#[derive(Default)]
-struct Table {
-    /// The service files present, by name.
-    files: BTreeMap<String, FileState>,
-    /// Resolve channels, by name, whether the file exists or not (so that
-    /// a watcher of a missing file sees it appear).
-    watches: HashMap<String, watch::Sender<Addr>>,
-    dir_error: Option<String>,
-    last_update: Option<SystemTime>,
-    /// How changes are noticed, for the admin page.
-    events: String,
-}
-
-struct FileState {
-    /// The last good set, or `Failed` if the file never parsed.
-    addr: Addr,
-    content: Option<Vec<u8>>,
-    has_hostnames: bool,
-    error: Option<String>,
-}
-
-impl Table {
-    fn publish(&self, name: &str, addr: &Addr) {
-        if let Some(tx) = self.watches.get(name) {
-            tx.send_if_modified(|current| {
-                let changed = current != addr;
-                if changed {
-                    *current = addr.clone();
-                }
-                changed
-            });
-        }
-    }
-
-    fn prune(&mut self) {
-        self.watches.retain(|_, tx| tx.receiver_count() > 0);
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().expect("fs namer lock")
-    }
-
-    /// Whether `content` is what `name` held last time and needs no DNS.
-    pub(super) fn unchanged(&self, name: &str, content: &[u8]) -> bool {
-        self.lock()
-            .files
-            .get(name)
-            .is_some_and(|f| !f.has_hostnames && f.content.as_deref() == Some(content))
-    }
-
-    /// Applies what a scan found: `listing` (a full scan) is the set of
-    /// names present, and `outcomes` what reading some of them gave.
-    pub(super) fn apply(
-        &self,
-        listing: Option<&BTreeSet<String>>,
-        outcomes: Vec<(String, FileOutcome)>,
-    ) {
-        let mut table = self.lock();
-        let mut names_changed = false;
-        if let Some(listing) = listing {
-            let gone: Vec<String> = table
-                .files
-                .keys()
-                .filter(|n| !listing.contains(*n))
-                .cloned()
-                .collect();
-            for name in gone {
-                table.files.remove(&name);
-                table.publish(&name, &Addr::Neg);
-                names_changed = true;
-            }
-            if table.dir_error.take().is_some() {
-                tracing::info!(dir = %self.root.display(), "directory readable again");
-            }
-            table.last_update = Some(SystemTime::now());
-            table.prune();
-        }
-        for (name, outcome) in outcomes {
-            names_changed |= self.apply_file(&mut table, name, outcome);
-        }
-        drop(table);
-        if names_changed {
-            self.lookup_tx.send_modify(|generation| *generation += 1);
-        }
-    }
-
-    /// Applies one file's outcome; true if the set of names changed.
-    fn apply_file(&self, table: &mut Table, name: String, outcome: FileOutcome) -> bool {
-        let (content, has_hostnames, result) = match outcome {
-            FileOutcome::Unchanged => return false,
-            FileOutcome::Missing => {
-                let existed = table.files.remove(&name).is_some();
-                table.publish(&name, &Addr::Neg);
-                return existed;
-            }
-            FileOutcome::Parsed {
-                content,
-                has_hostnames,
-                result,
-            } => (Some(content), has_hostnames, result),
-            FileOutcome::ReadFailed(e) => (None, false, Err(e)),
-        };
-        let is_new = !table.files.contains_key(&name);
-        let file = table.files.entry(name.clone()).or_insert(FileState {
-            addr: Addr::Pending,
-            content: None,
-            has_hostnames: false,
-            error: None,
-        });
-        file.content = content;
-        file.has_hostnames = has_hostnames;
-        match result {
-            Ok(endpoints) => {
-                file.addr = Addr::bound(endpoints);
-                file.error = None;
-            }
-            Err(e) => {
-                let message = format!("{}: {e}", self.root.join(&name).display());
-                metrics::counter!("namerd_namer_errors_total", "namer" => self.metric_label.clone())
-                    .increment(1);
-                if file.error.as_deref() != Some(message.as_str()) {
-                    tracing::warn!(namer = %self.prefix, error = %message, "cannot use address file; keeping its last good addresses");
-                }
-                if !matches!(file.addr, Addr::Bound { .. }) {
-                    file.addr = Addr::Failed(message.as_str().into());
-                }
-                file.error = Some(message);
-            }
-        }
-        let addr = file.addr.clone();
-        table.publish(&name, &addr);
-        is_new
-    }
-
-    /// The directory could not be listed: keep everything, report stale.
-    pub(super) fn dir_failed(&self, error: &io::Error) {
-        let message = format!("cannot read directory {}: {error}", self.root.display());
-        metrics::counter!("namerd_namer_errors_total", "namer" => self.metric_label.clone())
-            .increment(1);
-        let mut table = self.lock();
-        if table.dir_error.as_deref() != Some(message.as_str()) {
-            tracing::warn!(namer = %self.prefix, error = %message, "keeping the last good names");
-        }
-        table.dir_error = Some(message);
     }
 }

@@ -4,7 +4,8 @@
 //! directory replaced under us, Kubernetes' ConfigMap symlink swaps).
 //!
 //! Reads happen here, outside the namer's lock; what they found is applied
-//! by `fs::Shared::apply` in one step.
+//! by `directory.rs`'s `Shared::apply` in one step. Must not depend on the
+//! namer itself (`fs.rs`).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -16,8 +17,8 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use super::addr_file;
-use super::fs::{FileOutcome, Shared, valid_name};
+use super::directory::{FileOutcome, Shared, valid_name};
+use crate::namer::addr_file;
 
 /// Editors and `kubectl cp` write a file in several steps (truncate, write,
 /// rename); events arriving within this window are handled together so
