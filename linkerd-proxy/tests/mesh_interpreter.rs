@@ -59,7 +59,7 @@ fn is_failed(s: &BindState) -> bool {
 /// namerd with `/svc => /#/io.l5d.fs`, the disco directory, and a mesh
 /// client in front of it through a forwarder.
 struct Mesh {
-    namerd: Option<namerd::Namerd>,
+    namerd: Option<namerd::testing::TestNamerd>,
     disco: tempfile::TempDir,
     fwd: Forwarder,
     mesh: Arc<MeshInterpreter>,

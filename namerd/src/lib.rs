@@ -16,6 +16,7 @@ pub mod mesh;
 pub mod namer;
 mod server;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod transformer;
 

@@ -1,5 +1,7 @@
-//! namerd in-process for tests of other crates: a store and the dtab API
-//! on an ephemeral loopback port, and PostgreSQL schemas to run it on.
+//! namerd in-process for tests, this crate's and those of the crates that
+//! run against it: a store, the dtab and mesh APIs on ephemeral loopback
+//! ports, and PostgreSQL schemas to run it on. Behind the `testing`
+//! feature, which only dev-dependencies enable; the binary never has it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -88,6 +90,15 @@ pub async fn start_with_namers(
         .await
         .expect("the store opens within 30 s");
     TestNamerd { namerd }
+}
+
+/// The running namerd: its addresses, its store, its shutdown.
+impl std::ops::Deref for TestNamerd {
+    type Target = Namerd;
+
+    fn deref(&self) -> &Namerd {
+        &self.namerd
+    }
 }
 
 impl TestNamerd {

@@ -24,16 +24,12 @@ mod namerd_client;
 )]
 mod pg_cluster;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use http::StatusCode;
 use l5d_proto::mesh as pb;
-use namerd::Namerd;
-use namerd::config::{
-    AdminConfig, HttpControllerConfig, InterfaceConfig, InterpreterConfig, MeshConfig,
-    NamerdConfig, StorageConfig,
-};
+use namerd::config::StorageConfig;
+use namerd::testing::{self, TestNamerd};
 use namerd_client::{
     CALL_LIMIT, NamerdHttp, connect, inet_id, leaf_tree, next, show, svc_dtab, watch_tree,
 };
@@ -171,7 +167,7 @@ async fn outage_under_watchers(cluster: &PgCluster) {
 
 /// namerd on the cluster, polling it every second, with the dtab API and
 /// the mesh API on ports the OS picks.
-async fn start_namerd(cluster: &PgCluster) -> Namerd {
+async fn start_namerd(cluster: &PgCluster) -> TestNamerd {
     let opts = cluster.connect_options();
     let url = format!(
         "postgres://{}@{}:{}/{}",
@@ -180,41 +176,16 @@ async fn start_namerd(cluster: &PgCluster) -> Namerd {
         opts.get_port(),
         opts.get_database().unwrap_or("postgres")
     );
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let config = NamerdConfig {
-        admin: AdminConfig {
-            ip: loopback,
-            port: 0,
-        },
-        storage: StorageConfig::Postgres {
-            url,
-            poll_interval: Duration::from_secs(1),
-        },
-        namers: Vec::new(),
-        interpreter: InterpreterConfig::default(),
-        interfaces: vec![
-            InterfaceConfig::HttpController(HttpControllerConfig {
-                ip: loopback,
-                port: 0,
-                ..HttpControllerConfig::default()
-            }),
-            InterfaceConfig::Mesh(MeshConfig {
-                ip: loopback,
-                port: 0,
-                ..MeshConfig::default()
-            }),
-        ],
+    let storage = StorageConfig::Postgres {
+        url,
+        poll_interval: Duration::from_secs(1),
     };
-    let namerd = Namerd::start(config).await.expect("namerd starts");
-    tokio::time::timeout(Duration::from_secs(30), namerd.ready())
-        .await
-        .expect("namerd opens PostgreSQL within 30 s");
-    namerd
+    testing::start(storage).await
 }
 
 /// Opens the watchers, checks that each gets `first`, and records what
 /// each receives from then on.
-async fn open_watchers(namerd: &Namerd, first: &pb::BoundTreeRsp) -> Vec<watch::Receiver<Log>> {
+async fn open_watchers(namerd: &TestNamerd, first: &pb::BoundTreeRsp) -> Vec<watch::Receiver<Log>> {
     let mesh = namerd.mesh_addr().expect("the mesh API is configured");
     let mut channels = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS {

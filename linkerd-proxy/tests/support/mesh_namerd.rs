@@ -1,11 +1,12 @@
-//! A real namerd in-process for the interpreter tests: an in-memory store
-//! seeded with one namespace, the `io.l5d.fs` namer over a temporary
-//! directory, the dtab HTTP API and the mesh gRPC API on loopback ports
-//! the OS picks; plus the dtab writes and bounded waits the tests need.
+//! A real namerd in-process for the interpreter tests (`namerd::testing`):
+//! an in-memory store seeded with one namespace, the `io.l5d.fs` namer over
+//! a temporary directory, the dtab HTTP API and the mesh gRPC API on
+//! loopback ports the OS picks; plus the dtab writes and bounded waits the
+//! tests need.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path as FsPath;
 use std::time::Duration;
 
@@ -15,23 +16,19 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use l5d_dtab::Dtab;
-use namerd::Namerd;
-use namerd::config::{
-    AdminConfig, HttpControllerConfig, InterfaceConfig, InterpreterConfig, MeshConfig,
-    NamerdConfig, StorageConfig,
-};
+use namerd::config::StorageConfig;
 use namerd::namer::config::parse_namers;
 use namerd::store::Namespace;
+use namerd::testing::{self, TestNamerd};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A bound on every HTTP call and every start.
+/// A bound on every HTTP call.
 pub(crate) const CALL_LIMIT: Duration = Duration::from_secs(15);
 
 /// Starts namerd with namespace `ns` holding `dtab` and the fs namer
 /// (`/#/io.l5d.fs`) over `disco`.
-pub(crate) async fn start(ns: &str, dtab: &str, disco: &FsPath) -> Namerd {
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub(crate) async fn start(ns: &str, dtab: &str, disco: &FsPath) -> TestNamerd {
     let namespaces = BTreeMap::from([(
         Namespace::new(ns).expect("a namespace name"),
         Dtab::read(dtab).expect("a dtab"),
@@ -40,32 +37,7 @@ pub(crate) async fn start(ns: &str, dtab: &str, disco: &FsPath) -> Namerd {
         {"kind": "io.l5d.fs", "rootDir": disco}
     ]))
     .expect("the fs namer config");
-    let config = NamerdConfig {
-        admin: AdminConfig {
-            ip: loopback,
-            port: 0,
-        },
-        storage: StorageConfig::InMemory { namespaces },
-        namers,
-        interpreter: InterpreterConfig::default(),
-        interfaces: vec![
-            InterfaceConfig::HttpController(HttpControllerConfig {
-                ip: loopback,
-                port: 0,
-                ..HttpControllerConfig::default()
-            }),
-            InterfaceConfig::Mesh(MeshConfig {
-                ip: loopback,
-                port: 0,
-                ..MeshConfig::default()
-            }),
-        ],
-    };
-    let namerd = Namerd::start(config).await.expect("namerd starts");
-    tokio::time::timeout(CALL_LIMIT, namerd.ready())
-        .await
-        .expect("the store opens");
-    namerd
+    testing::start_with_namers(StorageConfig::InMemory { namespaces }, namers).await
 }
 
 /// `PUT /api/1/dtabs/<ns>` without `If-Match`: an unconditional write.
