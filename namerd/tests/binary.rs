@@ -2,6 +2,10 @@
 //! from standard input, clean shutdown, and two replicas sharing one
 //! PostgreSQL database.
 
+#[path = "support/namerd_client.rs"]
+#[allow(dead_code, reason = "shared support: each test uses part of it")]
+mod namerd_client;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,6 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use namerd_client::next_chunk;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -187,20 +192,6 @@ async fn runs_from_stdin_and_stops_cleanly() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("namerd_http_requests_total"), "{body}");
     assert_eq!(running.stop().await, Some(0));
-}
-
-/// Reads the next chunk of a watch stream within `limit`.
-async fn next_chunk(body: &mut hyper::body::Incoming, limit: Duration) -> String {
-    loop {
-        let frame = tokio::time::timeout(limit, body.frame())
-            .await
-            .expect("a change within the limit")
-            .expect("the stream is open")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            return String::from_utf8(data.to_vec()).unwrap();
-        }
-    }
 }
 
 #[tokio::test]

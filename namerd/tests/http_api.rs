@@ -1,6 +1,10 @@
 //! The dtab HTTP API over a real loopback socket, byte for byte as namerd
 //! answers, with an in-memory store.
 
+#[path = "support/namerd_client.rs"]
+#[allow(dead_code, reason = "shared support: each test uses part of it")]
+mod namerd_client;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use namerd::testing::{TestNamerd, start_in_memory};
+use namerd_client::next_chunk;
 
 const INTERNAL: &str = "/srv => /#/io.l5d.fs; /host => /srv; /tmp => /srv; /svc => /host; /host/world => /srv/world-v1;";
 const INTERNAL_JSON: &str = "[{\"prefix\":\"/srv\",\"dst\":\"/#/io.l5d.fs\"},{\"prefix\":\"/host\",\"dst\":\"/srv\"},\
@@ -83,9 +88,18 @@ impl Api {
     async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, &[], "").await
     }
+
+    /// A `GET` that asks for the dtab text encoding.
+    async fn get_text(&self, path: &str) -> Reply {
+        let accept = [("accept", "application/dtab")];
+        self.send(Method::GET, path, &accept, "").await
+    }
 }
 
 const DTAB: (&str, &str) = ("content-type", "application/dtab");
+
+/// How long a watch may take to send the next change.
+const CHUNK_LIMIT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn dtab_lifecycle_matches_namerd() {
@@ -181,14 +195,7 @@ async fn dtab_lifecycle_matches_namerd() {
         "a conflict names the current version"
     );
 
-    let r = api
-        .send(
-            Method::GET,
-            "/api/1/dtabs/internal",
-            &[("accept", "application/dtab")],
-            "",
-        )
-        .await;
+    let r = api.get_text("/api/1/dtabs/internal").await;
     assert_eq!(r.body, "/host/world=>9.00*/srv/world-v1 & /srv/world-v2\n");
 
     let r = api.get("/api/1/dtabs").await;
@@ -364,14 +371,7 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
             "{method} {path} {headers:?}"
         );
     }
-    let r = api
-        .send(
-            Method::GET,
-            "/api/1/dtabs/internal",
-            &[("accept", "application/dtab")],
-            "",
-        )
-        .await;
+    let r = api.get_text("/api/1/dtabs/internal").await;
     assert_eq!(
         (r.body.as_str(), r.header("etag")),
         ("/a=>/b\n", Some(V1)),
@@ -390,20 +390,6 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(ping.status(), StatusCode::OK);
     api.namerd.shutdown().await;
-}
-
-/// Reads the next chunk of a streaming body, or fails after 5 s.
-async fn next_chunk(body: &mut hyper::body::Incoming) -> String {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
-            .await
-            .expect("a chunk within 5 s")
-            .expect("the stream is open")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            return String::from_utf8(data.to_vec()).unwrap();
-        }
-    }
 }
 
 #[tokio::test]
@@ -432,13 +418,16 @@ async fn watches_stream_every_change() {
         .await
         .unwrap();
     let mut names = rsp.into_body();
-    assert_eq!(next_chunk(&mut names).await, "[]\n");
+    assert_eq!(next_chunk(&mut names, CHUNK_LIMIT).await, "[]\n");
 
     // The namespace is absent: nothing until it is created.
     api.send(Method::POST, "/api/1/dtabs/internal", &[DTAB], "/a => /b")
         .await;
-    assert_eq!(next_chunk(&mut dtabs).await, "/a=>/b\n");
-    assert_eq!(next_chunk(&mut names).await, "[\"internal\"]\n");
+    assert_eq!(next_chunk(&mut dtabs, CHUNK_LIMIT).await, "/a=>/b\n");
+    assert_eq!(
+        next_chunk(&mut names, CHUNK_LIMIT).await,
+        "[\"internal\"]\n"
+    );
     api.send(
         Method::PUT,
         "/api/1/dtabs/internal",
@@ -446,7 +435,7 @@ async fn watches_stream_every_change() {
         "/a => /c",
     )
     .await;
-    assert_eq!(next_chunk(&mut dtabs).await, "/a=>/c\n");
+    assert_eq!(next_chunk(&mut dtabs, CHUNK_LIMIT).await, "/a=>/c\n");
 
     // Shutdown ends the streams instead of waiting for them.
     tokio::time::timeout(Duration::from_secs(10), api.namerd.shutdown())

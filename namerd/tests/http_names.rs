@@ -1,6 +1,10 @@
 //! The HTTP interpreter routes (`/api/1/bind`, `/addr`, `/resolve`,
 //! `/delegate`, `/bound-names`) over a real socket, with the fs namer.
 
+#[path = "support/namerd_client.rs"]
+#[allow(dead_code, reason = "shared support: each test uses part of it")]
+mod namerd_client;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,15 +13,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use l5d_dtab::Dtab;
-use namerd::config::{
-    AdminConfig, HttpControllerConfig, InterfaceConfig, InterpreterConfig, NamerdConfig,
-    StorageConfig,
-};
+use namerd::config::StorageConfig;
 use namerd::namer::config::parse_namers;
 use namerd::store::{Namespace, WriteMeta};
+use namerd::testing::{self, TestNamerd};
+use namerd_client::next_chunk;
 
 struct Setup {
-    namerd: namerd::Namerd,
+    namerd: TestNamerd,
     _dir: tempfile::TempDir,
     disco: std::path::PathBuf,
 }
@@ -29,29 +32,14 @@ async fn setup() -> Setup {
     std::fs::write(disco.join("web"), "127.0.0.1 8080\n").unwrap();
     let namers =
         parse_namers(serde_json::json!([{"kind": "io.l5d.fs", "rootDir": disco}])).unwrap();
-    let loopback = "127.0.0.1".parse().unwrap();
-    let config = NamerdConfig {
-        admin: AdminConfig {
-            ip: loopback,
-            port: 0,
-        },
-        storage: StorageConfig::InMemory {
-            namespaces: [(
-                Namespace::new("internal").unwrap(),
-                Dtab::read("/svc => /#/io.l5d.fs; /ext => /$/inet/127.0.0.1/9999").unwrap(),
-            )]
-            .into(),
-        },
-        namers,
-        interpreter: InterpreterConfig::default(),
-        interfaces: vec![InterfaceConfig::HttpController(HttpControllerConfig {
-            ip: loopback,
-            port: 0,
-            ..HttpControllerConfig::default()
-        })],
+    let storage = StorageConfig::InMemory {
+        namespaces: [(
+            Namespace::new("internal").unwrap(),
+            Dtab::read("/svc => /#/io.l5d.fs; /ext => /$/inet/127.0.0.1/9999").unwrap(),
+        )]
+        .into(),
     };
-    let namerd = namerd::Namerd::start(config).await.unwrap();
-    namerd.ready().await;
+    let namerd = testing::start_with_namers(storage, namers).await;
     Setup {
         namerd,
         _dir: dir,
@@ -169,16 +157,7 @@ async fn bind_watches_follow_the_dtab_and_the_directory() {
         s.namerd.http_addr().unwrap()
     );
     let mut body = client.get(uri.parse().unwrap()).await.unwrap().into_body();
-    let mut next = async || loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
-            .await
-            .expect("a change within 5 s")
-            .expect("the stream is open")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            return String::from_utf8(data.to_vec()).unwrap();
-        }
-    };
+    let mut next = async || next_chunk(&mut body, Duration::from_secs(5)).await;
     assert_eq!(next().await, "{\"type\":\"neg\"}\n");
     // A file appears in the fs namer's directory: the name binds.
     std::fs::write(s.disco.join("api"), "127.0.0.1 7070\n").unwrap();

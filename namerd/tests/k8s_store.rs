@@ -8,6 +8,7 @@
 #[path = "support/k8s_api.rs"]
 mod k8s_api;
 #[path = "support/namerd_client.rs"]
+#[allow(dead_code, reason = "shared support: each test uses part of it")]
 mod namerd_client;
 #[path = "support/wait.rs"]
 mod wait;

@@ -16,6 +16,7 @@
 //! prints `SKIPPED: ...` and passes, except under `CI=true`, where it fails.
 
 #[path = "support/namerd_client.rs"]
+#[allow(dead_code, reason = "shared support: each test uses part of it")]
 mod namerd_client;
 #[path = "support/pg_cluster.rs"]
 #[allow(

@@ -15,6 +15,7 @@
 //! complete bound sets.
 
 #[path = "support/namerd_client.rs"]
+#[allow(dead_code, reason = "shared support: each test uses part of it")]
 mod namerd_client;
 
 use std::net::SocketAddr;

@@ -121,6 +121,21 @@ impl NamerdHttp {
     }
 }
 
+/// Reads the next chunk of a streaming HTTP body (a `?watch=true` answer)
+/// within `limit`.
+pub(crate) async fn next_chunk(body: &mut hyper::body::Incoming, limit: Duration) -> String {
+    loop {
+        let frame = tokio::time::timeout(limit, body.frame())
+            .await
+            .expect("a chunk within the limit")
+            .expect("the stream is open")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            return String::from_utf8(data.to_vec()).unwrap();
+        }
+    }
+}
+
 /// Connects to the mesh API, giving up on one attempt after a second.
 pub(crate) async fn connect(addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
     Endpoint::from_shared(format!("http://{addr}"))?

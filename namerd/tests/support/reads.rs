@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use namerd::store::{Namespace, Op, StoreError, Version};
+use l5d_dtab::Dtab;
+use namerd::store::{HistoryEntry, Namespace, Op, StoreError, Version};
 
 use crate::backends::Harness;
 use crate::wait::wait_for;
@@ -45,12 +46,8 @@ pub(crate) async fn history_is_oldest_first(h: Harness) {
     if !h.history_survives_delete() {
         // Kubernetes: the history lives in the object (and goes with it).
         let history = h.store.history(&n).await.unwrap();
-        let rows: Vec<_> = history
-            .iter()
-            .map(|e| (e.version.clone(), e.op, e.dtab.clone(), e.author.as_deref()))
-            .collect();
         assert_eq!(
-            rows,
+            rows(&history),
             [
                 (one, Op::Create, Some(dtab("/a=>/one")), Some("alice")),
                 (two.clone(), Op::Update, Some(dtab("/a=>/two")), Some("bob")),
@@ -68,12 +65,8 @@ pub(crate) async fn history_is_oldest_first(h: Harness) {
     assert_eq!((one, two), (v(1), v(2)));
     h.store.delete(&n, &by("carol")).await.unwrap();
     let history = h.store.history(&n).await.unwrap();
-    let rows: Vec<_> = history
-        .iter()
-        .map(|e| (e.version.clone(), e.op, e.dtab.clone(), e.author.as_deref()))
-        .collect();
     assert_eq!(
-        rows,
+        rows(&history),
         [
             (v(1), Op::Create, Some(dtab("/a=>/one")), Some("alice")),
             (v(2), Op::Update, Some(dtab("/a=>/two")), Some("bob")),
@@ -244,4 +237,12 @@ async fn corrupt_config_map_is_reported(h: &Harness, server: &l5d_k8s_api_server
     );
     assert!(h.store.list().await.unwrap().contains(&n));
     assert!(!h.store.health().stale);
+}
+
+/// A history as (version, op, dtab, author) rows, to compare whole.
+fn rows(history: &[HistoryEntry]) -> Vec<(Version, Op, Option<Dtab>, Option<&str>)> {
+    history
+        .iter()
+        .map(|e| (e.version.clone(), e.op, e.dtab.clone(), e.author.as_deref()))
+        .collect()
 }
