@@ -5,7 +5,10 @@
 //! each step producing a [`NameTree`] of alternatives and weighted unions,
 //! until configured namers or the global `/$` namer bind it to concrete ids
 //! ([`Bound`]). The [`Binder`] does that walk; [`Binder::delegate`] records it
-//! as a [`DelegateTree`] for operators.
+//! as a [`DelegateTree`] for operators. A bound id resolves to an [`Addr`]
+//! (a set of [`Endpoint`]s, or why there is none), and a request goes to
+//! one leaf of the bound tree chosen by [`NameTree::pick`], the one weighted
+//! choice both namerd and the proxy use.
 //!
 //! This crate is pure: no I/O, no async runtime, no serde, no dependencies.
 //! Service discovery enters through the [`Namer`] trait, which answers with the
@@ -36,6 +39,7 @@
 //! * `/$/inet` ports are checked as Java `int`s; whether the port is in range
 //!   is for the resolver, which fails the address, not the binding.
 
+mod addr;
 mod bind;
 mod delegate;
 mod dentry;
@@ -44,8 +48,10 @@ pub mod global;
 mod name;
 mod parse;
 mod path;
+mod pick;
 mod tree;
 
+pub use addr::{Addr, AddrSet, Endpoint};
 pub use bind::{
     Binder, DEFAULT_MAX_DEPTH, DEFAULT_MAX_LOOKUPS, MAX_RECURSION, Namer, NamerSet, NoNamers,
 };
@@ -55,4 +61,5 @@ pub use dtab::{Dtab, request_local_dtab};
 pub use name::{Activity, AsName, Bound, Name, NameError, NameRef};
 pub use parse::{MAX_NESTING, ParseError};
 pub use path::{EmptyLabel, Labels, Path, PathBuilder};
+pub use pick::union_shares;
 pub use tree::{NameTree, Weighted};
