@@ -3,7 +3,8 @@
 //! Messages from the network are untrusted: every conversion into `l5d-dtab`
 //! types checks what the core's types guarantee (no empty labels, every
 //! oneof set, every required sub-message present) and names the field that
-//! was wrong. Conversions out of the core cannot fail.
+//! was wrong. Conversions out of the core cannot fail. Address sets
+//! (`Replicas`) are converted in [`replicas`](self::replicas).
 
 use std::sync::Arc;
 
@@ -16,6 +17,10 @@ use crate::mesh::{
     self, bound_delegate_tree as bdt, bound_name_tree as bnt, path_name_tree as pnt,
 };
 use mesh::dtab::dentry::prefix::elem;
+
+mod replicas;
+
+pub use replicas::{EndpointError, EndpointFault};
 
 /// A message that does not describe a valid name, path, tree or dtab.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
