@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use l5d_dtab::{
-    Activity, Binder, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
+    Activity, Addr, Binder, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
 };
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::namer::inet::InetResolver;
-use crate::namer::{Addr, Namer, fixed};
+use crate::namer::{Namer, fixed};
 use crate::store::{DtabStore, Namespace, StoreError};
 
 mod changes;

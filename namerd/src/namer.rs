@@ -11,65 +11,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use l5d_dtab::{Activity, Name, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Name, NameTree, Path};
 use tokio::sync::watch;
-
-/// One address of a service, with what a proxy may filter or weigh on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    /// The node (Kubernetes node name) the endpoint runs on, if known.
-    pub node_name: Option<String>,
-    /// A relative weight from the source (fs namer `* weight`), if any.
-    pub weight: Option<f64>,
-    /// Anything else the source knows, stringified.
-    pub meta: BTreeMap<String, String>,
-}
-
-impl Endpoint {
-    pub fn new(addr: SocketAddr) -> Self {
-        Endpoint {
-            addr,
-            node_name: None,
-            weight: None,
-            meta: BTreeMap::new(),
-        }
-    }
-}
-
-/// The address set of a bound id, as Finagle's `Addr`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Addr {
-    /// Not known yet.
-    Pending,
-    /// The id does not exist (any more).
-    Neg,
-    /// The source failed before it ever had an answer. Once a namer had a
-    /// `Bound` answer, a failure keeps that answer instead.
-    Failed(Arc<str>),
-    /// The endpoints (sorted by address, so equal sets compare equal) and
-    /// metadata of the whole set.
-    Bound {
-        endpoints: Vec<Endpoint>,
-        meta: BTreeMap<String, String>,
-    },
-}
-
-impl Addr {
-    /// A bound set, sorted so that equal sets compare equal.
-    pub fn bound(mut endpoints: Vec<Endpoint>) -> Self {
-        endpoints.sort_by_key(|e| e.addr);
-        endpoints.dedup_by(|a, b| a.addr == b.addr);
-        Addr::Bound {
-            endpoints,
-            meta: BTreeMap::new(),
-        }
-    }
-}
 
 /// What a namer reports about itself for the admin state pages.
 #[derive(Clone, Debug, Default, PartialEq)]

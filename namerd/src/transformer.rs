@@ -27,14 +27,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use l5d_dtab::{
-    Activity, Binder, Bound, Dtab, Name, NameError, NameTree, NoNamers, Path, Weighted,
+    Activity, Addr, AddrSet, Binder, Bound, Dtab, Endpoint, Name, NameError, NameTree, NoNamers,
+    Path, Weighted,
 };
-
 use tokio::sync::watch;
 
 use crate::k8s::ClientError;
+use crate::namer::NamerState;
 use crate::namer::inet::HostResolver;
-use crate::namer::{Addr, Endpoint, NamerState};
 
 pub mod config;
 mod daemonset;
@@ -239,21 +239,25 @@ impl Transformer {
         if let Op::DaemonSet(ds) = &self.op {
             return ds.transform(addr);
         }
-        let Addr::Bound { endpoints, meta } = addr else {
+        let Addr::Bound(set) = addr else {
             return addr;
         };
         let endpoints: Vec<Endpoint> = match &self.op {
-            Op::Port(port) => endpoints
-                .into_iter()
+            Op::Port(port) => set
+                .endpoints()
+                .iter()
+                .cloned()
                 .map(|mut e| {
                     e.addr = SocketAddr::new(e.addr.ip(), *port);
                     e
                 })
                 .collect(),
             Op::Hosts(ips) => {
-                let kept: Vec<Endpoint> = endpoints
-                    .into_iter()
+                let kept: Vec<Endpoint> = set
+                    .endpoints()
+                    .iter()
                     .filter(|e| ips.contains(&e.addr.ip().to_canonical()))
+                    .cloned()
                     .collect();
                 if kept.is_empty() {
                     return Addr::Neg;
@@ -261,14 +265,11 @@ impl Transformer {
                 kept
             }
             // Their ids resolve elsewhere (the replacement's own id).
-            Op::Replace { .. } | Op::Const { .. } => endpoints,
+            Op::Replace { .. } | Op::Const { .. } => return Addr::Bound(set),
             Op::DaemonSet(_) => unreachable!("handled above"),
         };
-        // Ports may now coincide: keep the set sorted and without duplicates.
-        let Addr::Bound { endpoints, .. } = Addr::bound(endpoints) else {
-            unreachable!("Addr::bound is bound")
-        };
-        Addr::Bound { endpoints, meta }
+        // Ports may now coincide: the set sorts and drops duplicates again.
+        Addr::Bound(AddrSet::with_meta(endpoints, set.meta().clone()))
     }
 
     /// The replacement tree with ids `prefix ++ path`, as Linkerd names them.

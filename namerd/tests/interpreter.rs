@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use l5d_dtab::{Activity, Bound, Dtab, Name, NameError, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Dtab, Endpoint, Name, NameError, NameTree, Path};
 use namerd::interpreter::{Binding, InterpretError, Interpreter, InterpreterOptions};
 use namerd::namer::inet::InetResolver;
-use namerd::namer::{Addr, Endpoint, Namer, NamerState};
+use namerd::namer::{Namer, NamerState};
 use namerd::store::memory::MemoryStore;
 use namerd::store::{DtabStore, Namespace, WriteMeta};
 use tokio::sync::watch;

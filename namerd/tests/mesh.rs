@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l5d_dtab::{Activity, Bound, Dtab, Name, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Dtab, Name, NameTree, Path};
 use l5d_proto::mesh::{self as pb, bound_name_tree::Node as TreeNode, replicas};
 use namerd::interpreter::{Interpreter, InterpreterOptions};
 use namerd::mesh::{self, MeshOptions};
 use namerd::namer::inet::InetResolver;
-use namerd::namer::{Addr, Namer, NamerState, fixed};
+use namerd::namer::{Namer, NamerState, fixed};
 use namerd::store::memory::MemoryStore;
 use namerd::store::{DtabStore, Namespace, WriteMeta};
 use serde_json::{Value, json};

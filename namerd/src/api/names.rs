@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
-use l5d_dtab::{Activity, Bound, Dtab, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Dtab, NameTree, Path};
 use serde::Serialize;
 use tokio_stream::wrappers::WatchStream;
 
@@ -19,7 +19,6 @@ use super::error::ApiError;
 use super::extract::{Ns, Params, Watch};
 use super::{ApiState, stream};
 use crate::interpreter::{Binding, InterpretError, Interpreter};
-use crate::namer::Addr;
 use crate::store::Namespace;
 
 mod json;
@@ -135,7 +134,9 @@ pub(super) async fn resolve(
     params: Params,
 ) -> Result<Response, ApiError> {
     let tree = settled(live_binding(&state, &ns, &params)?).await?;
-    let addr = match pick(&tree, &mut seed()) {
+    // Every leaf is a candidate: namerd does not know which ids a client
+    // can reach.
+    let addr = match tree.pick(&mut fastrand::f64, &|_| true) {
         Some(leaf) => state.interpreter.resolve(&leaf.id).borrow().clone(),
         None => Addr::Neg,
     };
@@ -246,44 +247,4 @@ pub(super) async fn bound_names(
             .map(Path::show)
             .collect::<Vec<_>>(),
     ))
-}
-
-// === picking a leaf (resolve) ===
-
-/// A small xorshift generator: resolve needs a weighted random choice, not
-/// cryptographic randomness.
-fn seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos | 1
-}
-
-fn next_f64(state: &mut u64) -> f64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    (*state >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// One leaf as a client would pick it: a weighted random union member
-/// (uniform when the weights sum to 0), the first alternative with a leaf.
-fn pick<'a>(tree: &'a NameTree<Bound>, rng: &mut u64) -> Option<&'a Bound> {
-    match tree {
-        NameTree::Leaf(b) => Some(b),
-        NameTree::Alt(ts) => ts.iter().find_map(|t| pick(t, rng)),
-        NameTree::Union(ws) => {
-            let total: f64 = ws.iter().map(|w| w.weight).sum();
-            let mut x = next_f64(rng) * if total > 0.0 { total } else { ws.len() as f64 };
-            for w in ws {
-                let share = if total > 0.0 { w.weight } else { 1.0 };
-                if x < share {
-                    return pick(&w.tree, rng);
-                }
-                x -= share;
-            }
-            ws.last().and_then(|w| pick(&w.tree, rng))
-        }
-        NameTree::Neg | NameTree::Fail | NameTree::Empty => None,
-    }
 }

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use super::Endpoint;
+use l5d_dtab::Endpoint;
+
 use super::inet::{HostResolver, ip_literal};
 
 /// One address line of a file.

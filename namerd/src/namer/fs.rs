@@ -17,12 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l5d_dtab::{Activity, Bound, Name, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Name, NameTree, Path};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::inet::HostResolver;
-use super::{Addr, Namer, NamerState, fixed};
+use super::{Namer, NamerState, fixed};
 
 mod directory;
 mod scan;

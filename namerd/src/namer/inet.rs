@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use l5d_dtab::Path;
+use l5d_dtab::{Addr, Endpoint, Path};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::{Addr, Endpoint, NamerState, fixed};
+use super::{NamerState, fixed};
 
 /// The metric label under which DNS failures of `/$` ids are counted.
 const METRIC_LABEL: &str = "/$/inet";
@@ -305,10 +305,8 @@ impl InetResolver {
         for (target, entry) in entries.iter() {
             let status = entry.status.lock().expect("inet status lock");
             let summary = match (&*entry.tx.borrow(), &status.last_error) {
-                (Addr::Bound { endpoints, .. }, None) => format!("{} addresses", endpoints.len()),
-                (Addr::Bound { endpoints, .. }, Some(e)) => {
-                    format!("{} addresses (stale: {e})", endpoints.len())
-                }
+                (Addr::Bound(set), None) => format!("{} addresses", set.len()),
+                (Addr::Bound(set), Some(e)) => format!("{} addresses (stale: {e})", set.len()),
                 (Addr::Pending, _) => "pending".to_string(),
                 (other, _) => format!("{other:?}"),
             };
@@ -364,11 +362,10 @@ async fn resolve_once(
 ) -> bool {
     match resolver.lookup(&target.host).await {
         Ok(ips) => {
-            let endpoints = ips
-                .into_iter()
-                .map(|ip| Endpoint::new(SocketAddr::new(ip, target.port)))
-                .collect();
-            let addr = Addr::bound(endpoints);
+            let addr = Addr::bound(
+                ips.into_iter()
+                    .map(|ip| Endpoint::new(SocketAddr::new(ip, target.port))),
+            );
             tx.send_if_modified(|current| {
                 let changed = *current != addr;
                 *current = addr;

@@ -19,10 +19,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use l5d_dtab::{Activity, Bound, Name, NameError, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Name, NameError, NameTree, Path};
 use tokio::sync::watch;
 
-use super::{Addr, Namer, NamerState, fixed};
+use super::{Namer, NamerState, fixed};
 use crate::k8s::{ClientError, Connection};
 
 pub(crate) mod discovery;

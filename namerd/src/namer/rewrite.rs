@@ -12,10 +12,10 @@
 
 use std::fmt;
 
-use l5d_dtab::{Activity, Name, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Name, NameTree, Path};
 use tokio::sync::watch;
 
-use super::{Addr, Namer, NamerState, fixed};
+use super::{Namer, NamerState, fixed};
 
 /// A `pattern` or `name` that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

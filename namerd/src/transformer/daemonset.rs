@@ -20,13 +20,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use l5d_dtab::Path;
+use l5d_dtab::{Addr, AddrSet, Endpoint, Path};
 use tokio::sync::watch;
 
 use crate::k8s::{ClientError, Connection};
+use crate::namer::NamerState;
 use crate::namer::k8s::discovery::{Discovery, DiscoveryOptions, Target};
 use crate::namer::k8s::index::PortSpec;
-use crate::namer::{Addr, Endpoint, NamerState};
 
 /// How an `io.l5d.k8s.daemonset` transformer is set up.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,11 +118,11 @@ impl DaemonSet {
 /// none left is `Neg`. While the proxies are not known, neither is the
 /// answer.
 pub(crate) fn map(app: Addr, proxies: &Addr, host_network: bool) -> Addr {
-    let Addr::Bound { endpoints, meta } = app else {
+    let Addr::Bound(app) = app else {
         return app;
     };
     let proxies = match proxies {
-        Addr::Bound { endpoints, .. } => endpoints,
+        Addr::Bound(set) => set.endpoints(),
         Addr::Neg => return Addr::Neg,
         Addr::Pending => return Addr::Pending,
         Addr::Failed(e) => return Addr::Failed(e.clone()),
@@ -134,17 +134,15 @@ pub(crate) fn map(app: Addr, proxies: &Addr, host_network: bool) -> Addr {
             same_subnet(e.addr.ip(), p.addr.ip())
         }
     };
-    let mapped: Vec<Endpoint> = endpoints
+    let mapped: Vec<Endpoint> = app
+        .endpoints()
         .iter()
         .filter_map(|e| proxies.iter().find(|p| beside(e, p)).cloned())
         .collect();
     if mapped.is_empty() {
         return Addr::Neg;
     }
-    match Addr::bound(mapped) {
-        Addr::Bound { endpoints, .. } => Addr::Bound { endpoints, meta },
-        other => other,
-    }
+    Addr::Bound(AddrSet::with_meta(mapped, app.meta().clone()))
 }
 
 /// The same /24 (IPv4) or /64 (IPv6): Linkerd's node-subnet assumption.

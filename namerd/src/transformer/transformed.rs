@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use l5d_dtab::{Activity, Bound, Name, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Name, NameTree, Path};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::Transformer;
-use crate::namer::{Addr, Namer, NamerState};
+use crate::namer::{Namer, NamerState};
 
 /// `inner` with `transformers` applied in order; itself a [`Namer`] with
 /// the same prefix.

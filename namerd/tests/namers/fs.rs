@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use l5d_dtab::Addr;
+use namerd::namer::Namer;
 use namerd::namer::fs::{FsNamer, FsOptions};
-use namerd::namer::{Addr, Namer};
 
 use super::support::{FakeDns, addrs_of, bound, leaf, neg, path, poll_until, wait_until};
 
@@ -67,10 +68,11 @@ async fn resolve_reads_addresses_and_weights() {
         bound(&["10.0.0.1:8080", "10.0.0.2:8080"])
     );
     let api = namer.resolve(&path("/api")).borrow().clone();
-    let Addr::Bound { endpoints, .. } = api else {
+    let Addr::Bound(set) = api else {
         panic!("api: {api:?}")
     };
-    let got: Vec<_> = endpoints
+    let got: Vec<_> = set
+        .endpoints()
         .iter()
         .map(|e| (e.addr.to_string(), e.weight))
         .collect();
@@ -100,10 +102,10 @@ async fn host_names_are_resolved_when_read() {
         namer_with(&[("svc", "svc.test 9000 * 2\n")], |o| o.resolver = resolver).await;
     let addr = namer.resolve(&path("/svc")).borrow().clone();
     assert_eq!(addrs_of(&addr).unwrap(), ["10.1.0.1:9000", "10.1.0.2:9000"]);
-    let Addr::Bound { endpoints, .. } = addr else {
+    let Addr::Bound(set) = addr else {
         unreachable!()
     };
-    assert!(endpoints.iter().all(|e| e.weight == Some(2.0)));
+    assert!(set.endpoints().iter().all(|e| e.weight == Some(2.0)));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use namerd::namer::Addr;
+use l5d_dtab::Addr;
 use namerd::namer::inet::{InetOptions, InetResolver};
 
 use super::support::{FakeDns, addrs_of, bound, path, poll_until, wait_until};

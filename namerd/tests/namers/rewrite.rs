@@ -1,8 +1,8 @@
 //! `io.l5d.rewrite` patterns, as Linkerd's `PathMatcher` matches them.
 
-use l5d_dtab::{Activity, Name, NameTree};
+use l5d_dtab::{Activity, Addr, Name, NameTree};
+use namerd::namer::Namer;
 use namerd::namer::rewrite::{RewriteError, RewriteNamer};
-use namerd::namer::{Addr, Namer};
 
 use super::support::path;
 

@@ -6,9 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use l5d_dtab::{Activity, Bound, Name, NameTree, Path};
+use l5d_dtab::{Activity, Addr, Bound, Endpoint, Name, NameTree, Path};
 use namerd::namer::inet::HostResolver;
-use namerd::namer::{Addr, Endpoint};
 use tokio::sync::watch;
 
 /// How long a change may take to show: inotify plus debounce, or a short
@@ -25,15 +24,13 @@ pub(crate) fn addr(s: &str) -> SocketAddr {
 
 /// A bound set of `host:port` strings.
 pub(crate) fn bound(addrs: &[&str]) -> Addr {
-    Addr::bound(addrs.iter().map(|a| Endpoint::new(addr(a))).collect())
+    Addr::bound(addrs.iter().map(|a| Endpoint::new(addr(a))))
 }
 
 /// The `host:port` strings of a bound set (`None` otherwise).
 pub(crate) fn addrs_of(a: &Addr) -> Option<Vec<String>> {
     match a {
-        Addr::Bound { endpoints, .. } => {
-            Some(endpoints.iter().map(|e| e.addr.to_string()).collect())
-        }
+        Addr::Bound(set) => Some(set.endpoints().iter().map(|e| e.addr.to_string()).collect()),
         _ => None,
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use l5d_dtab::{Activity, Name, NameTree, Path};
-use namerd::namer::{Addr, Endpoint, Namer, NamerState, fixed};
+use l5d_dtab::{Activity, Addr, Endpoint, Name, NameTree, Path};
+use namerd::namer::{Namer, NamerState, fixed};
 use namerd::transformer::{TransformedNamer, Transformer};
 use tokio::sync::watch;
 
@@ -75,7 +75,7 @@ fn web() -> Addr {
         ("10.0.0.2:8080", "b"),
     ] {
         let mut e = Endpoint::new(addr(a));
-        e.node_name = Some(node.to_string());
+        e.node_name = Some(node.into());
         endpoints.push(e);
     }
     Addr::bound(endpoints)
@@ -132,11 +132,11 @@ async fn each_transformer_rewrites_ids_and_addresses() {
         match want {
             Some(want) => {
                 assert_eq!(addrs_of(&got).unwrap(), want, "{label}");
-                let Addr::Bound { endpoints, .. } = got else {
+                let Addr::Bound(set) = got else {
                     unreachable!()
                 };
                 assert!(
-                    endpoints.iter().all(|e| e.node_name.is_some()),
+                    set.endpoints().iter().all(|e| e.node_name.is_some()),
                     "{label}: metadata kept"
                 );
             }

@@ -5,12 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use l5d_dtab::{Bound, DelegateNode, DelegateTree, NameTree, Path};
+use l5d_dtab::{Addr, Bound, DelegateNode, DelegateTree, NameTree, Path};
 use serde::Serialize;
 
 use crate::api::codec;
 use crate::interpreter::Interpreter;
-use crate::namer::Addr;
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -41,13 +40,14 @@ impl From<&Addr> for AddrJson {
             Addr::Failed(cause) => AddrJson::Failed {
                 cause: cause.to_string(),
             },
-            Addr::Bound { endpoints, meta } => AddrJson::Bound {
-                addrs: endpoints
+            Addr::Bound(set) => AddrJson::Bound {
+                addrs: set
+                    .endpoints()
                     .iter()
                     .map(|e| {
                         let mut meta = e.meta.clone();
                         if let Some(node) = &e.node_name {
-                            meta.insert("nodeName".into(), node.clone());
+                            meta.insert("nodeName".into(), node.to_string());
                         }
                         if let Some(w) = e.weight {
                             meta.insert("endpoint_addr_weight".into(), w.to_string());
@@ -59,7 +59,7 @@ impl From<&Addr> for AddrJson {
                         }
                     })
                     .collect(),
-                meta: meta.clone(),
+                meta: set.meta().clone(),
             },
         }
     }

@@ -10,11 +10,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use l5d_dtab::Path;
+use l5d_dtab::{Addr, Endpoint, Path};
 use tokio::sync::watch;
 
 use crate::namer::inet::HostResolver;
-use crate::namer::{Addr, Endpoint};
 
 /// Whether `name` can be a service file: a plain, visible file name.
 pub(super) fn valid_name(name: &str) -> bool {

@@ -23,13 +23,14 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
+use l5d_dtab::Addr;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::index::{NamespaceIndex, PortSpec, slice_service};
 use crate::k8s::watch::{self as driver, Update};
-use crate::namer::{Addr, NamerState, fixed};
+use crate::namer::{NamerState, fixed};
 
 /// Kubernetes namespaces watched at most by one [`Discovery`].
 pub(crate) const MAX_NAMESPACES: usize = 1000;

@@ -18,12 +18,12 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-
-use crate::namer::{Addr, Endpoint};
+use l5d_dtab::{Addr, Endpoint};
 
 /// The label linking an EndpointSlice to its Service.
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -88,7 +88,7 @@ struct Slice {
 #[derive(Clone, Debug, PartialEq)]
 struct SliceEndpoint {
     ips: Vec<IpAddr>,
-    node: Option<String>,
+    node: Option<Arc<str>>,
     meta: BTreeMap<String, String>,
 }
 
@@ -202,7 +202,7 @@ impl NamespaceIndex {
                 }
                 SliceEndpoint {
                     ips: e.addresses.iter().filter_map(|a| a.parse().ok()).collect(),
-                    node: e.node_name.clone(),
+                    node: e.node_name.as_deref().map(Arc::from),
                     meta,
                 }
             })

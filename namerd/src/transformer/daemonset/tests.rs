@@ -1,24 +1,24 @@
 //! The daemonset mapping as a table: app endpoints and proxies in, the
 //! proxies used out.
 
+use std::sync::Arc;
+
 use super::map;
-use crate::namer::{Addr, Endpoint};
+use l5d_dtab::{Addr, Endpoint};
 
 fn ep(addr: &str, node: Option<&str>) -> Endpoint {
     let mut e = Endpoint::new(addr.parse().expect("socket address"));
-    e.node_name = node.map(str::to_string);
+    e.node_name = node.map(Arc::from);
     e
 }
 
 fn bound(eps: &[(&str, Option<&str>)]) -> Addr {
-    Addr::bound(eps.iter().map(|(a, n)| ep(a, *n)).collect())
+    Addr::bound(eps.iter().map(|(a, n)| ep(a, *n)))
 }
 
 fn addrs(addr: &Addr) -> Option<Vec<String>> {
     match addr {
-        Addr::Bound { endpoints, .. } => {
-            Some(endpoints.iter().map(|e| e.addr.to_string()).collect())
-        }
+        Addr::Bound(set) => Some(set.endpoints().iter().map(|e| e.addr.to_string()).collect()),
         _ => None,
     }
 }

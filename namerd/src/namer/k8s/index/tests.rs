@@ -2,10 +2,10 @@
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use l5d_dtab::Addr;
 use serde_json::json;
 
 use super::{NamespaceIndex, PortSpec};
-use crate::namer::Addr;
 
 fn service(name: &str, ports: serde_json::Value) -> Service {
     serde_json::from_value(json!({
@@ -28,10 +28,10 @@ fn slice(name: &str, svc: &str, endpoints: serde_json::Value) -> EndpointSlice {
 /// (address, node) of a bound set; `None` for anything but a bound set.
 fn addrs(addr: &Addr) -> Option<Vec<(String, Option<String>)>> {
     match addr {
-        Addr::Bound { endpoints, .. } => Some(
-            endpoints
+        Addr::Bound(set) => Some(
+            set.endpoints()
                 .iter()
-                .map(|e| (e.addr.to_string(), e.node_name.clone()))
+                .map(|e| (e.addr.to_string(), e.node_name.as_deref().map(String::from)))
                 .collect(),
         ),
         _ => None,
@@ -106,11 +106,11 @@ fn missing_service_is_neg_and_no_ready_endpoints_is_empty() {
 #[test]
 fn metadata_and_changes() {
     let mut ix = world();
-    let Addr::Bound { endpoints, .. } = ix.addr("world", &PortSpec::parse("http")) else {
+    let Addr::Bound(set) = ix.addr("world", &PortSpec::parse("http")) else {
         panic!("bound");
     };
     assert_eq!(
-        endpoints[0].meta.get("zone").map(String::as_str),
+        set.endpoints()[0].meta.get("zone").map(String::as_str),
         Some("z1")
     );
     // A slice changes: the set follows.
