@@ -11,11 +11,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router as Http};
-use l5d_dtab::{Dtab, Path};
+use l5d_dtab::{Addr, Dtab, Path};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::interpreter::ReplicaState;
+use crate::interpreter::Resolution;
 use crate::metrics::Metrics;
 use crate::router::handle::RouterHandle;
 use crate::router::plan::Plan;
@@ -151,18 +151,18 @@ async fn client_state(State(state): State<AdminState>) -> Json<Value> {
     Json(Value::Object(out))
 }
 
-fn replica_json(state: &ReplicaState) -> Value {
-    match state {
-        ReplicaState::Pending => json!({"state": "pending"}),
-        ReplicaState::Neg => json!({"state": "neg"}),
-        ReplicaState::Failed { message } => json!({"state": "failed", "message": &**message}),
-        ReplicaState::Bound { endpoints, at } => json!({
+fn replica_json(state: &Resolution) -> Value {
+    match &state.addr {
+        Addr::Pending => json!({"state": "pending"}),
+        Addr::Neg => json!({"state": "neg"}),
+        Addr::Failed(message) => json!({"state": "failed", "message": &**message}),
+        Addr::Bound(set) => json!({
             "state": "bound",
-            "updatedAt": humantime_ms(*at),
-            "addresses": endpoints.iter().map(|e| json!({
+            "updatedAt": humantime_ms(state.at),
+            "addresses": set.endpoints().iter().map(|e| json!({
                 "address": e.addr.to_string(),
                 "nodeName": e.node_name.as_deref(),
-                "weight": e.weight,
+                "weight": e.effective_weight(),
             })).collect::<Vec<_>>(),
         }),
     }

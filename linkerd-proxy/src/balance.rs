@@ -5,7 +5,7 @@
 //! A balancer is shared by every request for its id. tower's `Balance`
 //! needs `&mut self`, so it sits behind a mutex held only while it picks an
 //! endpoint and starts the call (a few hundred nanoseconds); the response
-//! is awaited outside the lock. Endpoint services are always ready, so a
+//! is awaited outside the lock. Endpoint clients are always ready, so a
 //! balancer is never waited on: one with no endpoints fails the request at
 //! once.
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::future::{Either, FutureExt, TryFutureExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use l5d_dtab::Path;
+use l5d_dtab::{Addr, Path};
 use tokio::sync::watch;
 use tower::Service;
 use tower::balance::p2c::Balance;
@@ -25,7 +25,7 @@ use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover}
 use crate::client::{Connector, PooledBody};
 use crate::config::BalancerKind;
 use crate::error::ProxyError;
-use crate::interpreter::ReplicaState;
+use crate::interpreter::Resolution;
 use crate::metrics::Metrics;
 
 mod discover;
@@ -43,7 +43,7 @@ type Req = Request<Incoming>;
 #[derive(Debug)]
 pub struct Balancer {
     id: Path,
-    replicas: watch::Receiver<ReplicaState>,
+    replicas: watch::Receiver<Resolution>,
     lb: Mutex<Lb>,
 }
 
@@ -57,7 +57,7 @@ enum Lb {
 impl Balancer {
     pub fn new(
         id: Path,
-        replicas: watch::Receiver<ReplicaState>,
+        replicas: watch::Receiver<Resolution>,
         kind: BalancerKind,
         connector: Connector,
         metrics: Metrics,
@@ -95,13 +95,13 @@ impl Balancer {
     }
 
     /// The id's current address set.
-    pub fn replicas(&self) -> watch::Receiver<ReplicaState> {
+    pub fn replicas(&self) -> watch::Receiver<Resolution> {
         self.replicas.clone()
     }
 
     /// True when the id currently has at least one endpoint.
     pub fn has_endpoints(&self) -> bool {
-        matches!(&*self.replicas.borrow(), ReplicaState::Bound { endpoints, .. } if !endpoints.is_empty())
+        matches!(&self.replicas.borrow().addr, Addr::Bound(set) if !set.is_empty())
     }
 
     /// Picks an endpoint and sends `req` to it. The returned future does
@@ -147,11 +147,11 @@ impl Balancer {
     }
 
     fn why_empty(&self) -> String {
-        match &*self.replicas.borrow() {
-            ReplicaState::Pending => "the address set is not known yet".to_string(),
-            ReplicaState::Neg => "the id does not exist".to_string(),
-            ReplicaState::Failed { message } => format!("resolution failed: {message}"),
-            ReplicaState::Bound { .. } => "the address set is empty".to_string(),
+        match &self.replicas.borrow().addr {
+            Addr::Pending => "the address set is not known yet".to_string(),
+            Addr::Neg => "the id does not exist".to_string(),
+            Addr::Failed(message) => format!("resolution failed: {message}"),
+            Addr::Bound(_) => "the address set is empty".to_string(),
         }
     }
 }

@@ -2,9 +2,11 @@
 //! endpoint ([`h1`]), or one multiplexed HTTP/2 connection per endpoint
 //! ([`h2`]).
 //!
-//! An [`Endpoint`] is the tower service the balancer chooses among: it
-//! sends a request to one address and classifies connection failures
+//! An [`EndpointClient`] is the tower service the balancer chooses among:
+//! it sends a request to one address and classifies connection failures
 //! (never delivered, safe to retry) apart from failures after delivery.
+//! (An endpoint itself, the address and what discovery says of it, is the
+//! naming core's `l5d_dtab::Endpoint`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ pub use h1::{H1Pool, PooledBody};
 pub use h2::H2Connection;
 pub(crate) use h2::{CONNECTION_WINDOW, STREAM_WINDOW};
 
-/// Makes endpoint services for one router.
+/// Makes endpoint clients for one router.
 #[derive(Clone, Debug)]
 pub struct Connector {
     kind: ConnectorKind,
@@ -62,7 +64,7 @@ impl Connector {
     }
 
     /// The service that sends requests to `addr`.
-    pub fn endpoint(&self, addr: SocketAddr, metrics: EndpointMetrics) -> Endpoint {
+    pub fn client(&self, addr: SocketAddr, metrics: EndpointMetrics) -> EndpointClient {
         let target = match &self.kind {
             ConnectorKind::Http1 {
                 connect_timeout,
@@ -82,7 +84,7 @@ impl Connector {
                 Target::H2(Arc::new(H2Connection::new(addr, *connect_timeout)))
             }
         };
-        Endpoint {
+        EndpointClient {
             addr,
             target,
             metrics,
@@ -90,10 +92,10 @@ impl Connector {
     }
 }
 
-/// One endpoint, as a tower service. Cloning shares the pool or the
-/// HTTP/2 connection.
+/// The client of one endpoint, as a tower service. Cloning shares the
+/// pool or the HTTP/2 connection.
 #[derive(Clone, Debug)]
-pub struct Endpoint {
+pub struct EndpointClient {
     addr: SocketAddr,
     target: Target,
     metrics: EndpointMetrics,
@@ -109,7 +111,7 @@ enum Target {
     H2(Arc<H2Connection>),
 }
 
-impl Endpoint {
+impl EndpointClient {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -119,7 +121,7 @@ impl Endpoint {
     }
 }
 
-impl tower::Service<Request<Incoming>> for Endpoint {
+impl tower::Service<Request<Incoming>> for EndpointClient {
     type Response = Response<PooledBody>;
     type Error = ProxyError;
     type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;

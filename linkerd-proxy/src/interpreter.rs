@@ -18,13 +18,11 @@
 //! - Channels are shared: every request for the same key gets a receiver of
 //!   the same channel, backed by one upstream stream.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use l5d_dtab::{Bound, Dtab, NameTree, Path};
+use l5d_dtab::{Addr, Bound, Dtab, NameTree, Path};
 use tokio::sync::watch;
 
 mod backoff;
@@ -50,42 +48,21 @@ pub enum BindState {
     Failed { message: Arc<str> },
 }
 
-/// The current address set of a bound id.
+/// The current address set of a bound id, as the naming core's [`Addr`],
+/// and when it was received (the admin's `updatedAt`). Cloning shares the
+/// set.
 #[derive(Clone, Debug)]
-pub enum ReplicaState {
-    Pending,
-    /// The id does not exist.
-    Neg,
-    /// No answer could be had (see [`BindState::Failed`]).
-    Failed {
-        message: Arc<str>,
-    },
-    /// The endpoints (possibly none), and when this value was received.
-    Bound {
-        endpoints: Arc<[Endpoint]>,
-        at: SystemTime,
-    },
+pub struct Resolution {
+    pub addr: Addr,
+    pub at: SystemTime,
 }
 
-/// One address of a bound id.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    /// The node the endpoint runs on (`nodeName`), for the incoming
-    /// router's local-node filter.
-    pub node_name: Option<Arc<str>>,
-    /// Relative weight from service discovery; 1.0 when absent.
-    pub weight: f64,
-    pub meta: BTreeMap<String, String>,
-}
-
-impl Endpoint {
-    pub fn new(addr: SocketAddr) -> Self {
-        Endpoint {
+impl Resolution {
+    /// `addr`, received now.
+    pub fn now(addr: Addr) -> Self {
+        Resolution {
             addr,
-            node_name: None,
-            weight: 1.0,
-            meta: BTreeMap::new(),
+            at: SystemTime::now(),
         }
     }
 }
@@ -107,7 +84,7 @@ pub trait Interpreter: Send + Sync + fmt::Debug + 'static {
 
     /// The address set of a bound id, as it appears in a bound tree
     /// (transformer prefixes `/%/...` included).
-    fn resolve(&self, id: &Path) -> watch::Receiver<ReplicaState>;
+    fn resolve(&self, id: &Path) -> watch::Receiver<Resolution>;
 
     /// The delegation trace of `path` through the interpreter's dtab and
     /// `local`, as the JSON of namerd's `/api/1/delegate` (Linkerd's

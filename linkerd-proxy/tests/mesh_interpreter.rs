@@ -13,11 +13,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l5d_dtab::{Bound, Dtab, NameTree, Path};
+use l5d_dtab::{Addr, Bound, Dtab, Endpoint, NameTree, Path};
 use linkerd_proxy::interpreter::fixed::FixedInterpreter;
 use linkerd_proxy::interpreter::localnode::{LocalFilter, LocalNode};
 use linkerd_proxy::interpreter::mesh::{Dst, MeshInterpreter, MeshOptions};
-use linkerd_proxy::interpreter::{BindState, Endpoint, Interpreter, ReplicaState};
+use linkerd_proxy::interpreter::{BindState, Interpreter, Resolution};
 use mesh_faults::Forwarder;
 use mesh_namerd::{put_dtab, wait_for, wait_until};
 use tokio::sync::watch;
@@ -39,16 +39,14 @@ fn is_tree(want: NameTree<Bound>) -> impl FnMut(&BindState) -> bool {
     move |s| matches!(s, BindState::Bound { tree, .. } if **tree == want)
 }
 
-fn addrs(s: &ReplicaState) -> Option<Vec<String>> {
-    match s {
-        ReplicaState::Bound { endpoints, .. } => {
-            Some(endpoints.iter().map(|e| e.addr.to_string()).collect())
-        }
+fn addrs(s: &Resolution) -> Option<Vec<String>> {
+    match &s.addr {
+        Addr::Bound(set) => Some(set.endpoints().iter().map(|e| e.addr.to_string()).collect()),
         _ => None,
     }
 }
 
-fn has_addrs(want: &'static [&'static str]) -> impl FnMut(&ReplicaState) -> bool {
+fn has_addrs(want: &'static [&'static str]) -> impl FnMut(&Resolution) -> bool {
     move |s| addrs(s).is_some_and(|a| a == want)
 }
 
@@ -122,11 +120,11 @@ async fn binds_resolves_and_shares_one_stream_per_key() {
     .await;
     let mut eps = m.mesh.resolve(&path("/#/io.l5d.fs/web"));
     let (set, _) = wait_for(&mut eps, FIRST, "the endpoints", |s| addrs(s).is_some()).await;
-    let ReplicaState::Bound { endpoints, .. } = set else {
+    let Addr::Bound(set) = set.addr else {
         unreachable!()
     };
     assert_eq!(
-        &*endpoints,
+        set.endpoints(),
         &[
             Endpoint::new("127.0.0.1:8080".parse().unwrap()),
             Endpoint::new("127.0.0.2:8081".parse().unwrap())
@@ -446,7 +444,7 @@ async fn fixed_binds_inet_fail_and_local_dtabs() {
     wait_for(&mut over, SECOND, "the overridden tree", is_tree(want)).await;
 
     let mut neg = fixed.resolve(&path("/#/io.l5d.fs/web"));
-    wait_for(&mut neg, SECOND, "neg", |s| matches!(s, ReplicaState::Neg)).await;
+    wait_for(&mut neg, SECOND, "neg", |s| matches!(s.addr, Addr::Neg)).await;
     let json = fixed
         .delegate(&Dtab::empty(), &path("/svc/web"))
         .await
@@ -476,7 +474,7 @@ async fn fixed_resolves_host_names_through_dns() {
     );
     let mut bad = fixed.resolve(&path("/$/inet/no-such-host.invalid/80"));
     wait_for(&mut bad, FIRST, "a failure", |s| {
-        matches!(s, ReplicaState::Failed { .. })
+        matches!(s.addr, Addr::Failed(_))
     })
     .await;
 }
@@ -485,13 +483,13 @@ async fn fixed_resolves_host_names_through_dns() {
 
 /// An interpreter whose one address set the test sets.
 #[derive(Debug)]
-struct Fake(watch::Sender<ReplicaState>);
+struct Fake(watch::Sender<Resolution>);
 
 impl Interpreter for Fake {
     fn bind(&self, _: &Dtab, _: &Path) -> watch::Receiver<BindState> {
         watch::channel(BindState::Pending).1
     }
-    fn resolve(&self, _: &Path) -> watch::Receiver<ReplicaState> {
+    fn resolve(&self, _: &Path) -> watch::Receiver<Resolution> {
         self.0.subscribe()
     }
     fn delegate(
@@ -515,11 +513,8 @@ fn ep(addr: &str, node: Option<&str>) -> Endpoint {
     e
 }
 
-fn bound(eps: Vec<Endpoint>) -> ReplicaState {
-    ReplicaState::Bound {
-        endpoints: eps.into(),
-        at: std::time::SystemTime::now(),
-    }
+fn bound(eps: Vec<Endpoint>) -> Resolution {
+    Resolution::now(Addr::bound(eps))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,7 +538,7 @@ async fn localnode_keeps_this_nodes_endpoints() {
         &mut rx,
         SECOND,
         "node-b's endpoints",
-        has_addrs(&["10.0.2.6:80", "10.0.1.7:80"]),
+        has_addrs(&["10.0.1.7:80", "10.0.2.6:80"]),
     )
     .await;
 
@@ -572,9 +567,9 @@ async fn localnode_keeps_this_nodes_endpoints() {
         has_addrs(&["10.0.1.9:80"]),
     )
     .await;
-    tx.send_replace(ReplicaState::Neg);
+    tx.send_replace(Resolution::now(Addr::Neg));
     wait_for(&mut rx, SECOND, "neg passes through", |s| {
-        matches!(s, ReplicaState::Neg)
+        matches!(s.addr, Addr::Neg)
     })
     .await;
 }

@@ -16,22 +16,22 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use l5d_dtab::Path;
+use l5d_dtab::{Addr, Path};
 use tokio::sync::watch;
 use tower::discover::Change;
 
-use crate::client::{Connector, Endpoint};
-use crate::interpreter::ReplicaState;
+use crate::client::{Connector, EndpointClient};
+use crate::interpreter::Resolution;
 use crate::metrics::Metrics;
 
 pub(crate) struct EndpointDiscover {
     id: Path,
     router: String,
-    replicas: watch::Receiver<ReplicaState>,
+    replicas: watch::Receiver<Resolution>,
     connector: Connector,
     metrics: Metrics,
     current: HashMap<SocketAddr, ()>,
-    queue: VecDeque<Change<SocketAddr, Endpoint>>,
+    queue: VecDeque<Change<SocketAddr, EndpointClient>>,
     first: bool,
 }
 
@@ -47,7 +47,7 @@ impl std::fmt::Debug for EndpointDiscover {
 impl EndpointDiscover {
     pub(crate) fn new(
         id: Path,
-        replicas: watch::Receiver<ReplicaState>,
+        replicas: watch::Receiver<Resolution>,
         connector: Connector,
         metrics: Metrics,
         router: String,
@@ -67,10 +67,10 @@ impl EndpointDiscover {
     /// Queues the changes from the current set to the channel's value.
     fn refresh(&mut self) {
         let state = self.replicas.borrow_and_update().clone();
-        let wanted: Vec<SocketAddr> = match state {
-            ReplicaState::Bound { endpoints, .. } => endpoints.iter().map(|e| e.addr).collect(),
-            ReplicaState::Neg => Vec::new(),
-            ReplicaState::Pending | ReplicaState::Failed { .. } => return,
+        let wanted: Vec<SocketAddr> = match &state.addr {
+            Addr::Bound(set) => set.endpoints().iter().map(|e| e.addr).collect(),
+            Addr::Neg => Vec::new(),
+            Addr::Pending | Addr::Failed(_) => return,
         };
         let removed: Vec<SocketAddr> = self
             .current
@@ -85,15 +85,15 @@ impl EndpointDiscover {
         for addr in wanted {
             if self.current.insert(addr, ()).is_none() {
                 let metrics = self.metrics.endpoint(&self.router, &self.id, addr);
-                let endpoint = self.connector.endpoint(addr, metrics);
-                self.queue.push_back(Change::Insert(addr, endpoint));
+                let client = self.connector.client(addr, metrics);
+                self.queue.push_back(Change::Insert(addr, client));
             }
         }
     }
 }
 
 impl Stream for EndpointDiscover {
-    type Item = Result<Change<SocketAddr, Endpoint>, std::convert::Infallible>;
+    type Item = Result<Change<SocketAddr, EndpointClient>, std::convert::Infallible>;
 
     fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();

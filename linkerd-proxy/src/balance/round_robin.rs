@@ -14,13 +14,13 @@ use tower::Service;
 use tower::discover::Change;
 
 use super::discover::EndpointDiscover;
-use crate::client::{Endpoint, PooledBody};
+use crate::client::{EndpointClient, PooledBody};
 use crate::error::ProxyError;
 
 #[derive(Debug)]
 pub(crate) struct RoundRobin {
     discover: EndpointDiscover,
-    endpoints: Vec<(SocketAddr, Endpoint)>,
+    endpoints: Vec<(SocketAddr, EndpointClient)>,
     next: usize,
 }
 

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use l5d_dtab::{Activity, Binder, Dtab, NoNamers, Path};
+use l5d_dtab::{Activity, Addr, Binder, Dtab, Endpoint, NoNamers, Path};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::cache::{self, BindKey, Cache};
 use super::mesh::delegate_json;
 use super::state_json;
-use super::{BindState, DelegateError, Endpoint, Interpreter, ReplicaState};
+use super::{BindState, DelegateError, Interpreter, Resolution};
 
 /// How long a binding or address set nobody holds is kept.
 const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(600);
@@ -35,7 +35,7 @@ pub struct FixedInterpreter {
     dns_refresh: Duration,
     idle_ttl: Duration,
     binds: Cache<BindKey, BindState>,
-    resolves: Cache<Path, ReplicaState>,
+    resolves: Cache<Path, Resolution>,
 }
 
 /// What a bound id asks of the resolver.
@@ -120,14 +120,8 @@ fn target(id: &Path) -> Target {
     }
 }
 
-fn bound(addrs: impl IntoIterator<Item = SocketAddr>) -> ReplicaState {
-    let mut eps: Vec<SocketAddr> = addrs.into_iter().collect();
-    eps.sort();
-    eps.dedup();
-    ReplicaState::Bound {
-        endpoints: eps.into_iter().map(Endpoint::new).collect(),
-        at: SystemTime::now(),
-    }
+fn bound(addrs: impl IntoIterator<Item = SocketAddr>) -> Resolution {
+    Resolution::now(Addr::bound(addrs.into_iter().map(Endpoint::new)))
 }
 
 impl Interpreter for FixedInterpreter {
@@ -146,7 +140,7 @@ impl Interpreter for FixedInterpreter {
         )
     }
 
-    fn resolve(&self, id: &Path) -> watch::Receiver<ReplicaState> {
+    fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
         // Parsed on a miss only: a hit allocates nothing.
         let dns = Cell::new(None);
         self.resolves.get_or_insert(
@@ -155,12 +149,10 @@ impl Interpreter for FixedInterpreter {
                 Target::Addr(addr) => bound([addr]),
                 Target::Host(host, port) => {
                     dns.set(Some((host, port)));
-                    ReplicaState::Pending
+                    Resolution::now(Addr::Pending)
                 }
-                Target::Invalid(message) => ReplicaState::Failed {
-                    message: message.into(),
-                },
-                Target::Unknown => ReplicaState::Neg,
+                Target::Invalid(message) => Resolution::now(Addr::Failed(message.into())),
+                Target::Unknown => Resolution::now(Addr::Neg),
             },
             |_, entry| match dns.take() {
                 Some((host, port)) => {
@@ -183,7 +175,9 @@ impl Interpreter for FixedInterpreter {
         let dtab = self.dtab.concat(local);
         let result = match Binder::new(&dtab, &NoNamers).delegate_path(path) {
             Activity::Ok(trace) => Ok(delegate_json::render(&trace, &|id| {
-                self.resolves.peek(id).map(|s| state_json::addr_json(&s))
+                self.resolves
+                    .peek(id)
+                    .map(|s| state_json::addr_json(&s.addr))
             })),
             Activity::Failed(e) => Err(DelegateError {
                 message: e.to_string(),

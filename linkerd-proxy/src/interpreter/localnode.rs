@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use l5d_dtab::{Dtab, Path};
+use l5d_dtab::{Addr, AddrSet, Dtab, Endpoint, Path};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::cache::{self, Cache};
 use super::state_json;
-use super::{BindState, DelegateError, Endpoint, Interpreter, ReplicaState};
+use super::{BindState, DelegateError, Interpreter, Resolution};
 
 /// Which endpoints are local.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,7 +47,7 @@ pub struct LocalNode {
     inner: Arc<dyn Interpreter>,
     filter: LocalFilter,
     idle_ttl: Duration,
-    resolves: Cache<Path, ReplicaState>,
+    resolves: Cache<Path, Resolution>,
 }
 
 // === impl LocalFilter ===
@@ -88,17 +88,16 @@ impl LocalFilter {
         }
     }
 
-    fn apply(&self, state: &ReplicaState) -> ReplicaState {
-        match state {
-            ReplicaState::Bound { endpoints, at } => ReplicaState::Bound {
-                endpoints: endpoints
-                    .iter()
-                    .filter(|e| self.keeps(e))
-                    .cloned()
-                    .collect(),
-                at: *at,
+    fn apply(&self, state: &Resolution) -> Resolution {
+        match &state.addr {
+            Addr::Bound(set) => Resolution {
+                addr: Addr::Bound(AddrSet::with_meta(
+                    set.endpoints().iter().filter(|e| self.keeps(e)).cloned(),
+                    set.meta().clone(),
+                )),
+                at: state.at,
             },
-            other => other.clone(),
+            _ => state.clone(),
         }
     }
 }
@@ -140,10 +139,10 @@ impl Interpreter for LocalNode {
         self.inner.bind(local, name)
     }
 
-    fn resolve(&self, id: &Path) -> watch::Receiver<ReplicaState> {
+    fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
         self.resolves.get_or_insert(
             id.clone(),
-            |_| ReplicaState::Pending,
+            |_| Resolution::now(Addr::Pending),
             |id, entry| {
                 let mut inner = self.inner.resolve(id);
                 let filter = self.filter.clone();

@@ -14,7 +14,6 @@
 mod conn;
 pub(crate) mod delegate_json;
 mod dst;
-mod replicas;
 mod stream;
 
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use l5d_dtab::{Bound, DelegateTree, Dtab, NameTree, Path};
+use l5d_dtab::{Addr, Bound, DelegateTree, Dtab, NameTree, Path};
 use l5d_proto::mesh as pb;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -34,7 +33,7 @@ pub use self::dst::Dst;
 use self::stream::{BindWatch, ResolveWatch};
 use super::cache::{self, BindKey, Cache};
 use super::state_json::{self, millis};
-use super::{BindState, DelegateError, Interpreter, ReplicaState};
+use super::{BindState, DelegateError, Interpreter, Resolution};
 
 /// The `io.l5d.mesh` interpreter's settings.
 #[derive(Clone, Debug)]
@@ -86,7 +85,7 @@ pub struct MeshInterpreter {
     shared: Arc<Shared>,
     binds: Cache<BindKey, BindState>,
     /// Shared with delegation futures, which outlive a borrow of `self`.
-    resolves: Arc<Cache<Path, ReplicaState>>,
+    resolves: Arc<Cache<Path, Resolution>>,
 }
 
 /// What every stream task needs.
@@ -210,10 +209,10 @@ impl Interpreter for MeshInterpreter {
         )
     }
 
-    fn resolve(&self, id: &Path) -> watch::Receiver<ReplicaState> {
+    fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
         self.resolves.get_or_insert(
             id.clone(),
-            |_| ReplicaState::Pending,
+            |_| Resolution::now(Addr::Pending),
             |id, entry| {
                 let watch = ResolveWatch { id: id.clone() };
                 let task = tokio::spawn(stream::run(watch, entry, self.shared.clone()));
@@ -253,7 +252,7 @@ impl Interpreter for MeshInterpreter {
                 message: e.to_string(),
             })?;
             Ok(delegate_json::render(&tree, &|id| {
-                resolves.peek(id).map(|s| state_json::addr_json(&s))
+                resolves.peek(id).map(|s| state_json::addr_json(&s.addr))
             }))
         }
         .boxed()

@@ -5,11 +5,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use l5d_dtab::{Bound, NameTree, Path};
+use l5d_dtab::{Addr, Bound, NameTree, Path};
 use serde_json::{Value, json};
 
 use super::cache::{BindKey, Cache, Entry, Status};
-use super::{BindState, ReplicaState};
+use super::{BindState, Resolution};
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn millis(t: SystemTime) -> u64 {
@@ -28,13 +28,14 @@ pub(crate) fn show_bound_tree(tree: &NameTree<Bound>) -> String {
 }
 
 /// An address set as namerd's `/api/1/addr` answers it.
-pub(crate) fn addr_json(state: &ReplicaState) -> Value {
-    match state {
-        ReplicaState::Pending => json!({"type": "pending"}),
-        ReplicaState::Neg => json!({"type": "neg"}),
-        ReplicaState::Failed { message } => json!({"type": "failed", "cause": &**message}),
-        ReplicaState::Bound { endpoints, .. } => {
-            let addrs: Vec<Value> = endpoints
+pub(crate) fn addr_json(addr: &Addr) -> Value {
+    match addr {
+        Addr::Pending => json!({"type": "pending"}),
+        Addr::Neg => json!({"type": "neg"}),
+        Addr::Failed(message) => json!({"type": "failed", "cause": &**message}),
+        Addr::Bound(set) => {
+            let addrs: Vec<Value> = set
+                .endpoints()
                 .iter()
                 .map(|e| {
                     let mut meta = serde_json::Map::new();
@@ -47,7 +48,7 @@ pub(crate) fn addr_json(state: &ReplicaState) -> Value {
                     json!({"ip": e.addr.ip().to_string(), "port": e.addr.port(), "meta": meta})
                 })
                 .collect();
-            json!({"type": "bound", "addrs": addrs, "meta": {}})
+            json!({"type": "bound", "addrs": addrs, "meta": set.meta()})
         }
     }
 }
@@ -90,26 +91,26 @@ pub(crate) fn bind_json(key: &BindKey, entry: &Entry<BindState>) -> Value {
 }
 
 /// One address set: its id, state and endpoints.
-pub(crate) fn resolve_json(id: &Path, entry: &Entry<ReplicaState>) -> Value {
+pub(crate) fn resolve_json(id: &Path, entry: &Entry<Resolution>) -> Value {
     let mut m = common(&entry.status(), entry.receivers());
     m.insert("kind".into(), "resolve".into());
     m.insert("id".into(), id.show().into());
     let current = entry.current().clone();
-    let state = match &current {
-        ReplicaState::Pending => "pending",
-        ReplicaState::Neg => "neg",
-        ReplicaState::Failed { .. } => "failed",
-        ReplicaState::Bound { .. } => "bound",
+    let state = match &current.addr {
+        Addr::Pending => "pending",
+        Addr::Neg => "neg",
+        Addr::Failed(_) => "failed",
+        Addr::Bound(_) => "bound",
     };
     m.insert("state".into(), state.into());
-    m.insert("addr".into(), addr_json(&current));
+    m.insert("addr".into(), addr_json(&current.addr));
     Value::Object(m)
 }
 
 /// Every binding and resolution an interpreter holds, for its state page.
 pub(crate) fn streams(
     binds: &Cache<BindKey, BindState>,
-    resolves: &Cache<Path, ReplicaState>,
+    resolves: &Cache<Path, Resolution>,
 ) -> Vec<Value> {
     let mut streams: Vec<Value> = binds
         .snapshot()

@@ -1,12 +1,13 @@
 //! A bound tree made ready for routing: every leaf holds its id's
-//! balancer, and [`Plan::pick`] chooses one leaf per request: a weighted
-//! random choice across union members, the first usable branch of an
-//! alternation.
+//! balancer, and [`RoutableTree::pick`] chooses one leaf per request with
+//! the naming core's weighted choice ([`NameTree::pick`]): by weight across
+//! a union's members, preferring those whose ids currently have endpoints,
+//! and the first such branch of an alternation.
 
 use std::sync::Arc;
 
 use http::HeaderValue;
-use l5d_dtab::{Bound, NameTree, Path};
+use l5d_dtab::{Bound, NameTree, Path, Weighted, union_shares};
 
 use crate::balance::Balancer;
 use crate::headers;
@@ -21,17 +22,16 @@ pub enum Plan {
     Failed(Arc<str>),
     /// The name is bound to no destination (`~`, `!` or `$`).
     Unroutable(&'static str),
-    Ready(Node),
+    Ready(RoutableTree),
 }
 
-/// A bound tree whose leaves hold balancers.
+/// A bound tree whose leaves hold balancers, pruned to what can take a
+/// request: union members the weight rule can choose and that lead to a
+/// leaf, alternation branches before the first `!` that lead to a leaf.
+/// Pruning once per binding keeps balancers from being made for ids no
+/// request can reach, and leaves every node with a leaf to pick.
 #[derive(Debug)]
-pub enum Node {
-    Leaf(Leaf),
-    /// Members with positive weights, and the sum of the weights.
-    Union(Vec<(f64, Node)>, f64),
-    Alt(Vec<Node>),
-}
+pub struct RoutableTree(NameTree<Leaf>);
 
 #[derive(Debug)]
 pub struct Leaf {
@@ -49,8 +49,8 @@ impl Plan {
         tree: &NameTree<Bound>,
         balancer: &mut impl FnMut(&Path) -> Arc<Balancer>,
     ) -> Plan {
-        match Node::from_tree(tree, balancer) {
-            Ok(node) => Plan::Ready(node),
+        match prune(tree, balancer) {
+            Ok(tree) => Plan::Ready(RoutableTree(tree)),
             Err(why) => Plan::Unroutable(why),
         }
     }
@@ -58,121 +58,80 @@ impl Plan {
     /// Every leaf of the plan.
     pub fn leaves(&self) -> Vec<&Leaf> {
         let mut out = Vec::new();
-        if let Plan::Ready(node) = self {
-            node.leaves(&mut out);
+        if let Plan::Ready(RoutableTree(tree)) = self {
+            leaves(tree, &mut out);
         }
         out
     }
 }
 
-impl Node {
-    fn from_tree(
-        tree: &NameTree<Bound>,
-        balancer: &mut impl FnMut(&Path) -> Arc<Balancer>,
-    ) -> Result<Node, &'static str> {
-        match tree {
-            NameTree::Leaf(bound) => Ok(Node::Leaf(Leaf {
-                id: bound.id.clone(),
-                residual: bound.residual.clone(),
-                balancer: balancer(&bound.id),
-                id_header: headers::path_value(&bound.id),
-                residual_header: (!bound.residual.is_empty())
-                    .then(|| headers::path_value(&bound.residual)),
-            })),
-            NameTree::Union(members) => {
-                let mut out = Vec::with_capacity(members.len());
-                let mut total = 0.0;
-                for member in members {
-                    if member.weight <= 0.0 || !member.weight.is_finite() {
-                        continue;
-                    }
-                    if let Ok(node) = Node::from_tree(&member.tree, balancer) {
-                        total += member.weight;
-                        out.push((member.weight, node));
-                    }
-                }
-                match out.len() {
-                    0 => Err("a union with no routable member"),
-                    1 => Ok(out.pop().expect("one member").1),
-                    _ => Ok(Node::Union(out, total)),
+impl RoutableTree {
+    /// The leaf for one request.
+    pub fn pick(&self) -> &Leaf {
+        self.0
+            .pick(&mut fastrand::f64, &|leaf: &Leaf| {
+                leaf.balancer.has_endpoints()
+            })
+            .expect("every node of a routable tree leads to a leaf")
+    }
+}
+
+fn prune(
+    tree: &NameTree<Bound>,
+    balancer: &mut impl FnMut(&Path) -> Arc<Balancer>,
+) -> Result<NameTree<Leaf>, &'static str> {
+    match tree {
+        NameTree::Leaf(bound) => Ok(NameTree::Leaf(Leaf {
+            id: bound.id.clone(),
+            residual: bound.residual.clone(),
+            balancer: balancer(&bound.id),
+            id_header: headers::path_value(&bound.id),
+            residual_header: (!bound.residual.is_empty())
+                .then(|| headers::path_value(&bound.residual)),
+        })),
+        NameTree::Union(members) => {
+            let mut out = Vec::with_capacity(members.len());
+            for (_, member) in union_shares(members) {
+                if let Ok(tree) = prune(&member.tree, balancer) {
+                    out.push(Weighted::new(member.weight, tree));
                 }
             }
-            NameTree::Alt(branches) => {
-                let mut out = Vec::with_capacity(branches.len());
-                for branch in branches {
-                    match branch {
-                        // `!` stops an alternation.
-                        NameTree::Fail => break,
-                        _ => {
-                            if let Ok(node) = Node::from_tree(branch, balancer) {
-                                out.push(node);
-                            }
+            match out.len() {
+                0 => Err("a union with no routable member"),
+                1 => Ok(out.pop().expect("one member").tree),
+                _ => Ok(NameTree::Union(out)),
+            }
+        }
+        NameTree::Alt(branches) => {
+            let mut out = Vec::with_capacity(branches.len());
+            for branch in branches {
+                match branch {
+                    // `!` stops an alternation.
+                    NameTree::Fail => break,
+                    _ => {
+                        if let Ok(tree) = prune(branch, balancer) {
+                            out.push(tree);
                         }
                     }
                 }
-                match out.len() {
-                    0 => Err("an alternation with no routable branch"),
-                    1 => Ok(out.pop().expect("one branch")),
-                    _ => Ok(Node::Alt(out)),
-                }
             }
-            NameTree::Neg => Err("the name is bound to nothing (~)"),
-            NameTree::Fail => Err("the name is bound to failure (!)"),
-            NameTree::Empty => Err("the name is bound to an empty set ($)"),
-        }
-    }
-
-    /// The leaf for one request: by weight across a union (among members
-    /// that currently have endpoints, if any do), the first branch of an
-    /// alternation that has endpoints (else its first branch).
-    pub fn pick(&self) -> &Leaf {
-        match self {
-            Node::Leaf(leaf) => leaf,
-            Node::Union(members, total) => {
-                let usable: f64 = members
-                    .iter()
-                    .filter(|(_, n)| n.usable())
-                    .map(|(w, _)| *w)
-                    .sum();
-                let (only_usable, total) = if usable > 0.0 {
-                    (true, usable)
-                } else {
-                    (false, *total)
-                };
-                let mut point = fastrand::f64() * total;
-                for (weight, node) in members {
-                    if only_usable && !node.usable() {
-                        continue;
-                    }
-                    if point < *weight {
-                        return node.pick();
-                    }
-                    point -= weight;
-                }
-                // Rounding left the point past the end: take the last.
-                members.last().expect("a union has members").1.pick()
+            match out.len() {
+                0 => Err("an alternation with no routable branch"),
+                1 => Ok(out.pop().expect("one branch")),
+                _ => Ok(NameTree::Alt(out)),
             }
-            Node::Alt(branches) => branches
-                .iter()
-                .find(|n| n.usable())
-                .unwrap_or(&branches[0])
-                .pick(),
         }
+        NameTree::Neg => Err("the name is bound to nothing (~)"),
+        NameTree::Fail => Err("the name is bound to failure (!)"),
+        NameTree::Empty => Err("the name is bound to an empty set ($)"),
     }
+}
 
-    fn usable(&self) -> bool {
-        match self {
-            Node::Leaf(leaf) => leaf.balancer.has_endpoints(),
-            Node::Union(members, _) => members.iter().any(|(_, n)| n.usable()),
-            Node::Alt(branches) => branches.iter().any(Node::usable),
-        }
-    }
-
-    fn leaves<'a>(&'a self, out: &mut Vec<&'a Leaf>) {
-        match self {
-            Node::Leaf(leaf) => out.push(leaf),
-            Node::Union(members, _) => members.iter().for_each(|(_, n)| n.leaves(out)),
-            Node::Alt(branches) => branches.iter().for_each(|n| n.leaves(out)),
-        }
+fn leaves<'a>(tree: &'a NameTree<Leaf>, out: &mut Vec<&'a Leaf>) {
+    match tree {
+        NameTree::Leaf(leaf) => out.push(leaf),
+        NameTree::Union(members) => members.iter().for_each(|m| leaves(&m.tree, out)),
+        NameTree::Alt(branches) => branches.iter().for_each(|b| leaves(b, out)),
+        NameTree::Neg | NameTree::Fail | NameTree::Empty => {}
     }
 }

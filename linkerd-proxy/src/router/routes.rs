@@ -236,7 +236,7 @@ async fn wait_for_addresses(plan: &Plan, timeout: Duration) {
         let mut rx = leaf.balancer.replicas();
         async move {
             let _ = rx
-                .wait_for(|s| !matches!(s, crate::interpreter::ReplicaState::Pending))
+                .wait_for(|s| !matches!(s.addr, l5d_dtab::Addr::Pending))
                 .await;
         }
     });

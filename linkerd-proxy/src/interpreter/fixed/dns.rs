@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::interpreter::ReplicaState;
+use l5d_dtab::Addr;
+
+use crate::interpreter::Resolution;
 use crate::interpreter::backoff::Backoff;
 use crate::interpreter::cache::Entry;
 
@@ -14,12 +16,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Resolves `host` until the task is aborted. After a failure the next
 /// lookup comes sooner than `refresh` (backoff from one second), so that a
 /// name that never resolved does not wait a whole refresh period.
-pub(super) async fn run(
-    host: String,
-    port: u16,
-    entry: Arc<Entry<ReplicaState>>,
-    refresh: Duration,
-) {
+pub(super) async fn run(host: String, port: u16, entry: Arc<Entry<Resolution>>, refresh: Duration) {
     let mut backoff = Backoff::new(Duration::from_secs(1).min(refresh), refresh);
     loop {
         let lookup = tokio::time::timeout(
@@ -49,22 +46,18 @@ pub(super) async fn run(
     }
 }
 
-fn failed(entry: &Entry<ReplicaState>, message: String, backoff: &mut Backoff) -> Duration {
+fn failed(entry: &Entry<Resolution>, message: String, backoff: &mut Backoff) -> Duration {
     tracing::debug!(%message, "keeping the last addresses");
-    if !matches!(*entry.current(), ReplicaState::Bound { .. }) {
-        entry.set(ReplicaState::Failed {
-            message: message.as_str().into(),
-        });
+    if !matches!(entry.current().addr, Addr::Bound(_)) {
+        entry.set(Resolution::now(Addr::Failed(message.as_str().into())));
     }
     entry.set_error(Some(message));
     backoff.next_delay()
 }
 
-fn differs(cur: &ReplicaState, new: &ReplicaState) -> bool {
-    match (cur, new) {
-        (ReplicaState::Bound { endpoints: a, .. }, ReplicaState::Bound { endpoints: b, .. }) => {
-            a != b
-        }
+fn differs(cur: &Resolution, new: &Resolution) -> bool {
+    match (&cur.addr, &new.addr) {
+        (Addr::Bound(a), Addr::Bound(b)) => a != b,
         _ => true,
     }
 }

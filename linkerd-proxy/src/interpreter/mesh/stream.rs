@@ -14,17 +14,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use futures::future::BoxFuture;
-use l5d_dtab::{Bound, Dtab, NameTree, Path};
+use l5d_dtab::{Addr, Bound, Dtab, NameTree, Path};
 use l5d_proto::mesh as pb;
 use tonic::Streaming;
 use tonic::transport::Channel;
 
 use super::Shared;
 use super::conn::Failure;
-use super::replicas::{self, Replicas};
 use crate::interpreter::backoff::Backoff;
 use crate::interpreter::cache::Entry;
-use crate::interpreter::{BindState, ReplicaState};
+use crate::interpreter::{BindState, Resolution};
 
 /// What differs between the two kinds of stream.
 pub(crate) trait Watch: Send + Sync + 'static {
@@ -206,7 +205,7 @@ pub(crate) struct ResolveWatch {
 
 impl Watch for ResolveWatch {
     type Msg = pb::Replicas;
-    type State = ReplicaState;
+    type State = Resolution;
 
     fn open(
         &self,
@@ -224,44 +223,30 @@ impl Watch for ResolveWatch {
     /// `pending` and `failed` from namerd replace only a value that is not
     /// an answer: a set of addresses stays until namerd sends another set
     /// or says the id is gone (`neg`).
-    fn apply(
-        &self,
-        msg: &Self::Msg,
-        current: &ReplicaState,
-    ) -> Result<Applied<ReplicaState>, String> {
+    fn apply(&self, msg: &Self::Msg, current: &Resolution) -> Result<Applied<Resolution>, String> {
         let answered = Self::is_answer(current);
-        Ok(match replicas::convert(msg)? {
-            Replicas::Pending if answered => Applied::Keep(None),
-            Replicas::Pending => Applied::Publish(ReplicaState::Pending),
-            Replicas::Failed(m) if answered => {
+        let addr = Addr::try_from(msg).map_err(|e| e.to_string())?;
+        Ok(match addr {
+            Addr::Pending if answered => Applied::Keep(None),
+            Addr::Failed(m) if answered => {
                 Applied::Keep(Some(format!("namerd failed to resolve: {m}")))
             }
-            Replicas::Failed(message) => Applied::Publish(ReplicaState::Failed { message }),
-            Replicas::Neg => Applied::Publish(ReplicaState::Neg),
-            Replicas::Bound(endpoints) => Applied::Publish(ReplicaState::Bound {
-                endpoints,
-                at: SystemTime::now(),
-            }),
+            addr => Applied::Publish(Resolution::now(addr)),
         })
     }
 
-    fn is_answer(state: &ReplicaState) -> bool {
-        matches!(state, ReplicaState::Bound { .. } | ReplicaState::Neg)
+    fn is_answer(state: &Resolution) -> bool {
+        matches!(state.addr, Addr::Bound(_) | Addr::Neg)
     }
 
-    fn failed(message: &str) -> ReplicaState {
-        ReplicaState::Failed {
-            message: message.into(),
-        }
+    fn failed(message: &str) -> Resolution {
+        Resolution::now(Addr::Failed(message.into()))
     }
 
-    fn differs(cur: &ReplicaState, new: &ReplicaState) -> bool {
-        match (cur, new) {
-            (
-                ReplicaState::Bound { endpoints: a, .. },
-                ReplicaState::Bound { endpoints: b, .. },
-            ) => a != b,
-            (ReplicaState::Neg, ReplicaState::Neg) => false,
+    fn differs(cur: &Resolution, new: &Resolution) -> bool {
+        match (&cur.addr, &new.addr) {
+            (Addr::Bound(a), Addr::Bound(b)) => a != b,
+            (Addr::Neg, Addr::Neg) => false,
             _ => true,
         }
     }
