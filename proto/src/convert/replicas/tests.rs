@@ -24,6 +24,15 @@ fn wire_bound(endpoints: Vec<mesh::Endpoint>) -> mesh::Replicas {
     }
 }
 
+/// An endpoint on node `node-a` in zone `z1` with `weight`.
+fn on_node_a(addr: &str, weight: f64) -> Endpoint {
+    let mut e = Endpoint::new(addr.parse().unwrap());
+    e.node_name = Some("node-a".into());
+    e.weight = Some(weight);
+    e.meta.insert("zone".into(), "z1".into());
+    e
+}
+
 fn read(msg: &mesh::Replicas) -> Result<Addr, EndpointError> {
     Addr::try_from(msg)
 }
@@ -57,10 +66,7 @@ fn states_map_one_to_one_both_ways() {
 
 #[test]
 fn endpoints_are_written_with_raw_addresses_and_stringified_metadata() {
-    let mut v4 = Endpoint::new("10.0.0.1:8080".parse().unwrap());
-    v4.node_name = Some("node-a".into());
-    v4.weight = Some(2.0);
-    v4.meta.insert("zone".into(), "z1".into());
+    let v4 = on_node_a("10.0.0.1:8080", 2.0);
     let v6 = Endpoint::new("[2001:db8::1]:9090".parse().unwrap());
     let mapped = Endpoint::new("[::ffff:10.0.0.2]:80".parse().unwrap());
     let meta = BTreeMap::from([("set".to_string(), "x".to_string())]);
@@ -153,10 +159,7 @@ fn bad_endpoints_are_named() {
 
 #[test]
 fn a_set_round_trips_through_the_wire() {
-    let mut a = Endpoint::new("10.0.0.1:8080".parse().unwrap());
-    a.node_name = Some("node-a".into());
-    a.weight = Some(0.25);
-    a.meta.insert("zone".into(), "z1".into());
+    let a = on_node_a("10.0.0.1:8080", 0.25);
     let mut b = Endpoint::new("[2001:db8::1]:9090".parse().unwrap());
     b.weight = Some(3.0);
     let c = Endpoint::new("10.0.0.2:80".parse().unwrap());
