@@ -135,3 +135,102 @@ fn leaves<'a>(tree: &'a NameTree<Leaf>, out: &mut Vec<&'a Leaf>) {
         NameTree::Neg | NameTree::Fail | NameTree::Empty => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use l5d_dtab::{Addr, Endpoint};
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::client::Connector;
+    use crate::config::{ClientConfig, Protocol};
+    use crate::interpreter::Resolution;
+    use crate::metrics::Metrics;
+
+    /// The plan of `tree`, ids under `/empty` without endpoints, and the ids
+    /// it made balancers for.
+    fn plan_of(tree: &str) -> (Plan, Vec<String>) {
+        let tree = NameTree::read(tree)
+            .unwrap()
+            .map(&mut |p| Bound::new(p.clone(), Path::empty()));
+        let config = ClientConfig::default();
+        let connector = Connector::new(Protocol::Http, &config);
+        let mut made = Vec::new();
+        let plan = Plan::from_tree(&tree, &mut |id| {
+            made.push(id.show());
+            let endpoints = if id.show().starts_with("/empty") {
+                vec![]
+            } else {
+                vec![Endpoint::new("127.0.0.1:1".parse().unwrap())]
+            };
+            let (_, replicas) = watch::channel(Resolution::now(Addr::bound(endpoints)));
+            Arc::new(Balancer::new(
+                id.clone(),
+                replicas,
+                config.load_balancer,
+                connector.clone(),
+                Metrics::new(),
+                "test",
+            ))
+        });
+        (plan, made)
+    }
+
+    /// The ids 200 picks went to, each once, in first-picked order.
+    fn picked(plan: &Plan) -> Vec<String> {
+        let Plan::Ready(tree) = plan else {
+            panic!("not routable: {plan:?}");
+        };
+        fastrand::seed(7);
+        let mut ids: Vec<String> = Vec::new();
+        for _ in 0..200 {
+            let id = tree.pick().id.show();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn members_the_weights_never_choose_get_no_balancer() {
+        let (plan, made) = plan_of("1 * /a & 0 * /b");
+        assert_eq!(made, ["/a"]);
+        assert_eq!(picked(&plan), ["/a"]);
+    }
+
+    #[test]
+    fn a_union_of_zero_weights_splits_uniformly() {
+        let (plan, made) = plan_of("0 * /a & 0 * /b");
+        assert_eq!(made, ["/a", "/b"]);
+        assert_eq!(picked(&plan), ["/a", "/b"]);
+    }
+
+    #[test]
+    fn ids_with_endpoints_are_preferred() {
+        let (plan, _) = plan_of("/empty/a & /b");
+        assert_eq!(picked(&plan), ["/b"]);
+        let (plan, _) = plan_of("/empty/a | /b");
+        assert_eq!(picked(&plan), ["/b"]);
+        // Nothing has endpoints: the weights still choose.
+        let (plan, _) = plan_of("/empty/a & /empty/b");
+        assert_eq!(picked(&plan), ["/empty/a", "/empty/b"]);
+    }
+
+    #[test]
+    fn trees_without_a_leaf_are_unroutable() {
+        for (tree, why) in [
+            ("~ & !", "a union with no routable member"),
+            ("! | /a", "an alternation with no routable branch"),
+            ("$", "the name is bound to an empty set ($)"),
+        ] {
+            let (plan, made) = plan_of(tree);
+            assert!(
+                matches!(plan, Plan::Unroutable(w) if w == why),
+                "{tree}: {plan:?}"
+            );
+            assert!(made.is_empty(), "{tree}");
+        }
+    }
+}
