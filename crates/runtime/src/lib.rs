@@ -1,0 +1,20 @@
+//! What namerd and linkerd-proxy both need at run time, written once:
+//!
+//! - [`Backoff`]: capped, never-ending retry delays with decorrelated
+//!   jitter, for every reconnect loop;
+//! - [`watch_cache`]: the idle-evicting cache of live values keyed by what
+//!   is watched (bindings, address sets, routes);
+//! - [`config`]: the configuration toolkit (errors that name the field
+//!   path, kind dispatch, unknown-field refusal, the admin block, telemetry
+//!   kinds, exit status 64);
+//! - [`log`]: tracing initialisation.
+//!
+//! It knows neither binary: no namerd, proxy, naming or protocol types, so
+//! that either can use it without pulling in the other.
+
+mod backoff;
+pub mod config;
+pub mod log;
+pub mod watch_cache;
+
+pub use backoff::Backoff;
