@@ -25,7 +25,6 @@ use std::time::SystemTime;
 use l5d_dtab::{Addr, Bound, Dtab, NameTree, Path};
 use tokio::sync::watch;
 
-mod backoff;
 mod cache;
 pub mod fixed;
 pub mod localnode;

@@ -6,9 +6,10 @@
 //! calls [`Namerd::start`]; everything else is here so that tests can run a
 //! namerd in-process on loopback sockets.
 
+use std::time::Duration;
+
 pub mod admin;
 pub mod api;
-mod backoff;
 pub mod config;
 pub mod interpreter;
 pub mod k8s;
@@ -21,3 +22,7 @@ pub mod testing;
 pub mod transformer;
 
 pub use server::{Namerd, open_store};
+
+/// The first pause of namerd's retry loops (the SQL store's reconnects and
+/// re-reads, the Kubernetes watchers' restarts); each loop has its own cap.
+const RETRY_BASE: Duration = Duration::from_millis(100);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use l5d_runtime::Backoff;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -247,19 +248,21 @@ async fn open_with_retry(
     storage: &StorageConfig,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Arc<dyn DtabStore>> {
-    let mut delay = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     loop {
         match open_store(storage).await {
             Ok(store) => {
                 tracing::info!("dtab store is open");
                 return Some(store);
             }
-            Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot open the dtab store"),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "cannot open the dtab store");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|stop| *stop) => return None,
+                }
+            }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|stop| *stop) => return None,
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }

@@ -25,10 +25,9 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
+use l5d_runtime::Backoff;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
-
-use crate::backoff::Backoff;
 
 /// What the index is told.
 #[derive(Debug)]
@@ -72,7 +71,7 @@ pub(crate) async fn drive<K, F>(
     K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     F: FnMut(Update<K>) + Send,
 {
-    let mut backoff = Backoff::new(max_backoff);
+    let mut backoff = Backoff::new(crate::RETRY_BASE, max_backoff);
     loop {
         let started = Instant::now();
         let mut stream = std::pin::pin!(watcher::watcher(api.clone(), config.clone()));
@@ -109,8 +108,6 @@ pub(crate) async fn drive<K, F>(
     }
 }
 
-/// Capped exponential backoff with jitter (each pause is drawn from the
-/// upper half of its step, so replicas do not retry in lockstep).
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l5d_dtab::Addr;
+use l5d_runtime::Backoff;
 
 use crate::interpreter::Resolution;
-use crate::interpreter::backoff::Backoff;
 use crate::interpreter::cache::Entry;
 
 /// A lookup that takes longer than this counts as failed.

@@ -16,12 +16,12 @@ use std::time::SystemTime;
 use futures::future::BoxFuture;
 use l5d_dtab::{Addr, Bound, Dtab, NameTree, Path};
 use l5d_proto::mesh as pb;
+use l5d_runtime::Backoff;
 use tonic::Streaming;
 use tonic::transport::Channel;
 
 use super::Shared;
 use super::conn::Failure;
-use crate::interpreter::backoff::Backoff;
 use crate::interpreter::cache::Entry;
 use crate::interpreter::{BindState, Resolution};
 

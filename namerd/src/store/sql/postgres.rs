@@ -112,7 +112,7 @@ impl Dialect for PgBackend {
 /// after any loss of its session subscribes again and asks for a re-read.
 /// It ends only when aborted or when the store is gone.
 async fn listen(pool: PgPool, hints: mpsc::Sender<Hint>, max_backoff: Duration) {
-    let mut backoff = Backoff::new(max_backoff);
+    let mut backoff = Backoff::new(crate::RETRY_BASE, max_backoff);
     loop {
         let mut listener = match subscribe(&pool).await {
             Ok(listener) => listener,

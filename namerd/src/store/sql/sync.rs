@@ -26,8 +26,8 @@ use tracing::{debug, info, warn};
 
 use super::backend::Backend;
 use super::{SqlOptions, SyncStats, counter, parse_dtab};
-pub(super) use crate::backoff::Backoff;
 use crate::store::{Namespace, StoreHealth, Version, VersionedDtab, WatchHub};
+pub(super) use l5d_runtime::Backoff;
 
 /// Above this many changed namespaces a re-read fetches every row in one
 /// statement instead of one statement per namespace (the initial load).
@@ -276,7 +276,7 @@ pub(super) async fn run(
     let mut poll =
         tokio::time::interval_at(Instant::now() + opts.poll_interval, opts.poll_interval);
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut backoff = Backoff::new(opts.max_backoff);
+    let mut backoff = Backoff::new(crate::RETRY_BASE, opts.max_backoff);
     let mut reread = false;
     loop {
         if reread {
