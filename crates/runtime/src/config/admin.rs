@@ -18,7 +18,11 @@ pub struct AdminConfig {
 /// Named as the section's type was before the default port became the
 /// binary's, so that errors read `expected struct AdminConfig` as they did.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "struct AdminConfig")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "struct AdminConfig"
+)]
 struct AdminKeys {
     #[serde(default, deserialize_with = "present")]
     ip: Option<IpAddr>,
