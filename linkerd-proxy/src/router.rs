@@ -31,9 +31,6 @@ use routes::{Route, RouteKey, Routes, Shared};
 /// proxy made itself (an error response).
 pub type ResponseBody = Either<PooledBody, Full<Bytes>>;
 
-/// A route unused this long is dropped with its streams.
-pub const ROUTE_IDLE_TTL: Duration = Duration::from_secs(600);
-
 /// What a server knows about where a request came from.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerPolicy {
@@ -102,7 +99,7 @@ impl Router {
 
     /// Drops idle routes and their balancers.
     pub fn sweep(&self) {
-        self.routes.sweep(&self.shared, ROUTE_IDLE_TTL);
+        self.routes.sweep(&self.shared);
     }
 
     /// Serves one request end to end in two steps, [`lookup`](Self::lookup)
@@ -120,7 +117,6 @@ impl Router {
         let (rsp, route) = match self.lookup(&mut parts, policy) {
             Err(e) => (self.error_response(&e), None),
             Ok(route) => {
-                route.touch(&self.shared);
                 route.metrics.request();
                 let rsp = match self.forward(&route, parts, body, start).await {
                     Ok(rsp) => rsp.map(Either::Left),

@@ -6,20 +6,20 @@
 //! the result on a watch channel when it changed, and binds again when the
 //! stored dtab or any namer's set of names changes. Failures never replace a
 //! good tree: after a binding has bound once, a failure keeps the last good
-//! tree and marks it stale. Idle bindings are evicted after a TTL and the
-//! number of live bindings is capped, so clients asking for endless
-//! distinct names cannot grow namerd without bound.
+//! tree and marks it stale. Bindings live in `l5d-runtime`'s
+//! [`WatchCache`]: idle ones are evicted after a TTL and the number of live
+//! bindings is capped, so clients asking for endless distinct names cannot
+//! grow namerd without bound.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use l5d_dtab::{
     Activity, Addr, Binder, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
 };
+use l5d_runtime::watch_cache::{CacheFull, CacheLimits, Feed, WatchCache, spawn_sweeper};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use crate::namer::inet::InetResolver;
 use crate::namer::{Namer, fixed};
@@ -30,7 +30,8 @@ mod changes;
 /// Limits of the interpreter.
 #[derive(Clone, Debug)]
 pub struct InterpreterOptions {
-    /// Live bindings at most; beyond, new keys are refused.
+    /// Live bindings at most; at the cap, bindings nobody watches are
+    /// stopped at once, and new keys refused if that does not make room.
     pub max_bindings: usize,
     /// A binding nobody has watched for this long is stopped.
     pub idle_ttl: Duration,
@@ -79,15 +80,6 @@ struct BindKey {
     local: String,
 }
 
-struct Entry {
-    /// Shared with the binding's task, so that the cache can hand out
-    /// receivers and see when nobody holds one.
-    binding: Arc<watch::Sender<Binding>>,
-    task: AbortHandle,
-    /// Since when nobody has watched the binding.
-    idle_since: Option<Instant>,
-}
-
 /// Binds names and resolves ids for namerd's APIs.
 pub struct Interpreter {
     store: Arc<dyn DtabStore>,
@@ -95,8 +87,9 @@ pub struct Interpreter {
     all_namers: Vec<Arc<dyn Namer>>,
     inet: Arc<InetResolver>,
     opts: InterpreterOptions,
-    bindings: Mutex<HashMap<BindKey, Entry>>,
-    sweeper: Mutex<Option<AbortHandle>>,
+    /// Each binding's channel is shared with its task, so that the cache
+    /// can hand out receivers and see when nobody holds one.
+    bindings: WatchCache<BindKey, Feed<Binding>>,
 }
 
 impl fmt::Debug for Interpreter {
@@ -138,23 +131,17 @@ impl Interpreter {
             namers: Arc::new(set),
             all_namers: namers,
             inet,
+            bindings: WatchCache::new(CacheLimits {
+                capacity: opts.max_bindings,
+                idle_ttl: opts.idle_ttl,
+            }),
             opts,
-            bindings: Mutex::new(HashMap::new()),
-            sweeper: Mutex::new(None),
         });
-        let weak = Arc::downgrade(&interpreter);
-        let every = (interpreter.opts.idle_ttl / 4).max(Duration::from_millis(10));
-        let sweeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                match weak.upgrade() {
-                    Some(interpreter) => interpreter.sweep(),
-                    None => return,
-                }
-            }
-        });
-        *interpreter.sweeper.lock().expect("sweeper lock") = Some(sweeper.abort_handle());
+        spawn_sweeper(
+            Arc::downgrade(&interpreter),
+            interpreter.opts.idle_ttl,
+            Interpreter::sweep,
+        );
         interpreter
     }
 
@@ -183,46 +170,38 @@ impl Interpreter {
             name: name.clone(),
             local: local.show(),
         };
-        let mut bindings = self.bindings.lock().expect("bindings lock");
-        if let Some(entry) = bindings.get_mut(&key) {
-            entry.idle_since = None;
-            return Ok(entry.binding.subscribe());
-        }
-        if bindings.len() >= self.opts.max_bindings {
-            // At the cap, anything nobody watches goes, idle long or not.
-            Self::evict_idle(&mut bindings, None);
-            if bindings.len() >= self.opts.max_bindings {
+        let mut started = false;
+        let start = |key: &BindKey| {
+            started = true;
+            let binding = Arc::new(Feed::new(Binding {
+                tree: Activity::Pending,
+                updated: SystemTime::now(),
+                stale: None,
+                dtab_changed_at: None,
+            }));
+            let task = tokio::spawn(run_binding(
+                self.store.clone(),
+                self.namers.clone(),
+                self.all_namers.clone(),
+                key.clone(),
+                local.clone(),
+                binding.clone(),
+            ));
+            binding.fed_by(task.abort_handle());
+            binding
+        };
+        match self.bindings.get_or_start(key, |b| b.subscribe(), start) {
+            Ok(rx) => {
+                if started {
+                    metrics::gauge!("namerd_bindings").set(self.bindings.len() as f64);
+                }
+                Ok(rx)
+            }
+            Err(CacheFull { capacity }) => {
                 metrics::counter!("namerd_bindings_refused_total").increment(1);
-                return Err(InterpretError::TooManyBindings {
-                    limit: self.opts.max_bindings,
-                });
+                Err(InterpretError::TooManyBindings { limit: capacity })
             }
         }
-        let tx = Arc::new(watch::Sender::new(Binding {
-            tree: Activity::Pending,
-            updated: SystemTime::now(),
-            stale: None,
-            dtab_changed_at: None,
-        }));
-        let rx = tx.subscribe();
-        let task = tokio::spawn(run_binding(
-            self.store.clone(),
-            self.namers.clone(),
-            self.all_namers.clone(),
-            key.clone(),
-            local.clone(),
-            tx.clone(),
-        ));
-        bindings.insert(
-            key,
-            Entry {
-                binding: tx,
-                task: task.abort_handle(),
-                idle_since: None,
-            },
-        );
-        metrics::gauge!("namerd_bindings").set(bindings.len() as f64);
-        Ok(rx)
     }
 
     /// Live addresses of a bound id. A `/%/...` transformer prefix is
@@ -301,50 +280,23 @@ impl Interpreter {
 
     /// The live bindings, for the admin state page.
     pub fn bindings(&self) -> Vec<(Namespace, Path, String, Binding)> {
-        let bindings = self.bindings.lock().expect("bindings lock");
-        let mut out: Vec<_> = bindings
-            .iter()
-            .map(|(k, e)| {
-                let binding = e.binding.borrow().clone();
-                (k.ns.clone(), k.name.clone(), k.local.clone(), binding)
+        let mut out: Vec<_> = self
+            .bindings
+            .snapshot()
+            .into_iter()
+            .map(|(k, b)| {
+                let binding = b.sender().borrow().clone();
+                (k.ns, k.name, k.local, binding)
             })
             .collect();
         out.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
         out
     }
 
-    /// Marks bindings nobody watches and stops those idle for the TTL.
+    /// Stops the bindings nobody watched or asked for during the TTL.
     fn sweep(&self) {
-        let mut bindings = self.bindings.lock().expect("bindings lock");
-        let now = Instant::now();
-        for entry in bindings.values_mut() {
-            if entry.binding.receiver_count() == 0 {
-                entry.idle_since.get_or_insert(now);
-            } else {
-                entry.idle_since = None;
-            }
-        }
-        Self::evict_idle(&mut bindings, Some(self.opts.idle_ttl));
-        metrics::gauge!("namerd_bindings").set(bindings.len() as f64);
-    }
-
-    /// Stops bindings nobody watches: those idle for at least `ttl`, or all
-    /// of them without a `ttl`.
-    fn evict_idle(bindings: &mut HashMap<BindKey, Entry>, ttl: Option<Duration>) {
-        let now = Instant::now();
-        bindings.retain(|_, entry| {
-            let long_enough = match ttl {
-                None => true,
-                Some(ttl) => entry
-                    .idle_since
-                    .is_some_and(|since| now.duration_since(since) >= ttl),
-            };
-            let idle = entry.binding.receiver_count() == 0 && long_enough;
-            if idle {
-                entry.task.abort();
-            }
-            !idle
-        });
+        self.bindings.sweep();
+        metrics::gauge!("namerd_bindings").set(self.bindings.len() as f64);
     }
 }
 
@@ -360,17 +312,6 @@ pub fn namer_changes(
     })
 }
 
-impl Drop for Interpreter {
-    fn drop(&mut self) {
-        if let Some(sweeper) = self.sweeper.lock().expect("sweeper lock").take() {
-            sweeper.abort();
-        }
-        for entry in self.bindings.lock().expect("bindings lock").values() {
-            entry.task.abort();
-        }
-    }
-}
-
 /// Binds `key` now and after every change of its inputs, publishing only
 /// changes, and never replacing a good tree with a failure.
 async fn run_binding(
@@ -379,7 +320,7 @@ async fn run_binding(
     all_namers: Vec<Arc<dyn Namer>>,
     key: BindKey,
     local: Dtab,
-    tx: Arc<watch::Sender<Binding>>,
+    binding: Arc<Feed<Binding>>,
 ) {
     let mut dtab = store.watch(&key.ns);
     let mut changes = changes::NamerChanges::new(&all_namers);
@@ -395,7 +336,7 @@ async fn run_binding(
         let result = Binder::new(&full, &*namers).bind_path(&key.name);
         metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("namerd_binds_total").increment(1);
-        publish(&tx, &key, result, dtab_changed_at);
+        publish(binding.sender(), &key, result, dtab_changed_at);
         tokio::select! {
             changed = dtab.changed() => {
                 if changed.is_err() {

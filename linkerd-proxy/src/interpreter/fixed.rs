@@ -10,17 +10,17 @@
 
 mod dns;
 
-use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use l5d_dtab::{Activity, Addr, Binder, Dtab, Endpoint, NoNamers, Path};
+use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::cache::{self, BindKey, Cache};
+use super::cache::{self, BindKey, Cache, Entry};
 use super::mesh::delegate_json;
 use super::state_json;
 use super::{BindState, DelegateError, Interpreter, Resolution};
@@ -33,7 +33,6 @@ const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(600);
 pub struct FixedInterpreter {
     dtab: Dtab,
     dns_refresh: Duration,
-    idle_ttl: Duration,
     binds: Cache<BindKey, BindState>,
     resolves: Cache<Path, Resolution>,
 }
@@ -61,13 +60,12 @@ impl FixedInterpreter {
         let this = Arc::new(FixedInterpreter {
             dtab,
             dns_refresh,
-            idle_ttl,
-            binds: Cache::new(),
-            resolves: Cache::new(),
+            binds: cache::cache(idle_ttl),
+            resolves: cache::cache(idle_ttl),
         });
-        cache::spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
-            this.binds.sweep(this.idle_ttl);
-            this.resolves.sweep(this.idle_ttl);
+        spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
+            this.binds.sweep();
+            this.resolves.sweep();
         });
         this
     }
@@ -130,41 +128,26 @@ impl Interpreter for FixedInterpreter {
             local: local.clone(),
             name: name.clone(),
         };
-        self.binds.get_or_insert(
-            key,
-            |key| bind_now(&self.dtab.concat(&key.local), &key.name),
-            |_, entry| {
-                entry.received();
-                None
-            },
-        )
+        cache::subscribe(&self.binds, key, |key| {
+            let state = bind_now(&self.dtab.concat(&key.local), &key.name);
+            Entry::start(state, |_| None)
+        })
     }
 
     fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
         // Parsed on a miss only: a hit allocates nothing.
-        let dns = Cell::new(None);
-        self.resolves.get_or_insert(
-            id.clone(),
-            |id| match target(id) {
-                Target::Addr(addr) => bound([addr]),
-                Target::Host(host, port) => {
-                    dns.set(Some((host, port)));
-                    Resolution::now(Addr::Pending)
-                }
-                Target::Invalid(message) => Resolution::now(Addr::Failed(message.into())),
-                Target::Unknown => Resolution::now(Addr::Neg),
-            },
-            |_, entry| match dns.take() {
-                Some((host, port)) => {
+        cache::subscribe(&self.resolves, id.clone(), |id| {
+            let fixed = |addr| Entry::start(Resolution::now(addr), |_| None);
+            match target(id) {
+                Target::Addr(addr) => Entry::start(bound([addr]), |_| None),
+                Target::Host(host, port) => Entry::start(Resolution::now(Addr::Pending), |entry| {
                     let task = tokio::spawn(dns::run(host, port, entry, self.dns_refresh));
                     Some(task.abort_handle())
-                }
-                None => {
-                    entry.received();
-                    None
-                }
-            },
-        )
+                }),
+                Target::Invalid(message) => fixed(Addr::Failed(message.into())),
+                Target::Unknown => fixed(Addr::Neg),
+            }
+        })
     }
 
     fn delegate(
@@ -177,7 +160,7 @@ impl Interpreter for FixedInterpreter {
             Activity::Ok(trace) => Ok(delegate_json::render(&trace, &|id| {
                 self.resolves
                     .peek(id)
-                    .map(|s| state_json::addr_json(&s.addr))
+                    .map(|e| state_json::addr_json(&e.current().addr))
             })),
             Activity::Failed(e) => Err(DelegateError {
                 message: e.to_string(),

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use l5d_dtab::{Addr, AddrSet, Dtab, Endpoint, Path};
+use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::cache::{self, Cache};
+use super::cache::{self, Cache, Entry};
 use super::state_json;
 use super::{BindState, DelegateError, Interpreter, Resolution};
 
@@ -46,7 +47,6 @@ pub enum LocalFilterError {
 pub struct LocalNode {
     inner: Arc<dyn Interpreter>,
     filter: LocalFilter,
-    idle_ttl: Duration,
     resolves: Cache<Path, Resolution>,
 }
 
@@ -120,11 +120,10 @@ impl LocalNode {
         let this = Arc::new(LocalNode {
             inner,
             filter,
-            idle_ttl,
-            resolves: Cache::new(),
+            resolves: cache::cache(idle_ttl),
         });
-        cache::spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
-            this.resolves.sweep(this.idle_ttl);
+        spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
+            this.resolves.sweep();
         });
         this
     }
@@ -140,12 +139,10 @@ impl Interpreter for LocalNode {
     }
 
     fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
-        self.resolves.get_or_insert(
-            id.clone(),
-            |_| Resolution::now(Addr::Pending),
-            |id, entry| {
-                let mut inner = self.inner.resolve(id);
-                let filter = self.filter.clone();
+        cache::subscribe(&self.resolves, id.clone(), |id| {
+            let mut inner = self.inner.resolve(id);
+            let filter = self.filter.clone();
+            Entry::start(Resolution::now(Addr::Pending), |entry| {
                 let task = tokio::spawn(async move {
                     loop {
                         let filtered = filter.apply(&inner.borrow_and_update());
@@ -158,8 +155,8 @@ impl Interpreter for LocalNode {
                     }
                 });
                 Some(task.abort_handle())
-            },
-        )
+            })
+        })
     }
 
     fn delegate(

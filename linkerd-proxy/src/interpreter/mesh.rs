@@ -24,14 +24,15 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use l5d_dtab::{Addr, Bound, DelegateTree, Dtab, NameTree, Path};
 use l5d_proto::mesh as pb;
+use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 use self::conn::{Conn, Failure, Phase};
 pub use self::dst::Dst;
-use self::stream::{BindWatch, ResolveWatch};
-use super::cache::{self, BindKey, Cache};
+use self::stream::{BindWatch, ResolveWatch, Watch};
+use super::cache::{self, BindKey, Cache, Entry};
 use super::state_json::{self, millis};
 use super::{BindState, DelegateError, Interpreter, Resolution};
 
@@ -155,12 +156,11 @@ impl MeshInterpreter {
                 conn,
                 counters: Counters::default(),
             }),
-            binds: Cache::new(),
-            resolves: Arc::new(Cache::new()),
+            binds: cache::cache(idle_ttl),
+            resolves: Arc::new(cache::cache(idle_ttl)),
         });
-        cache::spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
-            let ttl = this.shared.opts.idle_ttl;
-            let evicted = this.binds.sweep(ttl) + this.resolves.sweep(ttl);
+        spawn_sweeper(Arc::downgrade(&this), idle_ttl, |this| {
+            let evicted = this.binds.sweep() + this.resolves.sweep();
             if evicted > 0 {
                 tracing::debug!(evicted, "dropped idle namerd streams");
             }
@@ -186,6 +186,14 @@ impl MeshInterpreter {
     pub fn len(&self) -> (usize, usize) {
         (self.binds.len(), self.resolves.len())
     }
+
+    /// A new entry fed by one namerd stream.
+    fn stream<W: Watch>(&self, init: W::State, watch: W) -> Arc<Entry<W::State>> {
+        Entry::start(init, |entry| {
+            let task = tokio::spawn(stream::run(watch, entry, self.shared.clone()));
+            Some(task.abort_handle())
+        })
+    }
 }
 
 impl Interpreter for MeshInterpreter {
@@ -194,31 +202,21 @@ impl Interpreter for MeshInterpreter {
             local: local.clone(),
             name: name.clone(),
         };
-        self.binds.get_or_insert(
-            key,
-            |_| BindState::Pending,
-            |key, entry| {
-                let watch = BindWatch {
-                    root: self.shared.opts.root.clone(),
-                    name: key.name.clone(),
-                    local: key.local.clone(),
-                };
-                let task = tokio::spawn(stream::run(watch, entry, self.shared.clone()));
-                Some(task.abort_handle())
-            },
-        )
+        cache::subscribe(&self.binds, key, |key| {
+            let watch = BindWatch {
+                root: self.shared.opts.root.clone(),
+                name: key.name.clone(),
+                local: key.local.clone(),
+            };
+            self.stream(BindState::Pending, watch)
+        })
     }
 
     fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
-        self.resolves.get_or_insert(
-            id.clone(),
-            |_| Resolution::now(Addr::Pending),
-            |id, entry| {
-                let watch = ResolveWatch { id: id.clone() };
-                let task = tokio::spawn(stream::run(watch, entry, self.shared.clone()));
-                Some(task.abort_handle())
-            },
-        )
+        cache::subscribe(&self.resolves, id.clone(), |id| {
+            let watch = ResolveWatch { id: id.clone() };
+            self.stream(Resolution::now(Addr::Pending), watch)
+        })
     }
 
     fn delegate(
@@ -252,7 +250,9 @@ impl Interpreter for MeshInterpreter {
                 message: e.to_string(),
             })?;
             Ok(delegate_json::render(&tree, &|id| {
-                resolves.peek(id).map(|s| state_json::addr_json(&s.addr))
+                resolves
+                    .peek(id)
+                    .map(|e| state_json::addr_json(&e.current().addr))
             }))
         }
         .boxed()

@@ -4,18 +4,20 @@
 //! and one [`Balancer`] per bound id, shared by every route that binds to
 //! it.
 //!
-//! Requests read a route's current plan from a watch channel: a shared
-//! read lock, no allocation. Idle routes and unreferenced balancers are
-//! swept periodically, so client-chosen names cannot grow the cache
-//! without bound.
+//! Requests find their route in `l5d-runtime`'s [`WatchCache`] (a shared
+//! read lock, no allocation) and read its current plan from a watch
+//! channel. Routes are used by lookups only, so a route is idle from its
+//! last request; idle routes and unreferenced balancers are swept
+//! periodically, so client-chosen names cannot grow the cache without
+//! bound.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http::HeaderValue;
 use l5d_dtab::{Dtab, Path};
+use l5d_runtime::watch_cache::{CacheLimits, WatchCache, Watched};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
@@ -31,6 +33,9 @@ use crate::metrics::{Metrics, RequestMetrics};
 /// ones are swept.
 pub const MAX_ROUTES: usize = 10_000;
 
+/// A route unused this long is dropped with its streams.
+pub const ROUTE_IDLE_TTL: Duration = Duration::from_secs(600);
+
 /// What routes need to build balancers.
 #[derive(Debug)]
 pub struct Shared {
@@ -43,7 +48,6 @@ pub struct Shared {
     /// replaces the previous plan anyway.
     pub resolve_timeout: Duration,
     pub balancers: Mutex<HashMap<Path, Arc<Balancer>>>,
-    epoch: Instant,
 }
 
 impl Shared {
@@ -63,7 +67,6 @@ impl Shared {
             metrics,
             resolve_timeout,
             balancers: Mutex::new(HashMap::new()),
-            epoch: Instant::now(),
         }
     }
 
@@ -82,10 +85,6 @@ impl Shared {
         ));
         balancers.insert(id.clone(), b.clone());
         b
-    }
-
-    fn now_secs(&self) -> u64 {
-        self.epoch.elapsed().as_secs()
     }
 }
 
@@ -107,7 +106,6 @@ pub struct Route {
     pub bind: watch::Receiver<BindState>,
     pub plan: watch::Receiver<Arc<Plan>>,
     pub metrics: RequestMetrics,
-    last_used: AtomicU64,
     task: AbortHandle,
 }
 
@@ -117,21 +115,33 @@ impl Drop for Route {
     }
 }
 
-impl Route {
-    pub fn touch(&self, shared: &Shared) {
-        let now = shared.now_secs();
-        if self.last_used.load(Ordering::Relaxed) != now {
-            self.last_used.store(now, Ordering::Relaxed);
-        }
+/// Requests hold a route only while they use it; its last lookup alone
+/// says when it is idle. A request still holding an evicted route keeps
+/// its plan until it is done (the task stops with the last holder).
+impl Watched for Route {
+    fn watchers(&self) -> Option<usize> {
+        None
     }
 }
 
 /// The routes of one router.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Routes {
     /// Keyed with foldhash's seeded hasher: names come from clients, so
     /// the seed is random per map; it hashes a path in a few nanoseconds.
-    map: RwLock<HashMap<RouteKey, Arc<Route>, foldhash::fast::RandomState>>,
+    map: WatchCache<RouteKey, Route, foldhash::fast::RandomState>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        let limits = CacheLimits {
+            capacity: MAX_ROUTES,
+            idle_ttl: ROUTE_IDLE_TTL,
+        };
+        Routes {
+            map: WatchCache::with_hasher(limits, foldhash::fast::RandomState::default()),
+        }
+    }
 }
 
 impl Routes {
@@ -144,49 +154,32 @@ impl Routes {
         local: Option<Dtab>,
         bind_dtab: &Dtab,
     ) -> Option<Arc<Route>> {
-        if let Some(route) = self.map.read().expect("not poisoned").get(&key) {
-            return Some(route.clone());
-        }
-        let mut map = self.map.write().expect("not poisoned");
-        if let Some(route) = map.get(&key) {
-            return Some(route.clone());
-        }
-        if map.len() >= MAX_ROUTES {
-            return None;
-        }
-        let bind = shared.interpreter.bind(bind_dtab, &key.name);
-        let (plan_tx, plan_rx) = watch::channel(Arc::new(Plan::Pending));
-        let task = tokio::spawn(follow(shared.clone(), bind.clone(), plan_tx)).abort_handle();
-        let route = Arc::new(Route {
-            metrics: shared.metrics.service(&shared.label, &key.name),
-            name: key.name.clone(),
-            name_header: headers::path_value(&key.name),
-            ctx_dtab_header: local.as_ref().and_then(headers::dtab_value),
-            local,
-            bind,
-            plan: plan_rx,
-            last_used: AtomicU64::new(shared.now_secs()),
-            task,
-        });
-        map.insert(key, route.clone());
-        Some(route)
+        let start = |key: &RouteKey| {
+            let bind = shared.interpreter.bind(bind_dtab, &key.name);
+            let (plan_tx, plan_rx) = watch::channel(Arc::new(Plan::Pending));
+            let task = tokio::spawn(follow(shared.clone(), bind.clone(), plan_tx)).abort_handle();
+            Arc::new(Route {
+                metrics: shared.metrics.service(&shared.label, &key.name),
+                name: key.name.clone(),
+                name_header: headers::path_value(&key.name),
+                ctx_dtab_header: local.as_ref().and_then(headers::dtab_value),
+                local,
+                bind,
+                plan: plan_rx,
+                task,
+            })
+        };
+        self.map.get_or_start(key, Arc::clone, start).ok()
     }
 
     pub fn snapshot(&self) -> Vec<Arc<Route>> {
-        self.map
-            .read()
-            .expect("not poisoned")
-            .values()
-            .cloned()
-            .collect()
+        self.map.snapshot().into_iter().map(|(_, r)| r).collect()
     }
 
-    /// Drops routes unused for `idle`, then balancers no route uses.
-    pub fn sweep(&self, shared: &Shared, idle: Duration) {
-        let now = shared.now_secs();
-        self.map.write().expect("not poisoned").retain(|_, route| {
-            now.saturating_sub(route.last_used.load(Ordering::Relaxed)) < idle.as_secs()
-        });
+    /// Drops routes unused for [`ROUTE_IDLE_TTL`], then balancers no route
+    /// uses.
+    pub fn sweep(&self, shared: &Shared) {
+        self.map.sweep();
         // A balancer held only by the map belongs to no live plan.
         shared
             .balancers
