@@ -73,7 +73,6 @@ pub fn fixed<T: Send + Sync + 'static>(value: T) -> watch::Receiver<T> {
 }
 
 mod addr_file;
-pub mod config;
 pub mod fs;
 pub mod inet;
 pub mod k8s;

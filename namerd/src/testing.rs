@@ -8,11 +8,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
+use l5d_runtime::config::AdminConfig;
 use sqlx::Executor as _;
 
 use crate::config::{
-    AdminConfig, HttpControllerConfig, InterfaceConfig, InterpreterConfig, MeshConfig,
-    NamerdConfig, StorageConfig,
+    HttpControllerConfig, InterfaceConfig, InterpreterConfig, MeshConfig, NamerConfig,
+    NamerdConfig, StorageConfig, parse_namers,
 };
 use crate::server::Namerd;
 
@@ -51,16 +52,12 @@ pub async fn start(storage: StorageConfig) -> TestNamerd {
 pub async fn start_with_namers_yaml(storage: StorageConfig, namers_yaml: &str) -> TestNamerd {
     let value: serde_json::Value =
         serde_saphyr::from_str(namers_yaml).expect("the namers are valid YAML");
-    let namers = crate::namer::config::parse_namers(value)
-        .unwrap_or_else(|(field, message)| panic!("namers: {field}: {message}"));
+    let namers = parse_namers(value).unwrap_or_else(|e| panic!("namers: {e}"));
     start_with_namers(storage, namers).await
 }
 
 /// Starts namerd with `storage` and `namers`.
-pub async fn start_with_namers(
-    storage: StorageConfig,
-    namers: Vec<crate::namer::config::NamerConfig>,
-) -> TestNamerd {
+pub async fn start_with_namers(storage: StorageConfig, namers: Vec<NamerConfig>) -> TestNamerd {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let config = NamerdConfig {
         admin: AdminConfig {

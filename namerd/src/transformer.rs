@@ -36,7 +36,6 @@ use crate::k8s::ClientError;
 use crate::namer::NamerState;
 use crate::namer::inet::HostResolver;
 
-pub mod config;
 mod daemonset;
 mod local_ips;
 mod transformed;

@@ -6,38 +6,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use l5d_dtab::{Dtab, Path};
+use l5d_runtime::config::{AdminConfig, ConfigError, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::kinds::{self, ClientConfig, IdentifierConfig, InterpreterConfig, ServiceConfig};
-use super::{ConfigError, LOOPBACK, typed};
-
-/// The application protocol a router speaks on both sides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// HTTP/1.1 (and 1.0): origin-form with `Host`, and absolute-form from
-    /// clients using `http_proxy`.
-    Http,
-    /// HTTP/2 with prior knowledge, which carries gRPC.
-    H2,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::H2 => "h2",
-        }
-    }
-
-    /// Linkerd's default server port for the protocol.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Protocol::Http => 4140,
-            Protocol::H2 => 4142,
-        }
-    }
-}
+use super::client::{self, ClientConfig, ServiceConfig};
+use super::identifier::{self, IdentifierConfig};
+use super::interpreter::{self, InterpreterConfig};
+use super::protocol::Protocol;
 
 /// One router.
 #[derive(Clone, Debug)]
@@ -94,7 +70,7 @@ impl ServerConfig {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawRouter {
+struct RouterKeys {
     label: Option<String>,
     servers: Option<Vec<Value>>,
     #[serde(default)]
@@ -115,7 +91,7 @@ struct RawRouter {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawServer {
+struct ServerKeys {
     #[serde(default = "loopback")]
     ip: IpAddr,
     port: Option<u16>,
@@ -135,8 +111,9 @@ struct RawServer {
     max_call_depth: Option<usize>,
 }
 
+/// Like the admin block, servers listen on loopback unless configured.
 fn loopback() -> IpAddr {
-    LOOPBACK
+    AdminConfig::LOOPBACK
 }
 fn binding_timeout_ms() -> u64 {
     10_000
@@ -196,39 +173,8 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
     let Value::Object(mut obj) = value else {
         return Err(ConfigError::new(field, "expected a mapping"));
     };
-    let protocol = match obj.remove("protocol") {
-        Some(Value::String(p)) => match p.as_str() {
-            "http" => Protocol::Http,
-            "h2" => Protocol::H2,
-            other @ ("thrift" | "mux" | "thriftmux") => {
-                return Err(ConfigError::new(
-                    format!("{field}.protocol"),
-                    format!(
-                        "protocol {other:?} is not supported by this proxy; supported: http, h2"
-                    ),
-                ));
-            }
-            other => {
-                return Err(ConfigError::new(
-                    format!("{field}.protocol"),
-                    format!("unknown protocol {other:?}; expected http or h2"),
-                ));
-            }
-        },
-        Some(_) => {
-            return Err(ConfigError::new(
-                format!("{field}.protocol"),
-                "expected a string",
-            ));
-        }
-        None => {
-            return Err(ConfigError::new(
-                format!("{field}.protocol"),
-                "missing; it is required",
-            ));
-        }
-    };
-    let raw: RawRouter = typed(Value::Object(obj), field)?;
+    let protocol = Protocol::parse(obj.remove("protocol"), field)?;
+    let raw: RouterKeys = typed(Value::Object(obj), field)?;
     let label = raw.label.unwrap_or_else(|| protocol.name().to_string());
     if label.is_empty() || label.contains(['/', ' ']) {
         return Err(ConfigError::new(
@@ -238,7 +184,7 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
     }
     let servers = raw
         .servers
-        .ok_or_else(|| ConfigError::new(format!("{field}.servers"), "missing; it is required"))?;
+        .ok_or_else(|| ConfigError::missing(format!("{field}.servers")))?;
     if servers.is_empty() {
         return Err(ConfigError::new(
             format!("{field}.servers"),
@@ -250,7 +196,7 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
         .enumerate()
         .map(|(s, v)| parse_server(v, &format!("{field}.servers[{s}]"), protocol))
         .collect::<Result<Vec<_>, _>>()?;
-    let identifiers = kinds::parse_identifiers(raw.identifier, protocol, field)?;
+    let identifiers = identifier::parse_identifiers(raw.identifier, protocol, field)?;
     let dst_prefix = match raw.dst_prefix {
         None => Path::utf8(["svc"]),
         Some(text) => {
@@ -258,9 +204,9 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
         }
     };
     let dtab = Dtab::read(&raw.dtab).map_err(|e| ConfigError::new(format!("{field}.dtab"), e))?;
-    let interpreter = kinds::parse_interpreter(raw.interpreter, field)?;
-    let client = kinds::parse_client(raw.client, field)?;
-    let service = kinds::parse_service(raw.service, field)?;
+    let interpreter = interpreter::parse_interpreter(raw.interpreter, field)?;
+    let client = client::parse_client(raw.client, field)?;
+    let service = client::parse_service(raw.service, field)?;
     if raw.binding_timeout_ms == 0 {
         return Err(ConfigError::new(
             format!("{field}.bindingTimeoutMs"),
@@ -287,7 +233,7 @@ fn parse_server(
     field: &str,
     protocol: Protocol,
 ) -> Result<ServerConfig, ConfigError> {
-    let raw: RawServer = typed(value, field)?;
+    let raw: ServerKeys = typed(value, field)?;
     if raw.header_read_timeout_ms == 0 {
         return Err(ConfigError::new(
             format!("{field}.headerReadTimeoutMs"),

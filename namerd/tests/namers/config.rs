@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use namerd::namer::config::{BuildContext, NamerKind, TransformerKind, build_namers, parse_namers};
+use namerd::config::{BuildContext, NamerKind, TransformerKind, build_namers, parse_namers};
 use serde_json::{Value, json};
 
 use super::support::{FakeDns, bound, leaf, path};
@@ -11,7 +11,7 @@ use super::support::{FakeDns, bound, leaf, path};
 fn parse_err(value: Value) -> (String, String) {
     match parse_namers(value.clone()) {
         Ok(_) => panic!("{value} parsed"),
-        Err(e) => e,
+        Err(e) => (e.field, e.message),
     }
 }
 

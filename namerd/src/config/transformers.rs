@@ -3,19 +3,35 @@
 //! Parsing checks what needs no I/O (binding a `replace`/`const` path is
 //! pure); building resolves `specificHost`, finds this host's IPs for
 //! `io.l5d.localhost` and starts the Kubernetes watch of
-//! `io.l5d.k8s.daemonset`. Errors name their field (`namers[0].transformers[1]
-//! .port`), with the helpers of `namer::config`, which calls this.
+//! `io.l5d.k8s.daemonset`. Errors name their field
+//! (`namers[0].transformers[1].port`). The namers' parser reads each
+//! namer's list through this module and shares its [`BuildContext`]; this
+//! module knows nothing of namers.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use l5d_dtab::Path;
+use l5d_runtime::config::{ConfigError, kind_of, take, typed};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{DaemonSetOptions, Transformer, local_ips};
 use crate::k8s::ConnectionKeys;
-use crate::namer::config::{
-    BuildContext, KUBERNETES, NamerConfigError, kind_of, take, typed, unsupported,
-};
+use crate::namer::inet::HostResolver;
+use crate::transformer::{DaemonSetOptions, Transformer, local_ips};
+
+/// What building may need from outside: the resolver for host names and,
+/// for tests, this host's IPs (otherwise discovered once).
+#[derive(Clone, Debug, Default)]
+pub struct BuildContext {
+    pub resolver: HostResolver,
+    pub local_ips: Option<BTreeSet<IpAddr>>,
+}
+
+/// Why the other Kubernetes namers and transformers are refused.
+pub(super) const KUBERNETES: &str =
+    "supported Kubernetes kinds: the io.l5d.k8s namer and the io.l5d.k8s.daemonset transformer";
 
 /// One configured transformer.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,14 +96,14 @@ fn path<'de, D: Deserializer<'de>>(d: D) -> Result<Path, D::Error> {
 }
 
 /// Reads a namer's `transformers` list (absent or `null` is none).
-pub(crate) fn parse_transformers(
+pub(super) fn parse_transformers(
     value: Option<Value>,
     field: &str,
-) -> Result<Vec<TransformerConfig>, NamerConfigError> {
+) -> Result<Vec<TransformerConfig>, ConfigError> {
     let items = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(NamerConfigError::new(field, "expected a list")),
+        Some(_) => return Err(ConfigError::new(field, "expected a list")),
     };
     let mut out = Vec::with_capacity(items.len());
     for (j, item) in items.into_iter().enumerate() {
@@ -95,8 +111,7 @@ pub(crate) fn parse_transformers(
         let (kind, mut obj) = kind_of(item, &field)?;
         let prefix = match take::<String>(&mut obj, "prefix", &field)? {
             Some(text) => Some(
-                Path::read(&text)
-                    .map_err(|e| NamerConfigError::new(format!("{field}.prefix"), e))?,
+                Path::read(&text).map_err(|e| ConfigError::new(format!("{field}.prefix"), e))?,
             ),
             None => None,
         };
@@ -105,10 +120,7 @@ pub(crate) fn parse_transformers(
             "io.l5d.port" => {
                 let keys: PortKeys = typed(rest, &field)?;
                 if keys.port == 0 {
-                    return Err(NamerConfigError::new(
-                        format!("{field}.port"),
-                        "must be 1-65535",
-                    ));
+                    return Err(ConfigError::new(format!("{field}.port"), "must be 1-65535"));
                 }
                 TransformerKind::Port(keys.port)
             }
@@ -127,7 +139,7 @@ pub(crate) fn parse_transformers(
                 } else {
                     Transformer::constant(&keys.path)
                 };
-                check.map_err(|e| NamerConfigError::new(format!("{field}.path"), e))?;
+                check.map_err(|e| ConfigError::new(format!("{field}.path"), e))?;
                 if kind == "io.l5d.replace" {
                     TransformerKind::Replace(keys.path)
                 } else {
@@ -136,10 +148,15 @@ pub(crate) fn parse_transformers(
             }
             "io.l5d.k8s.daemonset" => TransformerKind::DaemonSet(daemonset(rest, &field)?),
             k if k.starts_with("io.l5d.k8s") => {
-                return Err(unsupported(&field, "transformer", k, KUBERNETES));
+                return Err(ConfigError::unsupported_kind(
+                    &field,
+                    "transformer",
+                    k,
+                    KUBERNETES,
+                ));
             }
             other => {
-                return Err(unsupported(
+                return Err(ConfigError::unsupported_kind(
                     &field,
                     "transformer",
                     other,
@@ -156,7 +173,7 @@ pub(crate) fn parse_transformers(
     Ok(out)
 }
 
-fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, NamerConfigError> {
+fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, ConfigError> {
     let keys: DaemonSetKeys = typed(rest, field)?;
     for (key, value) in [
         ("namespace", &keys.namespace),
@@ -165,7 +182,7 @@ fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, NamerConfigEr
     ] {
         // Each becomes a label of the prefix, and must name something.
         if value.is_empty() || value.contains('/') {
-            return Err(NamerConfigError::new(
+            return Err(ConfigError::new(
                 format!("{field}.{key}"),
                 "must be a non-empty Kubernetes name",
             ));
@@ -177,7 +194,7 @@ fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, NamerConfigEr
         kubeconfig: keys.kubeconfig,
     }
     .connection()
-    .map_err(|(key, message)| NamerConfigError::new(format!("{field}.{key}"), message))?;
+    .map_err(|(key, message)| ConfigError::new(format!("{field}.{key}"), message))?;
     Ok(DaemonSetOptions {
         namespace: keys.namespace,
         service: keys.service,
@@ -188,7 +205,7 @@ fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, NamerConfigEr
 }
 
 impl TransformerConfig {
-    pub async fn build(&self, ctx: &BuildContext) -> Result<Transformer, NamerConfigError> {
+    pub async fn build(&self, ctx: &BuildContext) -> Result<Transformer, ConfigError> {
         let at = |key: &str| format!("{}.{key}", self.field);
         let transformer = match &self.kind {
             TransformerKind::Port(port) => Transformer::port(*port),
@@ -198,16 +215,16 @@ impl TransformerConfig {
             },
             TransformerKind::SpecificHost(host) => Transformer::specific_host(host, &ctx.resolver)
                 .await
-                .map_err(|e| NamerConfigError::new(at("host"), e))?,
+                .map_err(|e| ConfigError::new(at("host"), e))?,
             TransformerKind::Replace(path) => {
-                Transformer::replace(path).map_err(|e| NamerConfigError::new(at("path"), e))?
+                Transformer::replace(path).map_err(|e| ConfigError::new(at("path"), e))?
             }
             TransformerKind::Const(path) => {
-                Transformer::constant(path).map_err(|e| NamerConfigError::new(at("path"), e))?
+                Transformer::constant(path).map_err(|e| ConfigError::new(at("path"), e))?
             }
             TransformerKind::DaemonSet(opts) => Transformer::daemonset(opts)
                 .await
-                .map_err(|e| NamerConfigError::new(&self.field, e))?,
+                .map_err(|e| ConfigError::new(&self.field, e))?,
         };
         Ok(match &self.prefix {
             Some(prefix) => transformer.with_prefix(prefix),

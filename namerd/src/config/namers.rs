@@ -4,51 +4,30 @@
 //! `experimental` flag, and kind-specific keys.
 //!
 //! Parsing is synchronous and checks everything that can be checked
-//! without I/O (transformer entries are read by `transformer::config`); [`NamerConfig::build`] then starts the namer (reading the
-//! directory of an `io.l5d.fs` namer, resolving a `specificHost`, reading
-//! the kubeconfig of an `io.l5d.k8s` namer). Every
-//! error names the field it is about (`namers[0].rootDir`). Kinds we do not
-//! support are refused by name. This module does not know the rest of
-//! namerd's configuration file.
+//! without I/O (transformer entries are read by [`super::transformers`]);
+//! [`NamerConfig::build`] then starts the namer (reading the directory of
+//! an `io.l5d.fs` namer, resolving a `specificHost`, reading the
+//! kubeconfig of an `io.l5d.k8s` namer). Every error names the field it is
+//! about (`namers[0].rootDir`, `namers[1].transformers[0].port`). Kinds we
+//! do not support are refused by name. This module does not know the rest
+//! of namerd's configuration file.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use l5d_dtab::Path;
+use l5d_runtime::config::{ConfigError, kind_of, take, typed};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::Namer;
-use super::fs::{FsNamer, FsOptions};
-use super::inet::HostResolver;
-use super::k8s::{K8sNamer, K8sNamerOptions};
-use super::rewrite::{RewriteError, RewriteNamer};
+use super::transformers::{BuildContext, KUBERNETES, TransformerConfig, parse_transformers};
 use crate::k8s::{Connection, ConnectionKeys};
+use crate::namer::Namer;
+use crate::namer::fs::{FsNamer, FsOptions};
+use crate::namer::k8s::{K8sNamer, K8sNamerOptions};
+use crate::namer::rewrite::{RewriteError, RewriteNamer};
 use crate::transformer::TransformedNamer;
-use crate::transformer::config::parse_transformers;
-pub use crate::transformer::config::{TransformerConfig, TransformerKind};
-
-/// A namer or transformer configuration that cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct NamerConfigError {
-    /// E.g. `namers[0].rootDir` or `namers[1].transformers[0].port`.
-    pub field: String,
-    pub message: String,
-}
-
-impl NamerConfigError {
-    pub(crate) fn new(field: impl Into<String>, message: impl ToString) -> Self {
-        NamerConfigError {
-            field: field.into(),
-            message: message.to_string(),
-        }
-    }
-}
 
 /// One configured namer, checked but not started.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,18 +56,6 @@ pub enum NamerKind {
         label_selector: Option<String>,
     },
 }
-
-/// What building may need from outside: the resolver for host names and,
-/// for tests, this host's IPs (otherwise discovered once).
-#[derive(Clone, Debug, Default)]
-pub struct BuildContext {
-    pub resolver: HostResolver,
-    pub local_ips: Option<BTreeSet<IpAddr>>,
-}
-
-/// Why the other Kubernetes namers and transformers are refused.
-pub(crate) const KUBERNETES: &str =
-    "supported Kubernetes kinds: the io.l5d.k8s namer and the io.l5d.k8s.daemonset transformer";
 
 // === parsing ===
 
@@ -121,18 +88,12 @@ struct K8sKeys {
 }
 
 /// Reads the `namers` list (`null` is none), checking every field and that
-/// no two prefixes overlap. The error is `(field, message)`, e.g.
-/// `("namers[0].rootDir", "missing; it is required")`, for the caller's
-/// own configuration error type.
-pub fn parse_namers(value: Value) -> Result<Vec<NamerConfig>, (String, String)> {
-    parse_namer_list(value).map_err(|e| (e.field, e.message))
-}
-
-fn parse_namer_list(value: Value) -> Result<Vec<NamerConfig>, NamerConfigError> {
+/// no two prefixes overlap.
+pub fn parse_namers(value: Value) -> Result<Vec<NamerConfig>, ConfigError> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items,
-        _ => return Err(NamerConfigError::new("namers", "expected a list")),
+        _ => return Err(ConfigError::new("namers", "expected a list")),
     };
     let mut out: Vec<NamerConfig> = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
@@ -143,7 +104,7 @@ fn parse_namer_list(value: Value) -> Result<Vec<NamerConfig>, NamerConfigError> 
             .iter()
             .find(|o| o.prefix.starts_with(&namer.prefix) || namer.prefix.starts_with(&o.prefix))
         {
-            return Err(NamerConfigError::new(
+            return Err(ConfigError::new(
                 format!("{}.prefix", namer.field),
                 format!(
                     "Namers must not have overlapping prefixes: {} & {}",
@@ -156,23 +117,23 @@ fn parse_namer_list(value: Value) -> Result<Vec<NamerConfig>, NamerConfigError> 
     Ok(out)
 }
 
-fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigError> {
+fn parse_namer(item: Value, field: String) -> Result<NamerConfig, ConfigError> {
     let (kind, mut obj) = kind_of(item, &field)?;
     let prefix: Option<String> = take(&mut obj, "prefix", &field)?;
     let _experimental: Option<bool> = take(&mut obj, "experimental", &field)?;
     let transformers: Option<Value> = take(&mut obj, "transformers", &field)?;
     let rest = Value::Object(obj);
     let prefix = match prefix {
-        Some(text) => Some(
-            Path::read(&text).map_err(|e| NamerConfigError::new(format!("{field}.prefix"), e))?,
-        ),
+        Some(text) => {
+            Some(Path::read(&text).map_err(|e| ConfigError::new(format!("{field}.prefix"), e))?)
+        }
         None => None,
     };
     let namer_kind = match kind.as_str() {
         "io.l5d.fs" => {
             let keys: FsKeys = typed(rest, &field)?;
             if keys.rescan_interval_ms == 0 {
-                return Err(NamerConfigError::new(
+                return Err(ConfigError::new(
                     format!("{field}.rescanIntervalMs"),
                     "must be at least 1",
                 ));
@@ -185,7 +146,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
         "io.l5d.rewrite" => {
             let keys: RewriteKeys = typed(rest, &field)?;
             if prefix.is_none() {
-                return Err(NamerConfigError::new(
+                return Err(ConfigError::new(
                     format!("{field}.prefix"),
                     "The 'prefix' property is required for the io.l5d.rewrite namer.",
                 ));
@@ -196,7 +157,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
                     RewriteError::EmptySegment { .. } => "pattern",
                     _ => "name",
                 };
-                NamerConfigError::new(format!("{field}.{key}"), e)
+                ConfigError::new(format!("{field}.{key}"), e)
             })?;
             NamerKind::Rewrite {
                 pattern: keys.pattern,
@@ -205,10 +166,12 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
         }
         "io.l5d.k8s" => k8s_kind(typed(rest, &field)?, &field)?,
         k if k.starts_with("io.l5d.k8s") => {
-            return Err(unsupported(&field, "namer", k, KUBERNETES));
+            return Err(ConfigError::unsupported_kind(
+                &field, "namer", k, KUBERNETES,
+            ));
         }
         other => {
-            return Err(unsupported(
+            return Err(ConfigError::unsupported_kind(
                 &field,
                 "namer",
                 other,
@@ -226,18 +189,18 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, NamerConfigErr
     })
 }
 
-fn k8s_kind(keys: K8sKeys, field: &str) -> Result<NamerKind, NamerConfigError> {
+fn k8s_kind(keys: K8sKeys, field: &str) -> Result<NamerKind, ConfigError> {
     let connection = ConnectionKeys {
         host: keys.host,
         port: keys.port,
         kubeconfig: keys.kubeconfig,
     }
     .connection()
-    .map_err(|(key, message)| NamerConfigError::new(format!("{field}.{key}"), message))?;
+    .map_err(|(key, message)| ConfigError::new(format!("{field}.{key}"), message))?;
     if let Some(key) = &keys.label_selector {
         // A label key, not a selector: names carry the value.
         if key.is_empty() || key.contains(['=', ',', '!', ' ']) {
-            return Err(NamerConfigError::new(
+            return Err(ConfigError::new(
                 format!("{field}.labelSelector"),
                 "expected a label key (names then carry its value: /<namespace>/<port>/<service>/<value>)",
             ));
@@ -249,80 +212,16 @@ fn k8s_kind(keys: K8sKeys, field: &str) -> Result<NamerKind, NamerConfigError> {
     })
 }
 
-pub(crate) fn unsupported(field: &str, what: &str, kind: &str, why: &str) -> NamerConfigError {
-    NamerConfigError::new(
-        format!("{field}.kind"),
-        format!("unsupported {what} kind {kind:?}; {why}"),
-    )
-}
-
-/// The `kind` of the object at `field`, and the object's other keys.
-pub(crate) fn kind_of(
-    value: Value,
-    field: &str,
-) -> Result<(String, Map<String, Value>), NamerConfigError> {
-    let Value::Object(mut obj) = value else {
-        return Err(NamerConfigError::new(
-            field,
-            "expected a mapping with a `kind`",
-        ));
-    };
-    match obj.remove("kind") {
-        Some(Value::String(kind)) => Ok((kind, obj)),
-        Some(_) => Err(NamerConfigError::new(
-            format!("{field}.kind"),
-            "expected a string",
-        )),
-        None => Err(NamerConfigError::new(
-            format!("{field}.kind"),
-            "missing; it is required",
-        )),
-    }
-}
-
-/// Removes `key` from `obj` and reads it as `T`.
-pub(crate) fn take<T: DeserializeOwned>(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    field: &str,
-) -> Result<Option<T>, NamerConfigError> {
-    match obj.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => typed(v, &format!("{field}.{key}")).map(Some),
-    }
-}
-
-/// Deserialises `value` as `T`, naming the field of any error (a missing
-/// required key is named as that key).
-pub(crate) fn typed<T: DeserializeOwned>(value: Value, field: &str) -> Result<T, NamerConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let message = e.into_inner().to_string();
-        if let Some(key) = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.strip_suffix('`'))
-        {
-            return NamerConfigError::new(format!("{field}.{key}"), "missing; it is required");
-        }
-        let path = if inner == "." || inner.is_empty() {
-            field.to_string()
-        } else {
-            format!("{field}.{inner}")
-        };
-        NamerConfigError::new(path, message)
-    })
-}
-
 // === building ===
 
 impl NamerConfig {
     /// Starts the namer with the system resolver. Must run inside a tokio
     /// runtime.
-    pub async fn build(&self) -> Result<Arc<dyn Namer>, NamerConfigError> {
+    pub async fn build(&self) -> Result<Arc<dyn Namer>, ConfigError> {
         self.build_with(&BuildContext::default()).await
     }
 
-    pub async fn build_with(&self, ctx: &BuildContext) -> Result<Arc<dyn Namer>, NamerConfigError> {
+    pub async fn build_with(&self, ctx: &BuildContext) -> Result<Arc<dyn Namer>, ConfigError> {
         let namer: Arc<dyn Namer> = match &self.kind {
             NamerKind::Fs {
                 root_dir,
@@ -336,12 +235,12 @@ impl NamerConfig {
                 };
                 let namer = FsNamer::new(opts)
                     .await
-                    .map_err(|e| NamerConfigError::new(format!("{}.rootDir", self.field), e))?;
+                    .map_err(|e| ConfigError::new(format!("{}.rootDir", self.field), e))?;
                 Arc::new(namer)
             }
             NamerKind::Rewrite { pattern, name } => Arc::new(
                 RewriteNamer::new(self.prefix.clone(), pattern, name)
-                    .map_err(|e| NamerConfigError::new(&self.field, e))?,
+                    .map_err(|e| ConfigError::new(&self.field, e))?,
             ),
             NamerKind::K8s {
                 connection,
@@ -355,7 +254,7 @@ impl NamerConfig {
                 Arc::new(
                     K8sNamer::new(opts)
                         .await
-                        .map_err(|e| NamerConfigError::new(&self.field, e))?,
+                        .map_err(|e| ConfigError::new(&self.field, e))?,
                 )
             }
         };
@@ -375,7 +274,7 @@ impl NamerConfig {
 pub async fn build_namers(
     configs: &[NamerConfig],
     ctx: &BuildContext,
-) -> Result<Vec<Arc<dyn Namer>>, NamerConfigError> {
+) -> Result<Vec<Arc<dyn Namer>>, ConfigError> {
     let mut out = Vec::with_capacity(configs.len());
     for config in configs {
         out.push(config.build_with(ctx).await?);

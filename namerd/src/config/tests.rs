@@ -1,0 +1,227 @@
+//! The configuration file end to end: namerd's shapes parse, every error
+//! names its field, and docs/namerd.md documents every field.
+
+use std::path::PathBuf;
+
+use l5d_runtime::config::reference;
+
+use super::*;
+use crate::store::Namespace;
+use crate::store::k8s::K8sOptions;
+
+#[test]
+fn namerd_shaped_config() {
+    let cfg = NamerdConfig::parse(
+        "admin: {port: 9000}\n\
+         storage:\n  kind: io.l5d.inMemory\n  namespaces:\n    internal: /svc => /host\n\
+         interfaces:\n- kind: io.l5d.httpController\n  port: 4181\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.admin.port, 9000);
+    let StorageConfig::InMemory { namespaces } = &cfg.storage else {
+        panic!("expected in-memory storage");
+    };
+    let internal = Namespace::new("internal").unwrap();
+    assert_eq!(namespaces[&internal].show(), "/svc=>/host");
+    assert_eq!(cfg.http_controller().unwrap().port, 4181);
+    assert_eq!(cfg.http_controller().unwrap().ip, AdminConfig::LOOPBACK);
+}
+
+#[test]
+fn errors_name_the_field() {
+    let cases = [
+        (
+            "interfaces: [{kind: io.l5d.httpController}]",
+            "storage: missing; it is required",
+        ),
+        (
+            "storage: {kind: io.l5d.zk}\ninterfaces: [{kind: io.l5d.httpController}]",
+            "storage.kind: unsupported storage kind \"io.l5d.zk\"",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}",
+            "interfaces: One or more interfaces must be specified",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: []",
+            "interfaces: One or more interfaces must be specified",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController, port: 70000}]",
+            "interfaces[0].port:",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController, prot: 1}]",
+            "interfaces[0].prot: unknown field",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.thriftNameInterpreter}]",
+            "interfaces[0].kind: unsupported interface kind \"io.l5d.thriftNameInterpreter\"",
+        ),
+        (
+            "storage: {kind: io.l5d.postgres}\ninterfaces: [{kind: io.l5d.httpController}]",
+            "storage.url: missing; it is required",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]\nnamers: [{kind: io.l5d.consul}]",
+            "namers[0].kind:",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]\nrouters: []",
+            "routers: unknown field",
+        ),
+        (
+            "admin: {ip: not-an-ip}\nstorage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController}]",
+            "admin.ip:",
+        ),
+        ("- a list", "(document): expected a mapping"),
+        (
+            "storage: {kind: io.l5d.inMemory, namespaces: {internal: \"/svc => \"}}\ninterfaces: [{kind: io.l5d.httpController}]",
+            "storage.namespaces.internal: simple expected but end of input",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory, namespaces: {\"a b\": /a=>/b}}\ninterfaces: [{kind: io.l5d.httpController}]",
+            "storage.namespaces.a b: invalid dtab namespace",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = NamerdConfig::parse(text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "{text:?}: got {err:?}, want {want:?}"
+        );
+    }
+}
+
+#[test]
+fn k8s_storage_keys_and_defaults() {
+    let parse = |storage: &str| {
+        NamerdConfig::parse(&format!(
+            "storage: {storage}\ninterfaces: [{{kind: io.l5d.httpController}}]"
+        ))
+    };
+    let cfg = parse("{kind: io.l5d.k8s}").unwrap();
+    let StorageConfig::Kubernetes(opts) = cfg.storage else {
+        panic!("expected k8s storage");
+    };
+    assert_eq!(opts, K8sOptions::default());
+    let cfg =
+        parse("{kind: io.l5d.k8s, port: 8002, namespace: linkerd, idleTimeoutSecs: 30}").unwrap();
+    let StorageConfig::Kubernetes(opts) = cfg.storage else {
+        panic!("expected k8s storage");
+    };
+    assert_eq!(
+        opts.connection,
+        crate::k8s::Connection::Proxy {
+            host: "localhost".into(),
+            port: 8002
+        }
+    );
+    assert_eq!(
+        (opts.namespace.as_str(), opts.idle_timeout.as_secs()),
+        ("linkerd", 30)
+    );
+    let cases = [
+        (
+            "{kind: io.l5d.k8s, host: h, kubeconfig: /k}",
+            "storage.kubeconfig:",
+        ),
+        (
+            "{kind: io.l5d.k8s, labelSelector: \"a!=b\"}",
+            "storage.labelSelector:",
+        ),
+        (
+            "{kind: io.l5d.k8s, namePrefix: Dtab-}",
+            "storage.namePrefix:",
+        ),
+        ("{kind: io.l5d.k8s, dataKey: \"a/b\"}", "storage.dataKey:"),
+        (
+            "{kind: io.l5d.k8s, idleTimeoutSecs: 2}",
+            "storage.idleTimeoutSecs:",
+        ),
+        ("{kind: io.l5d.k8s, hots: x}", "storage.hots: unknown field"),
+    ];
+    for (storage, want) in cases {
+        let err = parse(storage).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "{storage}: got {err:?}, want {want:?}"
+        );
+    }
+}
+
+#[test]
+fn json_is_accepted() {
+    let cfg = NamerdConfig::parse(
+        r#"{"storage": {"kind": "io.l5d.sqlite", "path": "/tmp/x.db"}, "interfaces": [{"kind": "io.l5d.httpController"}]}"#,
+    )
+    .unwrap();
+    assert!(
+        matches!(cfg.storage, StorageConfig::Sqlite { ref path, .. } if path == &PathBuf::from("/tmp/x.db"))
+    );
+}
+
+/// The configuration reference in docs/namerd.md cannot drift: its
+/// example parses, and every field the parser reads has a row.
+#[test]
+fn the_reference_documents_every_field() {
+    let doc = include_str!("../../../docs/namerd.md");
+    NamerdConfig::parse(reference::full_example(doc)).expect("the documented example parses");
+    let fields = [
+        "admin.ip",
+        "admin.port",
+        "storage",
+        "storage.kind",
+        "storage.path",
+        "storage.url",
+        "storage.pollIntervalMs",
+        "storage.namespaces",
+        "storage.experimental",
+        "storage.host",
+        "storage.port",
+        "storage.kubeconfig",
+        "storage.namespace",
+        "storage.namePrefix",
+        "storage.labelSelector",
+        "storage.dataKey",
+        "storage.idleTimeoutSecs",
+        "namers",
+        "namers[].kind",
+        "namers[].prefix",
+        "namers[].experimental",
+        "namers[].rootDir",
+        "namers[].rescanIntervalMs",
+        "namers[].pattern",
+        "namers[].name",
+        "namers[].host",
+        "namers[].port",
+        "namers[].kubeconfig",
+        "namers[].labelSelector",
+        "namers[].transformers",
+        "namers[].transformers[].kind",
+        "namers[].transformers[].prefix",
+        "namers[].transformers[].namespace",
+        "namers[].transformers[].service",
+        "namers[].transformers[].port",
+        "namers[].transformers[].hostNetwork",
+        "namers[].transformers[].k8sHost",
+        "namers[].transformers[].k8sPort",
+        "namers[].transformers[].kubeconfig",
+        "interpreter.maxBindings",
+        "interpreter.idleTtlSecs",
+        "interfaces",
+        "interfaces[].kind",
+        "interfaces[].ip",
+        "interfaces[].port",
+        "interfaces[].maxBodyBytes",
+        "interfaces[].keepAliveIntervalMs",
+        "interfaces[].keepAliveTimeoutMs",
+        "interfaces[].maxConcurrentStreams",
+        "telemetry",
+    ];
+    let undocumented = reference::undocumented(doc, &fields);
+    assert!(
+        undocumented.is_empty(),
+        "docs/namerd.md has no row for {undocumented:?}"
+    );
+}
