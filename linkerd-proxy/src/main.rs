@@ -2,16 +2,13 @@
 //! standard input. A configuration that cannot be used exits with status
 //! 64 and names the field.
 
-use std::io::Read as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use l5d_runtime::config::{EXIT_CONFIG, read_source};
 use linkerd_proxy::config::ProxyConfig;
 use linkerd_proxy::proxy::{Proxy, StartError};
-
-/// The exit status for a configuration error (`EX_USAGE`).
-const EXIT_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,13 +30,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    l5d_runtime::log::init();
     let config = match load(&args.config) {
         Ok(config) => config,
         Err(e) => {
@@ -67,14 +58,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &str) -> anyhow::Result<ProxyConfig> {
-    let text = if path == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        text
-    } else {
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?
-    };
-    Ok(ProxyConfig::from_yaml(&text)?)
+    Ok(ProxyConfig::from_yaml(&read_source(path)?)?)
 }
 
 async fn run(config: ProxyConfig, grace: Duration) -> ExitCode {

@@ -4,15 +4,12 @@
 //! A configuration that cannot be used exits with status 64 and names the
 //! field.
 
-use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::Parser;
+use l5d_runtime::config::{EXIT_CONFIG, read_source};
 use namerd::Namerd;
 use namerd::config::NamerdConfig;
-
-/// The exit status for a configuration error (`EX_USAGE`).
-const EXIT_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,13 +24,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    l5d_runtime::log::init();
 
     let config = match load(args.config.as_deref()) {
         Ok(config) => config,
@@ -59,16 +50,10 @@ fn main() -> ExitCode {
 }
 
 fn load(path: Option<&str>) -> anyhow::Result<NamerdConfig> {
-    let text = match path {
-        None => return Ok(NamerdConfig::default()),
-        Some("-") => {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            text
-        }
-        Some(path) => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?,
-    };
-    Ok(NamerdConfig::parse(&text)?)
+    match path {
+        None => Ok(NamerdConfig::default()),
+        Some(path) => Ok(NamerdConfig::parse(&read_source(path)?)?),
+    }
 }
 
 async fn run(config: NamerdConfig) -> anyhow::Result<()> {
