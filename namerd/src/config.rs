@@ -11,6 +11,7 @@ use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, present, ty
 use serde::Deserialize;
 use serde_json::Value;
 
+mod connection;
 mod interfaces;
 mod namers;
 mod storage;

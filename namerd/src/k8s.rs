@@ -1,5 +1,5 @@
 //! What namerd's Kubernetes store, namer and transformer share: how to reach
-//! the API server (the connection keys) and how to keep a local view of a
+//! the API server ([`Connection`]) and how to keep a local view of a
 //! resource current (`k8s/watch.rs`, a thin driver around kube-runtime's
 //! `watcher` that feeds a pure index).
 //!
@@ -11,8 +11,6 @@
 //! file; the indexes live with their users.
 
 use std::path::PathBuf;
-
-use serde::Deserialize;
 
 pub(crate) mod watch;
 
@@ -54,34 +52,6 @@ pub enum ClientError {
     Infer(#[source] kube::config::InferConfigError),
     #[error("cannot build a Kubernetes client: {0}")]
     Client(#[source] kube::Error),
-}
-
-/// The connection keys as they appear in namerd's configuration (flattened
-/// into each Kubernetes entry's own keys).
-#[derive(Clone, Debug, Default, Deserialize)]
-pub(crate) struct ConnectionKeys {
-    pub(crate) host: Option<String>,
-    pub(crate) port: Option<u16>,
-    pub(crate) kubeconfig: Option<PathBuf>,
-}
-
-impl ConnectionKeys {
-    /// The connection, or `(key, message)` if `kubeconfig` is combined with
-    /// `host`/`port`.
-    pub(crate) fn connection(self) -> Result<Connection, (&'static str, &'static str)> {
-        match (self.host, self.port, self.kubeconfig) {
-            (None, None, None) => Ok(Connection::Infer),
-            (None, None, Some(path)) => Ok(Connection::Kubeconfig(path)),
-            (host, port, None) => Ok(Connection::Proxy {
-                host: host.unwrap_or_else(|| DEFAULT_PROXY_HOST.to_string()),
-                port: port.unwrap_or(DEFAULT_PROXY_PORT),
-            }),
-            (_, _, Some(_)) => Err((
-                "kubeconfig",
-                "set either host/port (a kubectl proxy) or kubeconfig, not both",
-            )),
-        }
-    }
 }
 
 impl Connection {

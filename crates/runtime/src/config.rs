@@ -78,6 +78,16 @@ impl ConfigError {
     }
 }
 
+/// `Ok` if `ok`, else an error at `field` saying `message` (for checks
+/// serde's types cannot express, such as a non-zero duration).
+pub fn check(ok: bool, field: impl fmt::Display, message: &str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(field, message))
+    }
+}
+
 /// `inner` (a path inside `field`, `.` for none) appended to `field`.
 fn join(field: &str, inner: &str) -> String {
     match (field, inner) {
@@ -91,8 +101,8 @@ fn join(field: &str, inner: &str) -> String {
 /// Deserialises `value` as `T`, naming the field of any error: `field`
 /// plus the path inside it. A missing required key is named as that key
 /// (`storage.url: missing; it is required`).
-pub fn typed<T: DeserializeOwned>(value: Value, field: &str) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+pub fn typed<T: DeserializeOwned>(value: impl Into<Value>, field: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value.into()).map_err(|e| {
         let at = join(field, &e.path().to_string());
         let message = e.into_inner().to_string();
         match message

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use l5d_runtime::config::{ConfigError, kind_of, typed};
+use l5d_runtime::config::{ConfigError, check, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -111,7 +111,6 @@ pub(super) fn parse_client(
         Some(v) => {
             let f = format!("{field}.loadBalancer");
             let (kind, rest) = kind_of(v, &f)?;
-            let rest = Value::Object(rest);
             let keys: BalancerKeys = typed(rest, &f)?;
             match kind.as_str() {
                 "ewma" => BalancerKind::Ewma {
@@ -136,12 +135,11 @@ pub(super) fn parse_client(
             }
         }
     };
-    if k.connect_timeout_ms == 0 {
-        return Err(ConfigError::new(
-            format!("{field}.connectTimeoutMs"),
-            "must be greater than 0",
-        ));
-    }
+    check(
+        k.connect_timeout_ms != 0,
+        format!("{field}.connectTimeoutMs"),
+        "must be greater than 0",
+    )?;
     let pool = k.host_connection_pool.unwrap_or(PoolKeys {
         idle_time_ms: pool_idle_ms(),
         max_idle: pool_max_idle(),
@@ -169,12 +167,11 @@ pub(super) fn parse_service(
         return Ok(ServiceConfig::default());
     };
     let k: ServiceKeys = typed(global(value, &field, "service")?, &field)?;
-    if k.total_timeout_ms == Some(0) {
-        return Err(ConfigError::new(
-            format!("{field}.totalTimeoutMs"),
-            "must be greater than 0",
-        ));
-    }
+    check(
+        k.total_timeout_ms != Some(0),
+        format!("{field}.totalTimeoutMs"),
+        "must be greater than 0",
+    )?;
     Ok(ServiceConfig {
         total_timeout: k.total_timeout_ms.map(Duration::from_millis),
     })

@@ -5,7 +5,7 @@
 
 use http::HeaderName;
 use l5d_dtab::Path;
-use l5d_runtime::config::{ConfigError, kind_of, typed};
+use l5d_runtime::config::{ConfigError, check, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -111,7 +111,6 @@ fn parse_identifier(
     protocol: Protocol,
 ) -> Result<IdentifierConfig, ConfigError> {
     let (kind, rest) = kind_of(value, field)?;
-    let rest = Value::Object(rest);
     let default_token = match protocol {
         Protocol::Http => "host",
         Protocol::H2 => ":authority",
@@ -131,12 +130,11 @@ fn parse_identifier(
         }
         ("io.l5d.path", Protocol::Http) => {
             let k: PathKeys = typed(rest, field)?;
-            if k.segments == 0 {
-                return Err(ConfigError::new(
-                    format!("{field}.segments"),
-                    "must be at least 1",
-                ));
-            }
+            check(
+                k.segments != 0,
+                format!("{field}.segments"),
+                "must be at least 1",
+            )?;
             IdentifierConfig::Path {
                 segments: k.segments,
                 consume: k.consume,
@@ -150,12 +148,11 @@ fn parse_identifier(
         }
         ("io.l5d.header.path" | "io.l5d.headerPath", _) => {
             let k: HeaderPathKeys = typed(rest, field)?;
-            if k.segments == Some(0) {
-                return Err(ConfigError::new(
-                    format!("{field}.segments"),
-                    "must be at least 1",
-                ));
-            }
+            check(
+                k.segments != Some(0),
+                format!("{field}.segments"),
+                "must be at least 1",
+            )?;
             IdentifierConfig::HeaderPath {
                 header: header_name(k.header.as_deref().unwrap_or(":path"), field)?,
                 segments: k.segments,

@@ -96,7 +96,6 @@ pub(super) fn parse_interpreter(
         });
     };
     let (kind, rest) = kind_of(value, &field)?;
-    let rest = Value::Object(rest);
     match kind.as_str() {
         "default" => {
             let k: DefaultKeys = typed(rest, &field)?;
@@ -196,7 +195,6 @@ fn parse_transformers(
         .map(|(i, v)| {
             let f = format!("{field}[{i}]");
             let (kind, rest) = kind_of(v, &f)?;
-            let rest = Value::Object(rest);
             match kind.as_str() {
                 "io.l5d.k8s.localnode" => {
                     let k: LocalNodeKeys = typed(rest, &f)?;

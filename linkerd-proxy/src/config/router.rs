@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use l5d_dtab::{Dtab, Path};
-use l5d_runtime::config::{AdminConfig, ConfigError, typed};
+use l5d_runtime::config::{AdminConfig, ConfigError, check, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -207,12 +207,11 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
     let interpreter = interpreter::parse_interpreter(raw.interpreter, field)?;
     let client = client::parse_client(raw.client, field)?;
     let service = client::parse_service(raw.service, field)?;
-    if raw.binding_timeout_ms == 0 {
-        return Err(ConfigError::new(
-            format!("{field}.bindingTimeoutMs"),
-            "must be greater than 0",
-        ));
-    }
+    check(
+        raw.binding_timeout_ms != 0,
+        format!("{field}.bindingTimeoutMs"),
+        "must be greater than 0",
+    )?;
     Ok(RouterConfig {
         protocol,
         label,
@@ -234,18 +233,16 @@ fn parse_server(
     protocol: Protocol,
 ) -> Result<ServerConfig, ConfigError> {
     let raw: ServerKeys = typed(value, field)?;
-    if raw.header_read_timeout_ms == 0 {
-        return Err(ConfigError::new(
-            format!("{field}.headerReadTimeoutMs"),
-            "must be greater than 0",
-        ));
-    }
-    if raw.max_concurrent_requests == Some(0) {
-        return Err(ConfigError::new(
-            format!("{field}.maxConcurrentRequests"),
-            "must be greater than 0",
-        ));
-    }
+    check(
+        raw.header_read_timeout_ms != 0,
+        format!("{field}.headerReadTimeoutMs"),
+        "must be greater than 0",
+    )?;
+    check(
+        raw.max_concurrent_requests != Some(0),
+        format!("{field}.maxConcurrentRequests"),
+        "must be greater than 0",
+    )?;
     Ok(ServerConfig {
         ip: raw.ip,
         port: raw.port.unwrap_or(protocol.default_port()),

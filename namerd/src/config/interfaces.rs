@@ -88,7 +88,6 @@ impl InterfaceConfig {
         for (i, item) in items.into_iter().enumerate() {
             let field = format!("interfaces[{i}]");
             let (kind, rest) = kind_of(item, &field)?;
-            let rest = Value::Object(rest);
             out.push(match kind.as_str() {
                 "io.l5d.httpController" => InterfaceConfig::HttpController(typed(rest, &field)?),
                 "io.l5d.mesh" => InterfaceConfig::Mesh(typed(rest, &field)?),

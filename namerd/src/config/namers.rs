@@ -17,12 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l5d_dtab::Path;
-use l5d_runtime::config::{ConfigError, kind_of, take, typed};
+use l5d_runtime::config::{ConfigError, check, kind_of, take, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::connection::connection;
 use super::transformers::{BuildContext, KUBERNETES, TransformerConfig, parse_transformers};
-use crate::k8s::{Connection, ConnectionKeys};
+use crate::k8s::Connection;
 use crate::namer::Namer;
 use crate::namer::fs::{FsNamer, FsOptions};
 use crate::namer::k8s::{K8sNamer, K8sNamerOptions};
@@ -132,12 +133,11 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, ConfigError> {
     let namer_kind = match kind.as_str() {
         "io.l5d.fs" => {
             let keys: FsKeys = typed(rest, &field)?;
-            if keys.rescan_interval_ms == 0 {
-                return Err(ConfigError::new(
-                    format!("{field}.rescanIntervalMs"),
-                    "must be at least 1",
-                ));
-            }
+            check(
+                keys.rescan_interval_ms != 0,
+                format!("{field}.rescanIntervalMs"),
+                "must be at least 1",
+            )?;
             NamerKind::Fs {
                 root_dir: keys.root_dir,
                 rescan_interval: Duration::from_millis(keys.rescan_interval_ms),
@@ -190,13 +190,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, ConfigError> {
 }
 
 fn k8s_kind(keys: K8sKeys, field: &str) -> Result<NamerKind, ConfigError> {
-    let connection = ConnectionKeys {
-        host: keys.host,
-        port: keys.port,
-        kubeconfig: keys.kubeconfig,
-    }
-    .connection()
-    .map_err(|(key, message)| ConfigError::new(format!("{field}.{key}"), message))?;
+    let connection = connection(keys.host, keys.port, keys.kubeconfig, field)?;
     if let Some(key) = &keys.label_selector {
         // A label key, not a selector: names carry the value.
         if key.is_empty() || key.contains(['=', ',', '!', ' ']) {

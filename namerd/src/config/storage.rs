@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use l5d_dtab::Dtab;
-use l5d_runtime::config::{ConfigError, kind_of, typed};
+use l5d_runtime::config::{ConfigError, check, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::k8s::ConnectionKeys;
+use super::connection::connection;
 use crate::store::Namespace;
 use crate::store::k8s::{K8sOptions, selector_labels};
 
@@ -129,7 +129,6 @@ impl StorageConfig {
     /// Reads the `storage` section.
     pub(super) fn parse(value: Value) -> Result<Self, ConfigError> {
         let (kind, rest) = kind_of(value, "storage")?;
-        let rest = Value::Object(rest);
         Ok(match kind.as_str() {
             "io.l5d.inMemory" => in_memory(typed(rest, "storage")?)?,
             "io.l5d.sqlite" => {
@@ -171,13 +170,7 @@ fn in_memory(keys: InMemoryKeys) -> Result<StorageConfig, ConfigError> {
 }
 
 fn k8s(keys: K8sStorageKeys) -> Result<K8sOptions, ConfigError> {
-    let connection = ConnectionKeys {
-        host: keys.host,
-        port: keys.port,
-        kubeconfig: keys.kubeconfig,
-    }
-    .connection()
-    .map_err(|(key, message)| ConfigError::new(format!("storage.{key}"), message))?;
+    let connection = connection(keys.host, keys.port, keys.kubeconfig, "storage")?;
     if selector_labels(&keys.label_selector).is_none() {
         return Err(ConfigError::new(
             "storage.labelSelector",
@@ -223,11 +216,6 @@ fn k8s(keys: K8sStorageKeys) -> Result<K8sOptions, ConfigError> {
 }
 
 fn poll_interval(ms: u64) -> Result<Duration, ConfigError> {
-    if ms == 0 {
-        return Err(ConfigError::new(
-            "storage.pollIntervalMs",
-            "must be at least 1",
-        ));
-    }
+    check(ms != 0, "storage.pollIntervalMs", "must be at least 1")?;
     Ok(Duration::from_millis(ms))
 }

@@ -12,12 +12,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use l5d_dtab::Path;
-use l5d_runtime::config::{ConfigError, kind_of, take, typed};
+use l5d_runtime::config::{ConfigError, check, kind_of, take, typed};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::k8s::ConnectionKeys;
+use super::connection::connection;
 use crate::namer::inet::HostResolver;
 use crate::transformer::{DaemonSetOptions, Transformer, local_ips};
 
@@ -119,9 +119,7 @@ pub(super) fn parse_transformers(
         let kind = match kind.as_str() {
             "io.l5d.port" => {
                 let keys: PortKeys = typed(rest, &field)?;
-                if keys.port == 0 {
-                    return Err(ConfigError::new(format!("{field}.port"), "must be 1-65535"));
-                }
+                check(keys.port != 0, format!("{field}.port"), "must be 1-65535")?;
                 TransformerKind::Port(keys.port)
             }
             "io.l5d.localhost" => {
@@ -188,13 +186,7 @@ fn daemonset(rest: Value, field: &str) -> Result<DaemonSetOptions, ConfigError> 
             ));
         }
     }
-    let connection = ConnectionKeys {
-        host: keys.k8s_host,
-        port: keys.k8s_port,
-        kubeconfig: keys.kubeconfig,
-    }
-    .connection()
-    .map_err(|(key, message)| ConfigError::new(format!("{field}.{key}"), message))?;
+    let connection = connection(keys.k8s_host, keys.k8s_port, keys.kubeconfig, field)?;
     Ok(DaemonSetOptions {
         namespace: keys.namespace,
         service: keys.service,

@@ -37,6 +37,9 @@ impl AdminConfig {
     /// expose its admin pages.
     pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+    /// The block's fields, for the configuration references.
+    pub const FIELDS: [&str; 2] = ["admin.ip", "admin.port"];
+
     /// `port` on loopback.
     pub fn loopback(port: u16) -> Self {
         AdminConfig {
