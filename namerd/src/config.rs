@@ -7,7 +7,7 @@
 //! unknown fields are refused, and kinds we do not support are refused by
 //! name rather than ignored.
 
-use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, present, typed};
+use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, or_default, present, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -124,10 +124,7 @@ impl NamerdConfig {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => parse_namers(v)?,
         };
-        let interpreter = match keys.interpreter {
-            Some(v) => typed::<InterpreterConfig>(v, "interpreter")?,
-            None => InterpreterConfig::default(),
-        };
+        let interpreter: InterpreterConfig = or_default(keys.interpreter, "interpreter", typed)?;
         if let Some(telemetry) = keys.telemetry {
             toolkit::telemetry(&telemetry)?;
         }

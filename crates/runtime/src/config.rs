@@ -78,6 +78,16 @@ impl ConfigError {
     }
 }
 
+/// The optional section at `field` read by `parse`, or `T`'s default when
+/// it is absent.
+pub fn or_default<T: Default>(
+    value: Option<Value>,
+    field: &str,
+    parse: impl FnOnce(Value, &str) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    value.map_or_else(|| Ok(T::default()), |v| parse(v, field))
+}
+
 /// `Ok` if `ok`, else an error at `field` saying `message` (for checks
 /// serde's types cannot express, such as a non-zero duration).
 pub fn check(ok: bool, field: impl fmt::Display, message: &str) -> Result<(), ConfigError> {

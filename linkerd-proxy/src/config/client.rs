@@ -97,15 +97,9 @@ fn decay_ms() -> u64 {
     10_000
 }
 
-pub(super) fn parse_client(
-    value: Option<Value>,
-    router: &str,
-) -> Result<ClientConfig, ConfigError> {
-    let field = format!("{router}.client");
-    let Some(value) = value else {
-        return Ok(ClientConfig::default());
-    };
-    let k: ClientKeys = typed(global(value, &field, "client")?, &field)?;
+/// Reads the `client` section at `field`.
+pub(super) fn parse_client(value: Value, field: &str) -> Result<ClientConfig, ConfigError> {
+    let k: ClientKeys = typed(global(value, field, "client")?, field)?;
     let load_balancer = match k.load_balancer {
         None => ClientConfig::default().load_balancer,
         Some(v) => {
@@ -158,15 +152,9 @@ struct ServiceKeys {
     total_timeout_ms: Option<u64>,
 }
 
-pub(super) fn parse_service(
-    value: Option<Value>,
-    router: &str,
-) -> Result<ServiceConfig, ConfigError> {
-    let field = format!("{router}.service");
-    let Some(value) = value else {
-        return Ok(ServiceConfig::default());
-    };
-    let k: ServiceKeys = typed(global(value, &field, "service")?, &field)?;
+/// Reads the `service` section at `field`.
+pub(super) fn parse_service(value: Value, field: &str) -> Result<ServiceConfig, ConfigError> {
+    let k: ServiceKeys = typed(global(value, field, "service")?, field)?;
     check(
         k.total_timeout_ms != Some(0),
         format!("{field}.totalTimeoutMs"),

@@ -28,6 +28,16 @@ pub enum InterpreterConfig {
     },
 }
 
+/// The `default` interpreter with no transformers: what a router without
+/// an `interpreter` section uses.
+impl Default for InterpreterConfig {
+    fn default() -> Self {
+        InterpreterConfig::Default {
+            transformers: Vec::new(),
+        }
+    }
+}
+
 impl InterpreterConfig {
     pub fn transformers(&self) -> &[TransformerConfig] {
         match self {
@@ -85,26 +95,21 @@ fn retry_max() -> u64 {
     10
 }
 
+/// Reads the `interpreter` section at `field`.
 pub(super) fn parse_interpreter(
-    value: Option<Value>,
-    router: &str,
+    value: Value,
+    field: &str,
 ) -> Result<InterpreterConfig, ConfigError> {
-    let field = format!("{router}.interpreter");
-    let Some(value) = value else {
-        return Ok(InterpreterConfig::Default {
-            transformers: Vec::new(),
-        });
-    };
-    let (kind, rest) = kind_of(value, &field)?;
+    let (kind, rest) = kind_of(value, field)?;
     match kind.as_str() {
         "default" => {
-            let k: DefaultKeys = typed(rest, &field)?;
+            let k: DefaultKeys = typed(rest, field)?;
             Ok(InterpreterConfig::Default {
-                transformers: parse_transformers(k.transformers, &field)?,
+                transformers: parse_transformers(k.transformers, field)?,
             })
         }
         "io.l5d.mesh" => {
-            let k: MeshKeys = typed(rest, &field)?;
+            let k: MeshKeys = typed(rest, field)?;
             let root =
                 Path::read(&k.root).map_err(|e| ConfigError::new(format!("{field}.root"), e))?;
             if root.len() != 1 {
@@ -129,7 +134,7 @@ pub(super) fn parse_interpreter(
                 root,
                 retry_base: Duration::from_secs(retry.base_seconds),
                 retry_max: Duration::from_secs(retry.max_seconds),
-                transformers: parse_transformers(k.transformers, &field)?,
+                transformers: parse_transformers(k.transformers, field)?,
             })
         }
         "io.l5d.namerd"

@@ -6,13 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use l5d_dtab::{Dtab, Path};
-use l5d_runtime::config::{AdminConfig, ConfigError, check, typed};
+use l5d_runtime::config::{AdminConfig, ConfigError, check, or_default, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{self, ClientConfig, ServiceConfig};
+use super::client::{ClientConfig, ServiceConfig, parse_client, parse_service};
 use super::identifier::{self, IdentifierConfig};
-use super::interpreter::{self, InterpreterConfig};
+use super::interpreter::{InterpreterConfig, parse_interpreter};
 use super::protocol::Protocol;
 
 /// One router.
@@ -204,9 +204,10 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
         }
     };
     let dtab = Dtab::read(&raw.dtab).map_err(|e| ConfigError::new(format!("{field}.dtab"), e))?;
-    let interpreter = interpreter::parse_interpreter(raw.interpreter, field)?;
-    let client = client::parse_client(raw.client, field)?;
-    let service = client::parse_service(raw.service, field)?;
+    let at = |key: &str| format!("{field}.{key}");
+    let interpreter = or_default(raw.interpreter, &at("interpreter"), parse_interpreter)?;
+    let client = or_default(raw.client, &at("client"), parse_client)?;
+    let service = or_default(raw.service, &at("service"), parse_service)?;
     check(
         raw.binding_timeout_ms != 0,
         format!("{field}.bindingTimeoutMs"),
