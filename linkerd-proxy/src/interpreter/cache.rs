@@ -69,6 +69,15 @@ pub(crate) fn subscribe<K: Hash + Eq, T: Send + Sync + 'static>(
 
 // === impl BindKey ===
 
+impl BindKey {
+    pub(crate) fn new(local: &Dtab, name: &Path) -> Self {
+        BindKey {
+            local: local.clone(),
+            name: name.clone(),
+        }
+    }
+}
+
 impl PartialEq for BindKey {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name && self.local == other.local

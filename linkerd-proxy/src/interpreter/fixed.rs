@@ -124,11 +124,7 @@ fn bound(addrs: impl IntoIterator<Item = SocketAddr>) -> Resolution {
 
 impl Interpreter for FixedInterpreter {
     fn bind(&self, local: &Dtab, name: &Path) -> watch::Receiver<BindState> {
-        let key = BindKey {
-            local: local.clone(),
-            name: name.clone(),
-        };
-        cache::subscribe(&self.binds, key, |key| {
+        cache::subscribe(&self.binds, BindKey::new(local, name), |key| {
             let state = bind_now(&self.dtab.concat(&key.local), &key.name);
             Entry::start(state, |_| None)
         })

@@ -198,11 +198,7 @@ impl MeshInterpreter {
 
 impl Interpreter for MeshInterpreter {
     fn bind(&self, local: &Dtab, name: &Path) -> watch::Receiver<BindState> {
-        let key = BindKey {
-            local: local.clone(),
-            name: name.clone(),
-        };
-        cache::subscribe(&self.binds, key, |key| {
+        cache::subscribe(&self.binds, BindKey::new(local, name), |key| {
             let watch = BindWatch {
                 root: self.shared.opts.root.clone(),
                 name: key.name.clone(),
