@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use l5d_dtab::{Activity, Addr, Binder, Dtab, Endpoint, NoNamers, Path};
+use l5d_dtab::{Activity, Addr, Binder, Dtab, NoNamers, Path};
 use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -118,10 +118,6 @@ fn target(id: &Path) -> Target {
     }
 }
 
-fn bound(addrs: impl IntoIterator<Item = SocketAddr>) -> Resolution {
-    Resolution::now(Addr::bound(addrs.into_iter().map(Endpoint::new)))
-}
-
 impl Interpreter for FixedInterpreter {
     fn bind(&self, local: &Dtab, name: &Path) -> watch::Receiver<BindState> {
         cache::subscribe(&self.binds, BindKey::new(local, name), |key| {
@@ -135,7 +131,7 @@ impl Interpreter for FixedInterpreter {
         cache::subscribe(&self.resolves, id.clone(), |id| {
             let fixed = |addr| Entry::start(Resolution::now(addr), |_| None);
             match target(id) {
-                Target::Addr(addr) => Entry::start(bound([addr]), |_| None),
+                Target::Addr(addr) => Entry::start(dns::bound([addr]), |_| None),
                 Target::Host(host, port) => Entry::start(Resolution::now(Addr::Pending), |entry| {
                     let task = tokio::spawn(dns::run(host, port, entry, self.dns_refresh));
                     Some(task.abort_handle())

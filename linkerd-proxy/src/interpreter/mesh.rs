@@ -14,10 +14,11 @@
 mod conn;
 pub(crate) mod delegate_json;
 mod dst;
+mod shared;
 mod stream;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -27,45 +28,16 @@ use l5d_proto::mesh as pb;
 use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use self::conn::{Conn, Failure, Phase};
 pub use self::dst::Dst;
+pub use self::shared::MeshOptions;
+use self::shared::{Counters, Shared};
 use self::stream::{BindWatch, ResolveWatch, Watch};
 use super::cache::{self, BindKey, Cache, Entry};
 use super::state_json::{self, millis};
 use super::{BindState, DelegateError, Interpreter, Resolution};
-
-/// The `io.l5d.mesh` interpreter's settings.
-#[derive(Clone, Debug)]
-pub struct MeshOptions {
-    /// namerd's gRPC address (Linkerd's `dst`).
-    pub dst: Dst,
-    /// The namerd namespace, a one-segment path (Linkerd's `root`).
-    pub root: Path,
-    /// The first reconnect delay (Linkerd's `retry.baseSeconds`).
-    pub retry_base: Duration,
-    /// The longest reconnect delay (Linkerd's `retry.maxSeconds`). Linkerd
-    /// defaults to 600 s; ours is 10 s because a proxy that waits ten
-    /// minutes to notice namerd is back serves stale routes for that long,
-    /// and a reconnect is one HTTP/2 stream on a connection that is
-    /// usually still there, so retrying often costs little.
-    pub retry_max: Duration,
-    /// HTTP/2 PING interval, also while idle: detects a blackholed
-    /// connection (R4) within `keepalive_interval + keepalive_timeout`.
-    pub keepalive_interval: Duration,
-    pub keepalive_timeout: Duration,
-    pub connect_timeout: Duration,
-    /// While namerd is unreachable, how often one cheap call checks whether
-    /// it is back, so that streams in backoff reconnect right away (R2, R8)
-    /// instead of each waiting out its delay.
-    pub probe_interval: Duration,
-    /// The bound on a delegation request.
-    pub delegate_timeout: Duration,
-    /// A binding or address set nobody held for this long is dropped and
-    /// its stream cancelled.
-    pub idle_ttl: Duration,
-}
 
 /// Counters for the admin's metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,44 +59,6 @@ pub struct MeshInterpreter {
     binds: Cache<BindKey, BindState>,
     /// Shared with delegation futures, which outlive a borrow of `self`.
     resolves: Arc<Cache<Path, Resolution>>,
-}
-
-/// What every stream task needs.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    opts: MeshOptions,
-    channel: Channel,
-    conn: Arc<Conn>,
-    counters: Counters,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    streams_open: AtomicU64,
-    updates: AtomicU64,
-    rejected: AtomicU64,
-}
-
-// === impl MeshOptions ===
-
-impl MeshOptions {
-    /// Linkerd's defaults (root `/default`) with our shorter cap.
-    pub fn new(dst: Dst) -> Self {
-        MeshOptions {
-            dst,
-            root: Path::utf8(["default"]),
-            retry_base: Duration::from_secs(1),
-            retry_max: Duration::from_secs(10),
-            keepalive_interval: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(5),
-            // namerd runs in the same cluster; a connect that takes longer
-            // is treated as a failure, so that a new name fails fast.
-            connect_timeout: Duration::from_secs(1),
-            probe_interval: Duration::from_millis(500),
-            delegate_timeout: Duration::from_secs(10),
-            idle_ttl: Duration::from_secs(600),
-        }
-    }
 }
 
 // === impl MeshInterpreter ===

@@ -1,10 +1,11 @@
 //! Keeps a host name's addresses current: a lookup every `refresh`, the
 //! last good set kept (and the error recorded) when one fails.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l5d_dtab::Addr;
+use l5d_dtab::{Addr, Endpoint};
 use l5d_runtime::Backoff;
 
 use crate::interpreter::Resolution;
@@ -27,7 +28,7 @@ pub(super) async fn run(host: String, port: u16, entry: Arc<Entry<Resolution>>, 
             Ok(Ok(addrs)) => {
                 backoff.reset();
                 entry.set_error(None);
-                let new = super::bound(addrs);
+                let new = bound(addrs);
                 entry.publish_if(new, differs);
                 refresh
             }
@@ -60,4 +61,9 @@ fn differs(cur: &Resolution, new: &Resolution) -> bool {
         (Addr::Bound(a), Addr::Bound(b)) => a != b,
         _ => true,
     }
+}
+
+/// A resolved address set, received now.
+pub(super) fn bound(addrs: impl IntoIterator<Item = SocketAddr>) -> Resolution {
+    Resolution::now(Addr::bound(addrs.into_iter().map(Endpoint::new)))
 }

@@ -20,8 +20,8 @@ use l5d_runtime::Backoff;
 use tonic::Streaming;
 use tonic::transport::Channel;
 
-use super::Shared;
 use super::conn::Failure;
+use super::shared::Shared;
 use crate::interpreter::cache::Entry;
 use crate::interpreter::{BindState, Resolution};
 
