@@ -57,6 +57,10 @@ pub(super) struct Shared {
     health: Mutex<StoreHealth>,
     resyncs: AtomicU64,
     listener_connects: AtomicU64,
+    /// Failed calls so far. A re-read clears `stale` only if none failed
+    /// since it began: one that read just before storage went away and
+    /// finished just after a failure must not report storage healthy.
+    failures: AtomicU64,
     /// Asks the synchronisation task for a re-read (after a failed call).
     wake: Notify,
 }
@@ -72,6 +76,7 @@ impl Shared {
             health: Mutex::default(),
             resyncs: AtomicU64::new(0),
             listener_connects: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             wake: Notify::new(),
         }
     }
@@ -149,6 +154,7 @@ impl Shared {
     /// Re-reads all of storage: every namespace whose version is newer than
     /// the published one, and every published one gone from the table.
     pub(super) async fn resync(&self) -> Result<(), sqlx::Error> {
+        let failures = self.failures.load(Ordering::SeqCst);
         let versions = self.backend.versions().await?;
         let mut present = HashSet::with_capacity(versions.len());
         let mut changed = Vec::new();
@@ -181,7 +187,7 @@ impl Shared {
                 self.refresh(&ns).await?;
             }
         }
-        self.synced();
+        self.synced(failures);
         Ok(())
     }
 
@@ -199,16 +205,24 @@ impl Shared {
         metrics::gauge!("namerd_store_stale", "backend" => backend).set(1.0);
         warn!(backend, op, %error, "dtab storage failed; watches keep the last good dtabs");
         let mut health = lock(&self.health);
+        self.failures.fetch_add(1, Ordering::SeqCst);
         health.stale = true;
         health.last_error = Some(error.to_string());
     }
 
-    fn synced(&self) {
+    /// A re-read that began when `failures` calls had failed succeeded.
+    fn synced(&self, failures: u64) {
         let backend = self.backend.name();
         self.resyncs.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("namerd_store_resyncs_total", "backend" => backend).increment(1);
-        metrics::gauge!("namerd_store_stale", "backend" => backend).set(0.0);
         let mut health = lock(&self.health);
+        if self.failures.load(Ordering::SeqCst) != failures {
+            // A call failed meanwhile: stay stale; its wake-up asked for
+            // another re-read, which will tell.
+            health.last_sync = Some(SystemTime::now());
+            return;
+        }
+        metrics::gauge!("namerd_store_stale", "backend" => backend).set(0.0);
         if health.stale {
             info!(backend, "dtab storage reachable again; watches are current");
         }
@@ -348,3 +362,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // and replacements), so a poisoned lock is used as is.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests;
