@@ -31,16 +31,7 @@ pub use name::{InvalidName, Name};
 /// `Greeter` client and server.
 ///
 /// Generated from `proto/l5d/demo/greeter.proto`; do not edit by hand.
-#[allow(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms,
-    clippy::all,
-    clippy::pedantic,
-    clippy::nursery,
-    rustdoc::all
-)]
+#[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
 pub mod greeter {
     include!("gen/l5d.demo.rs");
 }

@@ -45,6 +45,9 @@
 
 pub mod convert;
 
+#[cfg(feature = "codegen")]
+pub mod codegen;
+
 /// The encoded `google.protobuf.FileDescriptorSet` of
 /// `proto/io/linkerd/mesh/*.proto` (with source info and imports), for gRPC
 /// reflection (`tonic_reflection::server::Builder::register_encoded_file_descriptor_set`).
