@@ -73,6 +73,21 @@ impl ProxyError {
         }
     }
 
+    /// Every value of [`kind`](Self::kind), for counters registered up
+    /// front (the `kind` label of `proxy_errors_total`).
+    pub const KINDS: &'static [&'static str] = &[
+        "unidentified",
+        "bad_dtab",
+        "call_depth",
+        "no_route",
+        "no_endpoints",
+        "binding_timeout",
+        "connect",
+        "upstream",
+        "timeout",
+        "overloaded",
+    ];
+
     /// True when the request certainly never reached an application.
     pub fn retryable(&self) -> bool {
         !matches!(
@@ -184,6 +199,23 @@ mod tests {
                 false,
             ),
             (
+                ProxyError::NoEndpoints {
+                    name: name.clone(),
+                    id: Path::utf8(["#", "a"]),
+                    why: "none".into(),
+                },
+                502,
+                true,
+            ),
+            (
+                ProxyError::BindingTimeout {
+                    name: name.clone(),
+                    timeout: Duration::from_secs(1),
+                },
+                503,
+                true,
+            ),
+            (
                 ProxyError::Timeout {
                     name,
                     timeout: Duration::from_secs(1),
@@ -191,7 +223,13 @@ mod tests {
                 503,
                 false,
             ),
+            (ProxyError::Overloaded, 503, true),
         ];
+        let mut kinds: Vec<&str> = cases.iter().map(|(e, _, _)| e.kind()).collect();
+        kinds.sort_unstable();
+        let mut all = ProxyError::KINDS.to_vec();
+        all.sort_unstable();
+        assert_eq!(kinds, all, "every kind is listed once in KINDS");
         for (error, status, retryable) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");
             assert_eq!(error.retryable(), retryable, "{error}");

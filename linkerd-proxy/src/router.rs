@@ -286,20 +286,8 @@ struct ErrorCounters {
 
 impl ErrorCounters {
     fn new(metrics: &Metrics, router: &str) -> Self {
-        const KINDS: &[&str] = &[
-            "unidentified",
-            "bad_dtab",
-            "call_depth",
-            "no_route",
-            "no_endpoints",
-            "binding_timeout",
-            "connect",
-            "upstream",
-            "timeout",
-            "overloaded",
-        ];
         ErrorCounters {
-            by_kind: KINDS
+            by_kind: ProxyError::KINDS
                 .iter()
                 .map(|k| (*k, metrics.error(router, k)))
                 .collect(),
