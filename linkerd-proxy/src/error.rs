@@ -122,7 +122,17 @@ impl ProxyError {
 /// errors, whose useful part is often a source.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
-    let mut source = e.source();
+    push_sources(&mut out, e.source());
+    out
+}
+
+/// Appends `source` and its own sources to `out`, `: `-separated, leaving
+/// out any whose text `out` already says (hyper and tonic often repeat a
+/// cause in the message above it).
+pub(crate) fn push_sources(
+    out: &mut String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) {
     while let Some(s) = source {
         let text = s.to_string();
         if !out.contains(&text) {
@@ -131,7 +141,6 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = s.source();
     }
-    out
 }
 
 /// `application/x-www-form-urlencoded`-style encoding, as the JVM's

@@ -17,6 +17,8 @@ use tokio::sync::{Notify, watch};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::error::push_sources;
+
 /// Where the connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -100,15 +102,7 @@ fn describe(status: &Status) -> String {
     } else {
         status.message().to_owned()
     };
-    let mut source = std::error::Error::source(status);
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        source = e.source();
-    }
+    push_sources(&mut out, std::error::Error::source(status));
     out
 }
 
