@@ -229,6 +229,23 @@ pub async fn namerctl(base_url: &str, args: &[&str]) -> (i32, String, String) {
         .output()
         .await
         .expect("namerctl runs");
+    outcome(&out)
+}
+
+/// Runs `curl -sS --max-time 10 ARGS`; returns (exit status, stdout,
+/// stderr).
+pub async fn curl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .await
+        .expect("curl runs");
+    outcome(&out)
+}
+
+/// A finished process as (exit status, stdout, stderr); -1 for a signal.
+pub fn outcome(out: &std::process::Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use l5d_e2e::{Demo, Namerd, Proxy, namerctl, python_has, repo_root, skip_or_fail};
+use l5d_e2e::{Demo, Namerd, Proxy, curl, namerctl, python_has, repo_root, skip_or_fail};
 use tokio::process::Command;
 
 #[path = "proxy/forwarder.rs"]
@@ -204,31 +204,18 @@ async fn get(
     Ok((status, served))
 }
 
-async fn curl(args: &[&str]) -> (i32, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .await
-        .expect("curl runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_and_grpcio_reach_the_backend_the_dtab_names() {
     let mesh = Mesh::start(None).await;
 
     // curl with http_proxy: an absolute-form request to the proxy.
-    let (code, out) = curl(&[
+    let (code, out, err) = curl(&[
         "-x",
         &format!("http://{}", mesh.proxy.router("http")),
         "http://world/hello",
     ])
     .await;
-    assert_eq!((code, out.as_str()), (0, "world-v1\n"));
+    assert_eq!((code, out.as_str()), (0, "world-v1\n"), "{err}");
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10", "http://world/env"])
         .env(
@@ -242,7 +229,7 @@ async fn curl_and_grpcio_reach_the_backend_the_dtab_names() {
 
     // curl over HTTP/2 with prior knowledge; :authority is `world`.
     let h2 = mesh.proxy.router("h2");
-    let (code, out) = curl(&[
+    let (code, out, err) = curl(&[
         "--http2-prior-knowledge",
         "--connect-to",
         &format!("world:80:{h2}"),
@@ -251,7 +238,7 @@ async fn curl_and_grpcio_reach_the_backend_the_dtab_names() {
         "http://world/h2",
     ])
     .await;
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("HTTP/2 200"), "{out}");
     assert!(out.ends_with("world-v1\n"), "{out}");
 
@@ -402,7 +389,7 @@ async fn namerd_away_for_30_seconds_fails_no_request() {
     // Wait for the proxy's stream to be back before timing a dtab change.
     let admin = format!("http://{}/interpreter_state.json", mesh.proxy.admin);
     loop {
-        let (_, state) = curl(&[&admin]).await;
+        let (_, state, _) = curl(&[&admin]).await;
         if state.contains("\"connected\"") || back.elapsed() > Duration::from_secs(15) {
             break;
         }
@@ -515,8 +502,8 @@ async fn peak_ewma_avoids_a_slow_backend_that_round_robin_keeps_hitting() {
     let (healthy_p50, healthy_p99, _) =
         percentiles(mesh.proxy.router("http"), "pool", n, concurrency).await;
     let slow = pool[0].addr;
-    let (code, out) = curl(&[&format!("http://{slow}/delay?ms=1000")]).await;
-    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = curl(&[&format!("http://{slow}/delay?ms=1000")]).await;
+    assert_eq!(code, 0, "{out}{err}");
 
     let mut report = vec![format!(
         "healthy (ewma): p50 {healthy_p50:?} p99 {healthy_p99:?}"

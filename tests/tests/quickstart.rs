@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use l5d_e2e::{binary, namerctl, python_has, repo_root, skip_or_fail};
+use l5d_e2e::{binary, curl, namerctl, outcome, python_has, repo_root, skip_or_fail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -139,11 +139,7 @@ async fn as_printed(line: &str, dir: &Path) -> (i32, String, String) {
         .output()
         .await
         .expect("bash runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 /// A signal to the launcher; it must exit 0 and free the ports.
@@ -170,19 +166,11 @@ async fn stop(mut launcher: Launcher, signal: &str) {
     }
 }
 
-async fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .await
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// curl's output; it must succeed.
+async fn curl_ok(args: &[&str]) -> String {
+    let (code, out, err) = curl(args).await;
+    assert_eq!(code, 0, "curl {args:?}: {err}");
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +195,7 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
     } else {
         skip_or_fail("python3 with grpcio (pip install -r tests/grpcio/requirements.txt)");
     }
-    let dashboard = curl(&["http://localhost:9990/"]).await;
+    let dashboard = curl_ok(&["http://localhost:9990/"]).await;
     assert!(
         dashboard.contains("/svc/world"),
         "the dashboard lists the route"
@@ -225,7 +213,7 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
         as_printed(mesh.command("namerctl dtab update internal"), user.path()).await;
     assert_eq!(code, 0, "namerctl dtab update: {err}");
     let since = Instant::now();
-    while curl(&["-x", "localhost:4140", "http://world/"]).await != "world-v2\n" {
+    while curl_ok(&["-x", "localhost:4140", "http://world/"]).await != "world-v2\n" {
         assert!(
             since.elapsed() < Duration::from_secs(10),
             "no request reached world-v2"
@@ -250,7 +238,7 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
         .unwrap();
     killed.wait().await.unwrap();
     let mesh = launch(state.path()).await;
-    let body = curl(&["-x", "localhost:4140", "http://world/"]).await;
+    let body = curl_ok(&["-x", "localhost:4140", "http://world/"]).await;
     assert!(body == "world-v1\n" || body == "world-v2\n", "{body}");
     stop(mesh.launcher, "-HUP").await;
     // And SIGTERM, as a service manager stops it.
