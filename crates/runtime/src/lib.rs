@@ -7,7 +7,8 @@
 //! - [`config`]: the configuration toolkit (errors that name the field
 //!   path, kind dispatch, unknown-field refusal, the admin block, telemetry
 //!   kinds, exit status 64);
-//! - [`log`]: tracing initialisation.
+//! - [`log`]: tracing initialisation;
+//! - [`Peer`]: who is on the other end of an accepted connection.
 //!
 //! It knows neither binary: no namerd, proxy, naming or protocol types, so
 //! that either can use it without pulling in the other.
@@ -15,6 +16,8 @@
 mod backoff;
 pub mod config;
 pub mod log;
+mod peer;
 pub mod watch_cache;
 
 pub use backoff::Backoff;
+pub use peer::{ClientIdentity, Peer};
