@@ -8,6 +8,7 @@
 //!   path, kind dispatch, unknown-field refusal, the admin block, telemetry
 //!   kinds, exit status 64);
 //! - [`log`]: tracing initialisation;
+//! - [`reload`]: a file's parsed contents, re-read when it changes;
 //! - [`Peer`]: who is on the other end of an accepted connection.
 //!
 //! It knows neither binary: no namerd, proxy, naming or protocol types, so
@@ -17,6 +18,7 @@ mod backoff;
 pub mod config;
 pub mod log;
 mod peer;
+pub mod reload;
 pub mod watch_cache;
 
 pub use backoff::Backoff;
