@@ -74,6 +74,22 @@ impl<T> NameTree<T> {
         }
     }
 
+    /// Every leaf, left to right, in every alternative and union member
+    /// (whether or not binding would reach it).
+    pub fn leaves(&self) -> Vec<&T> {
+        fn walk<'a, T>(tree: &'a NameTree<T>, out: &mut Vec<&'a T>) {
+            match tree {
+                NameTree::Leaf(v) => out.push(v),
+                NameTree::Alt(trees) => trees.iter().for_each(|t| walk(t, out)),
+                NameTree::Union(trees) => trees.iter().for_each(|w| walk(&w.tree, out)),
+                NameTree::Neg | NameTree::Fail | NameTree::Empty => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// Shows the tree with `leaf` writing each leaf. The parenthesisation is
     /// Finagle's: a union inside an alternation needs none, an alternation
     /// inside anything does, and a one-member node shows as its member.
@@ -301,6 +317,14 @@ mod tests {
         let mut s = String::new();
         write_weight(w, &mut s);
         s
+    }
+
+    #[test]
+    fn leaves_are_every_leaf_of_every_branch() {
+        let tree = NameTree::read("/a | (2*/b & (/c | ~)) | ! | $").unwrap();
+        let shown: Vec<String> = tree.leaves().iter().map(|p| p.show()).collect();
+        assert_eq!(shown, ["/a", "/b", "/c"]);
+        assert!(NameTree::<Path>::Neg.leaves().is_empty());
     }
 
     #[test]

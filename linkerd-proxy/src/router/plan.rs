@@ -57,11 +57,10 @@ impl Plan {
 
     /// Every leaf of the plan.
     pub fn leaves(&self) -> Vec<&Leaf> {
-        let mut out = Vec::new();
-        if let Plan::Ready(RoutableTree(tree)) = self {
-            leaves(tree, &mut out);
+        match self {
+            Plan::Ready(RoutableTree(tree)) => tree.leaves(),
+            _ => Vec::new(),
         }
-        out
     }
 }
 
@@ -124,15 +123,6 @@ fn prune(
         NameTree::Neg => Err("the name is bound to nothing (~)"),
         NameTree::Fail => Err("the name is bound to failure (!)"),
         NameTree::Empty => Err("the name is bound to an empty set ($)"),
-    }
-}
-
-fn leaves<'a>(tree: &'a NameTree<Leaf>, out: &mut Vec<&'a Leaf>) {
-    match tree {
-        NameTree::Leaf(leaf) => out.push(leaf),
-        NameTree::Union(members) => members.iter().for_each(|m| leaves(&m.tree, out)),
-        NameTree::Alt(branches) => branches.iter().for_each(|b| leaves(b, out)),
-        NameTree::Neg | NameTree::Fail | NameTree::Empty => {}
     }
 }
 
