@@ -14,7 +14,8 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use l5d_dtab::Path;
 
-use crate::headers::{BadDtab, L5D_ERR, L5D_RETRYABLE};
+use crate::headers::{L5D_ERR, L5D_RETRYABLE};
+use crate::overrides::BadDtab;
 
 /// Why the proxy could not get a response from upstream.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +62,8 @@ impl ProxyError {
     pub fn kind(&self) -> &'static str {
         match self {
             ProxyError::Unidentified(_) => "unidentified",
-            ProxyError::BadDtab(_) => "bad_dtab",
+            ProxyError::BadDtab(BadDtab::Malformed { .. }) => "bad_dtab",
+            ProxyError::BadDtab(BadDtab::ToAddress { .. }) => "override_to_address",
             ProxyError::CallDepth(_) => "call_depth",
             ProxyError::NoRoute { .. } => "no_route",
             ProxyError::NoEndpoints { .. } => "no_endpoints",
@@ -78,6 +80,7 @@ impl ProxyError {
     pub const KINDS: &'static [&'static str] = &[
         "unidentified",
         "bad_dtab",
+        "override_to_address",
         "call_depth",
         "no_route",
         "no_endpoints",
@@ -176,9 +179,17 @@ mod tests {
             (ProxyError::Unidentified("no Host".into()), 400, false),
             (ProxyError::CallDepth(11), 400, false),
             (
-                ProxyError::from(BadDtab {
+                ProxyError::from(BadDtab::Malformed {
                     header: "l5d-dtab",
                     message: "expected a path".into(),
+                }),
+                400,
+                false,
+            ),
+            (
+                ProxyError::from(BadDtab::ToAddress {
+                    header: "l5d-dtab",
+                    dentry: "/svc=>/$/inet/127.0.0.1/1".into(),
                 }),
                 400,
                 false,

@@ -6,9 +6,11 @@
 //! Override headers are honoured only on servers that trust their clients;
 //! servers with `clearContext` strip them before anything reads them.
 //!
+//! What an override may do is [`crate::overrides`]' concern.
+//!
 //! A leaf of the crate: it depends on no other module, so the error
-//! classification ([`crate::error`]) can use its header names and its
-//! [`BadDtab`] without a cycle.
+//! classification ([`crate::error`]) can use its header names without a
+//! cycle.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use l5d_dtab::{Dtab, Path};
@@ -26,15 +28,6 @@ pub const L5D_RETRYABLE: HeaderName = HeaderName::from_static("l5d-retryable");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// A request-local dtab header that does not parse; the request is the
-/// client's mistake (400).
-#[derive(Debug, thiserror::Error)]
-#[error("Invalid dtab in {header}: {message}")]
-pub struct BadDtab {
-    pub header: &'static str,
-    pub message: String,
-}
-
 /// Removes every context and override header (`clearContext: true`).
 pub fn clear_context(headers: &mut HeaderMap) {
     headers.remove(L5D_DTAB);
@@ -49,39 +42,6 @@ pub fn clear_context(headers: &mut HeaderMap) {
     for name in ctx {
         headers.remove(name);
     }
-}
-
-/// The request-local dtab: `l5d-ctx-dtab` (and the legacy `dtab-local`)
-/// values, then `l5d-dtab` values, so the user's overrides win. `None` when
-/// the request carries none (the common case, with no allocation).
-pub fn local_dtab(headers: &HeaderMap) -> Result<Option<Dtab>, BadDtab> {
-    // One pass over the names rather than three lookups: most requests
-    // carry no local dtab.
-    if !headers
-        .keys()
-        .any(|k| k == L5D_CTX_DTAB || k == L5D_DTAB || k == DTAB_LOCAL)
-    {
-        return Ok(None);
-    }
-    let mut local = Dtab::empty();
-    for (name, header) in [
-        (DTAB_LOCAL, "dtab-local"),
-        (L5D_CTX_DTAB, "l5d-ctx-dtab"),
-        (L5D_DTAB, "l5d-dtab"),
-    ] {
-        for value in headers.get_all(name) {
-            let text = value.to_str().map_err(|_| BadDtab {
-                header,
-                message: "the value is not visible ASCII".to_string(),
-            })?;
-            let dtab = Dtab::read(text).map_err(|e| BadDtab {
-                header,
-                message: e.to_string(),
-            })?;
-            local = local.concat(&dtab);
-        }
-    }
-    Ok(Some(local))
 }
 
 /// How many proxies the request already went through, from `Via`.
@@ -256,25 +216,6 @@ mod tests {
             );
         }
         map
-    }
-
-    #[test]
-    fn local_dtab_puts_the_users_override_last() {
-        let h = headers(&[("l5d-dtab", "/a => /c"), ("l5d-ctx-dtab", "/a => /b")]);
-        let dtab = local_dtab(&h).unwrap().unwrap();
-        assert_eq!(dtab.show(), "/a=>/b;/a=>/c");
-        assert!(local_dtab(&HeaderMap::new()).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_malformed_override_says_why() {
-        let h = headers(&[("l5d-dtab", "/a => ")]);
-        let err = local_dtab(&h).unwrap_err();
-        assert_eq!(err.header, "l5d-dtab");
-        assert!(
-            err.to_string().starts_with("Invalid dtab in l5d-dtab: "),
-            "{err}"
-        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod headers;
 pub mod identify;
 pub mod interpreter;
 pub mod metrics;
+pub mod overrides;
 pub mod proxy;
 pub mod router;
 pub mod server;

@@ -13,12 +13,13 @@ use hyper::body::Incoming;
 use l5d_dtab::Dtab;
 
 use crate::client::{Connector, PooledBody};
-use crate::config::{InterpreterConfig, Protocol, RouterConfig};
+use crate::config::{InterpreterConfig, Protocol, RouterConfig, ServerConfig};
 use crate::error::ProxyError;
 use crate::headers::{self, Destination};
 use crate::identify::{self, Identifier};
 use crate::interpreter::Interpreter;
 use crate::metrics::{Metrics, RequestMetrics};
+use crate::overrides::{self, AddressOverrides};
 
 pub mod handle;
 pub mod plan;
@@ -31,11 +32,22 @@ use routes::{Route, RouteKey, Routes, Shared};
 /// proxy made itself (an error response).
 pub type ResponseBody = Either<PooledBody, Full<Bytes>>;
 
-/// What a server knows about where a request came from.
-#[derive(Clone, Copy, Debug)]
+/// What a server trusts its clients with.
+#[derive(Clone, Debug)]
 pub struct ServerPolicy {
     pub clear_context: bool,
+    pub address_overrides: AddressOverrides,
     pub max_call_depth: usize,
+}
+
+impl ServerPolicy {
+    pub fn new(config: &ServerConfig) -> Self {
+        ServerPolicy {
+            clear_context: config.clear_context,
+            address_overrides: config.allow_override_to_addresses.clone(),
+            max_call_depth: config.max_call_depth,
+        }
+    }
 }
 
 /// One configured router.
@@ -109,7 +121,7 @@ impl Router {
     pub async fn route(
         &self,
         req: Request<Incoming>,
-        policy: ServerPolicy,
+        policy: &ServerPolicy,
     ) -> Response<ResponseBody> {
         let start = Instant::now();
         self.metrics.request();
@@ -146,7 +158,7 @@ impl Router {
     fn lookup(
         &self,
         parts: &mut http::request::Parts,
-        policy: ServerPolicy,
+        policy: &ServerPolicy,
     ) -> Result<Arc<Route>, ProxyError> {
         let hops = headers::via_hops(&parts.headers);
         if hops >= policy.max_call_depth {
@@ -156,7 +168,7 @@ impl Router {
             headers::clear_context(&mut parts.headers);
             None
         } else {
-            headers::local_dtab(&parts.headers)?
+            overrides::local_dtab(&parts.headers, &policy.address_overrides)?
         };
         if identify::is_unroutable(&parts.method, &parts.uri) {
             return Err(ProxyError::Unidentified(format!(

@@ -76,19 +76,17 @@ impl Server {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let router = self.router.clone();
-        let policy = ServerPolicy {
-            clear_context: self.config.clear_context,
-            max_call_depth: self.config.max_call_depth,
-        };
+        let policy = Arc::new(ServerPolicy::new(&self.config));
         let service = service_fn(move |req| {
             let router = router.clone();
+            let policy = policy.clone();
             let permit = match &limit {
                 None => Ok(None),
                 Some(s) => s.clone().try_acquire_owned().map(Some),
             };
             async move {
                 let rsp = match permit {
-                    Ok(_permit) => router.route(req, policy).await,
+                    Ok(_permit) => router.route(req, &policy).await,
                     Err(_) => ProxyError::Overloaded.to_response().map(Either::Right),
                 };
                 Ok::<_, Infallible>(rsp)

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use l5d_dtab::Prefix;
 use l5d_runtime::config::reference;
 use linkerd_proxy::config::{
     BalancerKind, HeaderSource, IdentifierConfig, InterpreterConfig, Protocol, ProxyConfig,
     TransformerConfig,
 };
+use linkerd_proxy::overrides::AddressOverrides;
 
 #[test]
 fn the_servicemesh_shape_parses() {
@@ -104,6 +106,42 @@ fn defaults_follow_linkerd() {
         router.interpreter,
         InterpreterConfig::Default { .. }
     ));
+    assert_eq!(
+        router.servers[0].allow_override_to_addresses,
+        AddressOverrides::Refused
+    );
+}
+
+#[test]
+fn servers_may_allow_overrides_to_addresses() {
+    let config = ProxyConfig::from_yaml(
+        r#"
+routers:
+- protocol: http
+  servers:
+  - {port: 1, allowOverrideToAddresses: true}
+  - {port: 2, allowOverrideToAddresses: false}
+  - {port: 3, allowOverrideToAddresses: ["/$/inet/127.0.0.1/*", /$/inet/backend]}
+"#,
+    )
+    .unwrap();
+    let got: Vec<_> = config.routers[0]
+        .servers
+        .iter()
+        .map(|s| s.allow_override_to_addresses.clone())
+        .collect();
+    let prefixes = ["/$/inet/127.0.0.1/*", "/$/inet/backend"]
+        .iter()
+        .map(|p| Prefix::read(p).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            AddressOverrides::Any,
+            AddressOverrides::Refused,
+            AddressOverrides::Prefixes(prefixes)
+        ]
+    );
 }
 
 /// Each bad configuration, the field the error must name, and a fragment
@@ -132,6 +170,31 @@ fn bad_configurations_name_the_field() {
             "routers: [{protocol: http, servers: [{port: 99999}]}]",
             "routers[0].servers[0].port",
             "",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{allowOverrideToAddresses: maybe}]}]",
+            "routers[0].servers[0].allowOverrideToAddresses",
+            "expected true, false or a list",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{allowOverrideToAddresses: []}]}]",
+            "routers[0].servers[0].allowOverrideToAddresses",
+            "expected true, false or a list",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{allowOverrideToAddresses: [/svc/a]}]}]",
+            "routers[0].servers[0].allowOverrideToAddresses[0]",
+            "/$/",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{allowOverrideToAddresses: ['/$/inet/a b']}]}]",
+            "routers[0].servers[0].allowOverrideToAddresses[0]",
+            "",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{clearContext: true, allowOverrideToAddresses: true}]}]",
+            "routers[0].servers[0].allowOverrideToAddresses",
+            "clearContext",
         ),
         (
             "routers: [{protocol: http, servers: [{prot: 1}]}]",
@@ -222,6 +285,7 @@ fn the_reference_documents_every_field() {
         "routers[].servers[].ip",
         "routers[].servers[].port",
         "routers[].servers[].clearContext",
+        "routers[].servers[].allowOverrideToAddresses",
         "routers[].servers[].maxConcurrentRequests",
         "routers[].servers[].headerReadTimeoutMs",
         "routers[].servers[].maxHeaders",

@@ -279,6 +279,18 @@ async fn overrides_apply_on_trusting_servers_and_are_stripped_at_the_edge() {
     assert_eq!(status, 400);
     let err = headers["l5d-err"].to_str().unwrap();
     assert!(err.starts_with("Invalid+dtab+in+l5d-dtab"), "{err}");
+
+    // An override may not name an address; at the edge it is not read.
+    let namerd_http = mesh.namerd.base_url().replace("http://", "");
+    let (ip, port) = namerd_http.rsplit_once(':').unwrap();
+    let to_address = format!("/svc/world => /$/inet/{ip}/{port}");
+    for (label, want) in [("trusting", 400), ("edge", 200)] {
+        let mut req = request(mesh.addr(label), "world");
+        req.headers_mut()
+            .insert("l5d-dtab", to_address.parse().unwrap());
+        let (status, _, headers) = get(&client, req).await;
+        assert_eq!(status, want, "{label}: {headers:?}");
+    }
     mesh.proxy.shutdown(Duration::from_secs(1)).await;
     mesh.namerd.shutdown().await;
 }

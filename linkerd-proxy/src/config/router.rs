@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use l5d_dtab::{Dtab, Path};
+use l5d_dtab::{Dtab, Path, Prefix, PrefixElem};
 use l5d_runtime::config::{AdminConfig, ConfigError, check, or_default, typed};
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,6 +14,7 @@ use super::client::{ClientConfig, ServiceConfig, parse_client, parse_service};
 use super::identifier::{self, IdentifierConfig};
 use super::interpreter::{InterpreterConfig, parse_interpreter};
 use super::protocol::Protocol;
+use crate::overrides::AddressOverrides;
 
 /// One router.
 #[derive(Clone, Debug)]
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     /// Strip (and ignore) `l5d-dtab`, `l5d-ctx-*` and `dtab-local`: for
     /// servers that face untrusted clients.
     pub clear_context: bool,
+    /// Which addresses (`/$/...`) an override may send requests to.
+    pub allow_override_to_addresses: AddressOverrides,
     /// Requests in flight on this server at most; more get 503.
     pub max_concurrent_requests: Option<usize>,
     /// HTTP/1.1: a client must send a whole request head within this.
@@ -97,6 +100,7 @@ struct ServerKeys {
     port: Option<u16>,
     #[serde(default)]
     clear_context: bool,
+    allow_override_to_addresses: Option<Value>,
     max_concurrent_requests: Option<usize>,
     #[serde(default = "header_read_timeout_ms")]
     header_read_timeout_ms: u64,
@@ -244,10 +248,23 @@ fn parse_server(
         format!("{field}.maxConcurrentRequests"),
         "must be greater than 0",
     )?;
+    let allow_override_to_addresses = match raw.allow_override_to_addresses {
+        None => AddressOverrides::Refused,
+        Some(value) => {
+            let field = format!("{field}.allowOverrideToAddresses");
+            check(
+                !raw.clear_context,
+                &field,
+                "has no effect with clearContext: true (overrides are ignored there)",
+            )?;
+            parse_address_overrides(value, &field)?
+        }
+    };
     Ok(ServerConfig {
         ip: raw.ip,
         port: raw.port.unwrap_or(protocol.default_port()),
         clear_context: raw.clear_context,
+        allow_override_to_addresses,
         max_concurrent_requests: raw.max_concurrent_requests,
         header_read_timeout: Duration::from_millis(raw.header_read_timeout_ms),
         max_headers: raw.max_headers,
@@ -260,4 +277,33 @@ fn parse_server(
             Protocol::H2 => 10,
         }),
     })
+}
+
+/// `allowOverrideToAddresses`: `false`, `true`, or a list of `/$/...`
+/// prefixes (`*` matches one label).
+fn parse_address_overrides(value: Value, field: &str) -> Result<AddressOverrides, ConfigError> {
+    let expected = "expected true, false or a list of /$/... prefixes";
+    let items = match value {
+        Value::Bool(false) => return Ok(AddressOverrides::Refused),
+        Value::Bool(true) => return Ok(AddressOverrides::Any),
+        Value::Array(items) if !items.is_empty() => items,
+        _ => return Err(ConfigError::new(field, expected)),
+    };
+    let mut prefixes = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let Value::String(text) = item else {
+            return Err(ConfigError::new(at, expected));
+        };
+        let prefix = Prefix::read(&text).map_err(|e| ConfigError::new(&at, e))?;
+        // Any path without `$` is allowed anyway; a prefix that could only
+        // match such paths is a mistake worth saying.
+        check(
+            prefix.elems().any(|e| e == PrefixElem::Label(b"$")),
+            at,
+            "expected a /$/... prefix (only addresses need allowing)",
+        )?;
+        prefixes.push(prefix);
+    }
+    Ok(AddressOverrides::Prefixes(prefixes.into()))
 }
