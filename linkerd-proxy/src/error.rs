@@ -24,6 +24,11 @@ pub enum ProxyError {
     Unidentified(String),
     #[error(transparent)]
     BadDtab(#[from] BadDtab),
+    /// RFC 9112 3.2 and RFC 9113 8.3.1: the request's authority is
+    /// ambiguous (two `Host` lines, or `Host` disagreeing with
+    /// `:authority`), so routing and the application could disagree.
+    #[error("Bad Host: {0}")]
+    BadHost(String),
     #[error("Maximum call depth exceeded ({0} proxies in Via); is there a routing loop?")]
     CallDepth(usize),
     #[error("Unable to route {name}: {why}")]
@@ -45,9 +50,10 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::Unidentified(_) | ProxyError::BadDtab(_) | ProxyError::CallDepth(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::Unidentified(_)
+            | ProxyError::BadDtab(_)
+            | ProxyError::BadHost(_)
+            | ProxyError::CallDepth(_) => StatusCode::BAD_REQUEST,
             ProxyError::BindingTimeout { .. }
             | ProxyError::Timeout { .. }
             | ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +70,7 @@ impl ProxyError {
             ProxyError::Unidentified(_) => "unidentified",
             ProxyError::BadDtab(BadDtab::Malformed { .. }) => "bad_dtab",
             ProxyError::BadDtab(BadDtab::ToAddress { .. }) => "override_to_address",
+            ProxyError::BadHost(_) => "bad_host",
             ProxyError::CallDepth(_) => "call_depth",
             ProxyError::NoRoute { .. } => "no_route",
             ProxyError::NoEndpoints { .. } => "no_endpoints",
@@ -81,6 +88,7 @@ impl ProxyError {
         "unidentified",
         "bad_dtab",
         "override_to_address",
+        "bad_host",
         "call_depth",
         "no_route",
         "no_endpoints",
@@ -178,6 +186,7 @@ mod tests {
         let cases = [
             (ProxyError::Unidentified("no Host".into()), 400, false),
             (ProxyError::CallDepth(11), 400, false),
+            (ProxyError::BadHost("two Host lines".into()), 400, false),
             (
                 ProxyError::from(BadDtab::Malformed {
                     header: "l5d-dtab",

@@ -4,7 +4,8 @@
 //! request wins, and a request none can name gets a 400.
 
 use http::request::Parts;
-use http::{Method, Uri, Version};
+use http::uri::Authority;
+use http::{HeaderValue, Method, Uri, Version};
 use l5d_dtab::{Path, PathBuilder};
 
 use crate::config::{HeaderSource, IdentifierConfig};
@@ -181,6 +182,47 @@ fn header_value<'a>(source: &HeaderSource, req: &'a Parts) -> Result<&'a str, St
     }
 }
 
+/// Makes the request's authority unambiguous before anything routes on it,
+/// so the proxy and the application cannot read two different ones.
+/// RFC 9112 3.2: a request with more than one `Host` line or an invalid
+/// one is refused; 3.2.2: an absolute-form target's authority replaces
+/// `Host`. RFC 9113 8.3.1: on HTTP/2 a `Host` naming another authority
+/// than `:authority` is malformed. Authorities compare case-insensitively
+/// (host names are), byte for byte otherwise (`world` is not `world:80`).
+/// The messages do not repeat the values, which are the client's.
+pub fn check_authority(req: &mut Parts) -> Result<(), String> {
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let host = hosts.next().cloned();
+    if hosts.next().is_some() {
+        return Err("more than one Host header".to_string());
+    }
+    let Some(host) = host else {
+        return Ok(());
+    };
+    let valid = host.is_empty()
+        || Authority::try_from(host.as_bytes()).is_ok_and(|a| !a.as_str().contains('@'));
+    if !valid {
+        return Err("the Host header is not a host[:port]".to_string());
+    }
+    let Some(target) = req.uri.authority() else {
+        return Ok(());
+    };
+    if target
+        .as_str()
+        .as_bytes()
+        .eq_ignore_ascii_case(host.as_bytes())
+    {
+        return Ok(());
+    }
+    if req.version == Version::HTTP_2 {
+        return Err(":authority and the Host header name different authorities".to_string());
+    }
+    let value = HeaderValue::from_str(target.as_str())
+        .map_err(|_| "the request target's authority is not a header value".to_string())?;
+    req.headers.insert(http::header::HOST, value);
+    Ok(())
+}
+
 /// Removes the first `n` segments from a URI's path, keeping the query.
 pub fn consume_segments(uri: &Uri, n: usize) -> Option<Uri> {
     let path = uri.path();
@@ -306,6 +348,44 @@ mod tests {
                 Err(()) => assert!(got.is_err(), "{kind:?}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn authorities_must_be_unambiguous() {
+        let h2 = |uri: &str, headers: &[(&str, &str)]| {
+            let mut p = parts("GET", uri, headers);
+            p.version = Version::HTTP_2;
+            p
+        };
+        let refused = [
+            parts("GET", "/", &[("host", "a"), ("host", "a")]),
+            parts("GET", "/", &[("host", "a"), ("host", "b")]),
+            parts("GET", "/", &[("host", "a b")]),
+            parts("GET", "/", &[("host", "user@a")]),
+            h2("http://a/", &[("host", "b")]),
+            h2("http://a/", &[("host", "a:80")]),
+            h2("http://a/", &[("host", "a"), ("host", "a")]),
+        ];
+        for mut req in refused {
+            assert!(check_authority(&mut req).is_err(), "{req:?}");
+        }
+        let accepted = [
+            parts("GET", "/", &[("host", "a:8080")]),
+            parts("GET", "/", &[]),
+            parts("GET", "/", &[("host", "")]),
+            h2("http://a/", &[]),
+            h2("http://a/", &[("host", "A")]),
+        ];
+        for mut req in accepted {
+            let before = req.headers.clone();
+            check_authority(&mut req).unwrap();
+            assert_eq!(req.headers, before);
+        }
+        // HTTP/1.1 absolute-form: the target wins, and the Host header
+        // the application sees says so.
+        let mut req = parts("GET", "http://world/x", &[("host", "other")]);
+        check_authority(&mut req).unwrap();
+        assert_eq!(req.headers["host"], "world");
     }
 
     #[test]

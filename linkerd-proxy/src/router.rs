@@ -164,6 +164,7 @@ impl Router {
         if hops >= policy.max_call_depth {
             return Err(ProxyError::CallDepth(hops));
         }
+        identify::check_authority(parts).map_err(ProxyError::BadHost)?;
         let local = if policy.clear_context {
             headers::clear_context(&mut parts.headers);
             None
