@@ -29,8 +29,10 @@ pub enum ProxyError {
     /// `:authority`), so routing and the application could disagree.
     #[error("Bad Host: {0}")]
     BadHost(String),
-    #[error("Maximum call depth exceeded ({0} proxies in Via); is there a routing loop?")]
-    CallDepth(usize),
+    #[error(
+        "Maximum call depth exceeded: {hops} proxies in Via, at most {limit}; is there a routing loop?"
+    )]
+    CallDepth { hops: usize, limit: usize },
     #[error("Unable to route {name}: {why}")]
     NoRoute { name: Path, why: String },
     #[error("No hosts are available for {name} (client {id}): {why}")]
@@ -53,7 +55,7 @@ impl ProxyError {
             ProxyError::Unidentified(_)
             | ProxyError::BadDtab(_)
             | ProxyError::BadHost(_)
-            | ProxyError::CallDepth(_) => StatusCode::BAD_REQUEST,
+            | ProxyError::CallDepth { .. } => StatusCode::BAD_REQUEST,
             ProxyError::BindingTimeout { .. }
             | ProxyError::Timeout { .. }
             | ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -71,7 +73,7 @@ impl ProxyError {
             ProxyError::BadDtab(BadDtab::Malformed { .. }) => "bad_dtab",
             ProxyError::BadDtab(BadDtab::ToAddress { .. }) => "override_to_address",
             ProxyError::BadHost(_) => "bad_host",
-            ProxyError::CallDepth(_) => "call_depth",
+            ProxyError::CallDepth { .. } => "call_depth",
             ProxyError::NoRoute { .. } => "no_route",
             ProxyError::NoEndpoints { .. } => "no_endpoints",
             ProxyError::BindingTimeout { .. } => "binding_timeout",
@@ -185,7 +187,14 @@ mod tests {
         let name = Path::utf8(["svc", "a"]);
         let cases = [
             (ProxyError::Unidentified("no Host".into()), 400, false),
-            (ProxyError::CallDepth(11), 400, false),
+            (
+                ProxyError::CallDepth {
+                    hops: 20,
+                    limit: 20,
+                },
+                400,
+                false,
+            ),
             (ProxyError::BadHost("two Host lines".into()), 400, false),
             (
                 ProxyError::from(BadDtab::Malformed {

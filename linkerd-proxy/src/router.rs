@@ -162,7 +162,10 @@ impl Router {
     ) -> Result<Arc<Route>, ProxyError> {
         let hops = headers::via_hops(&parts.headers);
         if hops >= policy.max_call_depth {
-            return Err(ProxyError::CallDepth(hops));
+            return Err(ProxyError::CallDepth {
+                hops,
+                limit: policy.max_call_depth,
+            });
         }
         identify::check_authority(parts).map_err(ProxyError::BadHost)?;
         let local = if policy.clear_context {

@@ -77,7 +77,9 @@ routers:
         [TransformerConfig::LocalNode { host_network: true }]
     );
     assert_eq!(grpc.protocol, Protocol::H2);
-    assert_eq!(grpc.servers[0].max_call_depth, 10);
+    // Loop detection: 20 for HTTP/1.1 and h2 alike (Linkerd: 1000 and 10).
+    assert_eq!(grpc.servers[0].max_call_depth, 20);
+    assert_eq!(out.servers[0].max_call_depth, 20);
     assert_eq!(
         grpc.identifiers,
         [IdentifierConfig::HeaderPath {

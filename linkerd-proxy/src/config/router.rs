@@ -66,6 +66,13 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Linkerd's `Via`-based loop detection, for HTTP/1.1 and h2 alike.
+    /// Linkerd 1.x defaults to 1000 (h2: 10); 20 is far beyond any real
+    /// path (a DaemonSet mesh has two proxies) and stops a routing loop
+    /// long before it fills the header limit (~95 hops) or the process's
+    /// descriptors (each hop holds two sockets in the looping proxy).
+    pub const DEFAULT_MAX_CALL_DEPTH: usize = 20;
+
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.port)
     }
@@ -271,11 +278,9 @@ fn parse_server(
         max_concurrent_streams: raw.max_concurrent_streams_per_connection,
         max_pending_resets: raw.max_pending_resets,
         max_header_list_bytes: raw.max_header_list_bytes,
-        // Linkerd's defaults: 1000 hops for HTTP/1.1, 10 for h2.
-        max_call_depth: raw.max_call_depth.unwrap_or(match protocol {
-            Protocol::Http => 1000,
-            Protocol::H2 => 10,
-        }),
+        max_call_depth: raw
+            .max_call_depth
+            .unwrap_or(ServerConfig::DEFAULT_MAX_CALL_DEPTH),
     })
 }
 
