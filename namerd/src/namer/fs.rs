@@ -1,5 +1,8 @@
 //! `io.l5d.fs`: service discovery from a directory whose regular files are
 //! service names and whose lines are their addresses (see `addr_file`).
+//! Only regular files inside the directory are read, links included as
+//! long as they stay inside, each at most [`MAX_FILE_BYTES`] (`file.rs`);
+//! errors never repeat a file's content.
 //!
 //! `/#/io.l5d.fs/web/rest` binds to the id `/#/io.l5d.fs/web` with residual
 //! `/rest` while the file `web` exists. The directory is watched with
@@ -25,7 +28,10 @@ use super::inet::HostResolver;
 use super::{Namer, NamerState, fixed};
 
 mod directory;
+mod file;
 mod scan;
+
+pub use file::MAX_FILE_BYTES;
 
 use directory::{Shared, valid_name};
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use l5d_dtab::Addr;
 use namerd::namer::Namer;
 use namerd::namer::fs::{FsNamer, FsOptions};
+use namerd::namer::inet::HostResolver;
 
 use super::support::{FakeDns, addrs_of, bound, leaf, neg, path, poll_until, wait_until};
 
@@ -162,9 +163,117 @@ async fn a_file_that_never_parsed_is_failed_but_bound() {
         panic!("{addr:?}")
     };
     assert!(
-        message.contains("line 1: \"http\" is not a port number"),
+        message.contains("line 1: the port (second field) is not a number"),
         "{message}"
     );
+}
+
+/// The `Failed` message of `name`'s address set.
+fn failure(namer: &FsNamer, name: &str) -> String {
+    match namer.resolve(&path(name)).borrow().clone() {
+        Addr::Failed(message) => message.to_string(),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn links_out_of_the_root_are_refused_and_links_inside_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    // What a mistaken or planted link could publish: a passwd-like file,
+    // and one that would even parse.
+    std::fs::write(
+        outside.path().join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(outside.path().join("addrs"), "10.9.9.9 80\n").unwrap();
+    let (dir, namer) = namer_with(&[], |_| {}).await;
+    let root = dir.path();
+    std::os::unix::fs::symlink(outside.path().join("passwd"), root.join("passwd")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("addrs"), root.join("addrs")).unwrap();
+    // A relative link climbing out (both directories are in the same
+    // temporary directory).
+    let climb = format!(
+        "../{}/passwd",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    std::os::unix::fs::symlink(climb, root.join("up")).unwrap();
+    // Kubernetes' ConfigMap layout: web -> ..data/web, ..data -> ..2024.
+    std::fs::create_dir(root.join("..2024")).unwrap();
+    std::fs::write(root.join("..2024/web"), "10.0.0.1 80\n").unwrap();
+    std::os::unix::fs::symlink("..2024", root.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/web", root.join("web")).unwrap();
+    let mut web = namer.resolve(&path("/web"));
+    wait_until(&mut web, "a link inside the root", |a| {
+        *a == bound(&["10.0.0.1:80"])
+    })
+    .await;
+    poll_until("the links out are seen", || {
+        namer.state().details.contains_key("error.up")
+    })
+    .await;
+    for name in ["/passwd", "/addrs", "/up"] {
+        let message = failure(&namer, name);
+        assert!(message.contains("outside rootDir"), "{name}: {message}");
+        for secret in ["root:x", "10.9.9.9"] {
+            assert!(!message.contains(secret), "{name}: {message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn special_and_oversized_files_are_refused_without_blocking() {
+    let (dir, namer) = namer_with(&[], |_| {}).await;
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let big = "10.0.0.1 80\n".repeat(namerd::namer::fs::MAX_FILE_BYTES as usize / 12 + 1);
+    std::fs::write(dir.path().join("big"), big).unwrap();
+    // The namer goes on: a file written after them is seen promptly.
+    let mut after = namer.resolve(&path("/after"));
+    std::fs::write(dir.path().join("after"), "10.0.0.2 80\n").unwrap();
+    wait_until(&mut after, "a file after the fifo", |a| {
+        *a == bound(&["10.0.0.2:80"])
+    })
+    .await;
+    poll_until("both refused", || {
+        let details = namer.state().details;
+        details.contains_key("error.fifo") && details.contains_key("error.big")
+    })
+    .await;
+    assert!(failure(&namer, "/fifo").contains("not a regular file"));
+    assert!(failure(&namer, "/big").contains("larger than 1048576 bytes"));
+    // A namer started over the same directory is not held up either.
+    let start = FsNamer::new(FsOptions::new(dir.path()));
+    let again = tokio::time::timeout(Duration::from_secs(10), start).await;
+    assert!(again.expect("starts within 10 s").is_ok());
+}
+
+#[tokio::test]
+async fn errors_never_repeat_a_files_content() {
+    let resolver = HostResolver::from_fn(|host| async move {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no addresses"),
+        ))
+    });
+    let files = [
+        ("one", "s3cr3t-one\n"),
+        ("port", "10.0.0.1 s3cr3t-port\n"),
+        ("weight", "10.0.0.1 80 * s3cr3t-weight\n"),
+        ("host", "# comment\ns3cr3t-host 80\n"),
+    ];
+    let (_dir, namer) = namer_with(&files, |o| o.resolver = resolver).await;
+    let state = namer.state();
+    for (name, _) in files {
+        let message = failure(&namer, &format!("/{name}"));
+        let detail = &state.details[&format!("error.{name}")];
+        for text in [&message, detail] {
+            assert!(text.contains(": line "), "{name}: {text}");
+            assert!(!text.contains("s3cr3t"), "{name}: {text}");
+        }
+    }
+    assert!(failure(&namer, "/host").contains("line 2: cannot resolve the host"));
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::directory::{FileOutcome, Shared, valid_name};
+use super::file::read_service_file;
 use crate::namer::addr_file;
 
 /// Editors and `kubectl cp` write a file in several steps (truncate, write,
@@ -173,17 +174,12 @@ async fn list(root: &FsPath) -> io::Result<BTreeSet<String>> {
 
 /// Reads and parses one file, resolving host names in it.
 async fn read(shared: &Shared, name: &str) -> FileOutcome {
-    let path = shared.root.join(name);
-    // `metadata` follows symlinks: a link to a regular file is a service.
-    match tokio::fs::metadata(&path).await {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => return FileOutcome::Missing,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return FileOutcome::Missing,
-        Err(e) => return FileOutcome::ReadFailed(e.to_string()),
-    }
-    let content = match tokio::fs::read(&path).await {
-        Ok(content) => content,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return FileOutcome::Missing,
+    let (root, file) = (shared.root.clone(), name.to_string());
+    let read = tokio::task::spawn_blocking(move || read_service_file(&root, &file)).await;
+    let content = match read {
+        Ok(Ok(Some(content))) => content,
+        Ok(Ok(None)) => return FileOutcome::Missing,
+        Ok(Err(why)) => return FileOutcome::ReadFailed(why),
         Err(e) => return FileOutcome::ReadFailed(e.to_string()),
     };
     if shared.unchanged(name, &content) {
