@@ -9,7 +9,9 @@
 //!   configuration parses with the proxy's;
 //! - the seeded dtabs parse, and every router of the proxy configuration has
 //!   one; the proxy's ports agree between its configuration, the DaemonSet
-//!   and the Service.
+//!   and the Service;
+//! - the NetworkPolicies admit each port's expected clients only
+//!   (`manifests/network_policies.rs`).
 //!
 //! No cluster is involved: what only a cluster can show is listed in
 //! docs/kubernetes.md.
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use l5d_e2e::{python_has, repo_root, skip_or_fail};
 use linkerd_proxy::config::ProxyConfig;
+use linkerd_proxy::overrides::AddressOverrides;
 use namerd::config::NamerdConfig;
 use serde_json::Value;
 use tokio::process::Command;
@@ -27,6 +30,9 @@ use tokio::process::Command;
 /// feature); 1.37: the newest schemas kubernetes-validate 1.37.0 bundles,
 /// to catch APIs that newer clusters removed.
 const KUBERNETES_VERSIONS: &[&str] = &["1.33", "1.37"];
+
+#[path = "manifests/network_policies.rs"]
+mod network_policies;
 
 /// Every `.yaml` / `.yml` file under deploy/kubernetes/, sorted.
 fn manifest_files() -> Vec<PathBuf> {
@@ -287,13 +293,18 @@ fn proxy_config_parses_with_the_proxys_parser() {
     let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").to_string();
     let config =
         ProxyConfig::from_yaml(&text).unwrap_or_else(|e| panic!("l5d-config: config.yaml: {e}"));
-    // Reachable by the kubelet's probes and from other nodes.
+    // 0.0.0.0 in the pod is the pod IP (and loopback): admin for the
+    // kubelet's probes and monitoring, routers for applications and other
+    // proxies; NetworkPolicies narrow who (network_policies.rs).
     assert!(
         config.admin.ip.is_unspecified(),
         "admin listens on loopback"
     );
     assert_eq!(config.admin.port, 9990);
     for router in &config.routers {
+        // Mesh servers carry l5d-ctx-* from hop to hop; a server facing
+        // the outside (an ingress) must strip them.
+        let mesh = router.label.ends_with("-outgoing") || router.label.ends_with("-incoming");
         for server in &router.servers {
             assert!(
                 server.ip.is_unspecified(),
@@ -301,9 +312,15 @@ fn proxy_config_parses_with_the_proxys_parser() {
                 router.label,
                 server.ip
             );
-            assert!(
-                !server.clear_context,
-                "{}: inside the mesh the l5d-ctx-* headers cross hops",
+            assert_eq!(
+                server.clear_context, !mesh,
+                "{}: clearContext on every server facing the outside, only there",
+                router.label
+            );
+            assert_eq!(
+                server.allow_override_to_addresses,
+                AddressOverrides::Refused,
+                "{}: no override may name an address",
                 router.label
             );
         }
@@ -377,11 +394,6 @@ fn proxy_ports_agree_between_config_daemonset_and_service() {
     for router in config["routers"].as_array().expect("routers") {
         let label = router["label"].as_str().expect("a label").to_string();
         let port = router["servers"][0]["port"].as_u64().expect("a port");
-        assert!(
-            router["servers"][0]["clearContext"].is_null()
-                || router["servers"][0]["clearContext"] == false,
-            "{label}: inside the mesh clearContext stays false"
-        );
         expected.insert(label, port);
     }
     expected.insert(
@@ -400,6 +412,9 @@ fn proxy_ports_agree_between_config_daemonset_and_service() {
         assert!(expected.contains_key(name), "no router or port {name}");
     }
     assert_eq!(ports, expected, "DaemonSet container ports vs l5d-config");
+    // The Service offers the incoming ports (the daemonset transformer
+    // reads them) and admin (monitoring), never the outgoing ones.
+    expected.retain(|name, _| !name.ends_with("-outgoing"));
     let by_service: BTreeMap<String, u64> = service
         .iter()
         .map(|(name, (port, target))| {
