@@ -136,20 +136,8 @@ pub fn local_dtab(
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderName, HeaderValue};
-
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::headers::map as headers;
 
     fn prefixes(list: &[&str]) -> AddressOverrides {
         AddressOverrides::Prefixes(list.iter().map(|p| Prefix::read(p).unwrap()).collect())

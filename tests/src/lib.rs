@@ -4,7 +4,7 @@
 //! Binaries are found in the target directory beside the running test
 //! (`target/debug/namerd`, `target/debug/linkerd-proxy`, `target/debug/l5d-demo`), where `cargo test --workspace` has built them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -67,8 +67,32 @@ impl Namerd {
         }
     }
 
+    /// namerd on SQLite (`dir/namerd.db`) with the fs namer over
+    /// `dir/disco`, its HTTP and gRPC interfaces and admin on ports the OS
+    /// picks: the namerd of most end-to-end tests.
+    pub fn fs_config(dir: &Path) -> String {
+        format!(
+            "admin: {{port: 0}}\n\
+             storage: {{kind: io.l5d.sqlite, path: {db}}}\n\
+             namers: [{{kind: io.l5d.fs, rootDir: {disco}}}]\n\
+             interfaces:\n- {{kind: io.l5d.httpController, port: 0}}\n- {{kind: io.l5d.mesh, port: 0}}\n",
+            db = dir.join("namerd.db").display(),
+            disco = dir.join("disco").display(),
+        )
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    /// Creates the dtab namespace `ns` holding `text` with namerctl (from
+    /// a file in `dir`), failing the test if it cannot.
+    pub async fn create_dtab(&self, dir: &Path, ns: &str, text: &str) {
+        let file = dir.join(format!("{ns}.dtab"));
+        std::fs::write(&file, text).expect("the dtab file is written");
+        let path = file.to_str().expect("a UTF-8 path");
+        let (code, _, err) = namerctl(&self.base_url(), &["dtab", "create", ns, path]).await;
+        assert_eq!(code, 0, "namerctl dtab create {ns}: {err}");
     }
 
     /// SIGTERM, then the exit status (within 15 s).

@@ -59,25 +59,11 @@ async fn python_grpcio_streams_bound_trees_and_replicas() {
     std::fs::create_dir(&disco).unwrap();
     std::fs::write(disco.join("web"), "127.0.0.1 8080\n").unwrap();
     std::fs::write(disco.join("web2"), "127.0.0.1 9090\n").unwrap();
-    let config = format!(
-        "admin: {{port: 0}}\n\
-         storage: {{kind: io.l5d.sqlite, path: {db}}}\n\
-         namers:\n- kind: io.l5d.fs\n  rootDir: {disco}\n\
-         interfaces:\n- {{kind: io.l5d.httpController, port: 0}}\n- {{kind: io.l5d.mesh, port: 0}}\n",
-        db = dir.path().join("namerd.db").display(),
-        disco = disco.display(),
-    );
-    let namerd = Namerd::start(&config).await;
+    let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;
     let url = namerd.base_url();
-
-    let dtab = dir.path().join("internal.dtab");
-    std::fs::write(&dtab, "/svc => /#/io.l5d.fs;\n").unwrap();
-    let (code, _, err) = namerctl(
-        &url,
-        &["dtab", "create", "internal", dtab.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(code, 0, "{err}");
+    namerd
+        .create_dtab(dir.path(), "internal", "/svc => /#/io.l5d.fs;\n")
+        .await;
 
     let script = repo_root().join("tests/grpcio/mesh_client.py");
     let mut client = Command::new("python3")
@@ -110,6 +96,7 @@ async fn python_grpcio_streams_bound_trees_and_replicas() {
     );
 
     // A canary shift with namerctl, compare-and-set on the version it read.
+    let dtab = dir.path().join("internal.dtab");
     std::fs::write(
         &dtab,
         "/svc => /#/io.l5d.fs; /svc/web => 9 * /#/io.l5d.fs/web & 1 * /#/io.l5d.fs/web2;\n",

@@ -2,7 +2,7 @@
 //! with the fs namer, the proxy, `l5d-demo` backends, namerctl, curl and
 //! Python grpcio.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,21 +22,6 @@ mod forwarder;
 use forwarder::Forwarder;
 
 const DTAB: &str = "/srv => /#/io.l5d.fs;\n/host => /srv;\n/svc => /host;\n/host/world => /srv/world-v1;\n/svc/l5d.demo.Greeter => /srv/greeter;\n";
-
-fn namerd_config(dir: &Path) -> String {
-    format!(
-        r#"
-admin: {{port: 0}}
-storage: {{kind: io.l5d.sqlite, path: {db}}}
-namers: [{{kind: io.l5d.fs, rootDir: {disco}}}]
-interfaces:
-- {{kind: io.l5d.httpController, port: 0}}
-- {{kind: io.l5d.mesh, port: 0}}
-"#,
-        db = dir.join("namerd.db").display(),
-        disco = dir.join("disco").display(),
-    )
-}
 
 fn proxy_config(mesh: &str) -> String {
     let port = mesh.rsplit(':').next().unwrap();
@@ -99,15 +84,8 @@ impl Mesh {
             std::fs::write(dir.path().join("disco").join(name), demo.fs_line()).unwrap();
             backends.push(demo);
         }
-        let namerd = Namerd::start(&namerd_config(dir.path())).await;
-        let file = dir.path().join("internal.dtab");
-        std::fs::write(&file, DTAB).unwrap();
-        let (code, _, err) = namerctl(
-            &namerd.base_url(),
-            &["dtab", "create", "internal", file.to_str().unwrap()],
-        )
-        .await;
-        assert_eq!(code, 0, "namerctl dtab create: {err}");
+        let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;
+        namerd.create_dtab(dir.path(), "internal", DTAB).await;
         let mesh_addr = match via_forwarder {
             Some(f) => {
                 f.set_target(namerd.mesh.parse().unwrap());
@@ -382,7 +360,7 @@ async fn namerd_away_for_30_seconds_fails_no_request() {
     let during = ok.load(Ordering::Relaxed);
 
     // namerd returns (on the same database) behind the same address.
-    let namerd = Namerd::start(&namerd_config(mesh.dir.path())).await;
+    let namerd = Namerd::start(&Namerd::fs_config(mesh.dir.path())).await;
     forwarder.set_target(namerd.mesh.parse().unwrap());
     mesh.namerd = Some(namerd);
     let back = Instant::now();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use l5d_e2e::{Demo, Namerd, Proxy, curl, namerctl};
+use l5d_e2e::{Demo, Namerd, Proxy, curl};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -30,27 +30,8 @@ impl Setup {
         std::fs::create_dir(&disco).unwrap();
         let world = Demo::start("http", "world", &[]).await;
         std::fs::write(disco.join("world"), world.fs_line()).unwrap();
-        let namerd = Namerd::start(&format!(
-            r#"
-admin: {{port: 0}}
-storage: {{kind: io.l5d.sqlite, path: {db}}}
-namers: [{{kind: io.l5d.fs, rootDir: {disco}}}]
-interfaces:
-- {{kind: io.l5d.httpController, port: 0}}
-- {{kind: io.l5d.mesh, port: 0}}
-"#,
-            db = dir.path().join("namerd.db").display(),
-            disco = disco.display(),
-        ))
-        .await;
-        let file = dir.path().join("internal.dtab");
-        std::fs::write(&file, DTAB).unwrap();
-        let (code, _, err) = namerctl(
-            &namerd.base_url(),
-            &["dtab", "create", "internal", file.to_str().unwrap()],
-        )
-        .await;
-        assert_eq!(code, 0, "namerctl dtab create: {err}");
+        let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;
+        namerd.create_dtab(dir.path(), "internal", DTAB).await;
         let proxy = Proxy::start(&proxy_config(&namerd.mesh)).await;
         Setup {
             dir,
