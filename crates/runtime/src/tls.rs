@@ -1,0 +1,170 @@
+//! TLS for every listener and client of both binaries, with rustls and its
+//! ring provider only (no aws-lc, no OpenSSL).
+//!
+//! - [`ServerTlsConfig`] / [`ClientTlsConfig`]: the `tls` blocks, with
+//!   Linkerd 1.x's field names; TLS 1.0 and 1.1 are refused by name.
+//! - [`ServerTls`]: a server configuration that follows its files (see
+//!   `reload.rs`): new handshakes get the latest good certificate, open
+//!   connections are untouched.
+//! - [`ClientTls`]: a client configuration and the server name to verify.
+//! - [`TlsError`]: a file or setting that cannot be used, naming the file,
+//!   its key in the block, and why; [`TlsError::at`] turns it into the
+//!   configuration error a binary exits 64 on.
+//!
+//! The caller chooses ALPN (`h2`, `http/1.1`): this module knows no
+//! protocol above TLS.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, ServerConfig};
+use tokio::sync::watch;
+
+use crate::config::ConfigError;
+
+mod certs;
+mod client;
+mod config;
+mod reload;
+mod server;
+
+pub use certs::{CertificateInfo, TlsError, TlsErrorKind};
+pub use client::server_name;
+pub use config::{
+    ClientAuthConfig, ClientTlsConfig, ServerTlsConfig, TlsProtocol, default_protocols,
+};
+pub use rustls_pki_types::ServerName;
+pub use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// ALPN for a server or client speaking HTTP/2 only (gRPC).
+pub const ALPN_H2: &[&[u8]] = &[b"h2"];
+/// ALPN for a server or client speaking HTTP/2 or HTTP/1.1, preferring h2.
+pub const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// A server's TLS configuration, kept current with its files.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    current: watch::Receiver<Arc<ServerConfig>>,
+}
+
+/// A client's TLS configuration.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    config: Arc<ClientConfig>,
+    common_name: Option<String>,
+}
+
+// === impl ServerTls ===
+
+impl ServerTls {
+    /// Reads and checks the files of `cfg` and builds the configuration,
+    /// offering `alpn`; when `reloadIntervalSecs` is not 0, a task (on the
+    /// current tokio runtime) follows the files for as long as a clone of
+    /// this handle lives. `block` is the `tls` block's field path, named by
+    /// the error when the files cannot be used.
+    pub fn load(
+        cfg: &ServerTlsConfig,
+        alpn: &[&[u8]],
+        block: &str,
+    ) -> Result<ServerTls, ConfigError> {
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let loaded = server::Files::read(cfg).and_then(|files| {
+            let built = server::build(cfg, &files, &alpn, SystemTime::now())?;
+            Ok((files, built))
+        });
+        let (files, built) = loaded.map_err(|e| {
+            reload::record_error(cfg, &e);
+            e.at(block)
+        })?;
+        reload::record_served(cfg, &built.leaf);
+        let (tx, current) = watch::channel(built.config);
+        if cfg.reload_interval_secs > 0 {
+            tokio::spawn(reload::follow(cfg.clone(), alpn, files, tx));
+        }
+        Ok(ServerTls { current })
+    }
+
+    /// The configuration new handshakes use.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.current.borrow().clone()
+    }
+
+    /// An acceptor for one new connection.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config())
+    }
+}
+
+// === impl ClientTls ===
+
+impl ClientTls {
+    /// Reads the files of `cfg` and builds the configuration, offering
+    /// `alpn`.
+    pub fn new(cfg: &ClientTlsConfig, alpn: &[&[u8]]) -> Result<ClientTls, TlsError> {
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(ClientTls {
+            config: Arc::new(client::build(cfg, &alpn)?),
+            common_name: cfg.common_name.clone(),
+        })
+    }
+
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+
+    pub fn connector(&self) -> TlsConnector {
+        TlsConnector::from(self.config.clone())
+    }
+
+    /// The name to verify for a connection to `host`: `commonName` if it
+    /// is configured, else `host`.
+    pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
+        server_name(self.common_name.as_deref().unwrap_or(host))
+    }
+}
+
+/// The ring provider, with its cipher suites narrowed to `ciphers` (rustls
+/// names) when given, checked against `protocols`.
+fn provider(
+    ciphers: Option<&[String]>,
+    protocols: &[TlsProtocol],
+) -> Result<CryptoProvider, TlsError> {
+    if protocols.is_empty() {
+        return Err(TlsError::new("protocols", None, TlsErrorKind::Empty));
+    }
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = ciphers {
+        if names.is_empty() {
+            return Err(TlsError::new("ciphers", None, TlsErrorKind::Empty));
+        }
+        let name_of = |s: &rustls::SupportedCipherSuite| s.suite().as_str().unwrap_or("?");
+        let supported: Vec<&str> = provider.cipher_suites.iter().map(name_of).collect();
+        for (i, name) in names.iter().enumerate() {
+            if !supported.contains(&name.as_str()) {
+                return Err(TlsError::new(
+                    format!("ciphers[{i}]"),
+                    None,
+                    TlsErrorKind::UnknownCipher {
+                        name: name.clone(),
+                        supported: supported.join(", "),
+                    },
+                ));
+            }
+        }
+        provider
+            .cipher_suites
+            .retain(|s| names.iter().any(|n| n == name_of(s)));
+    }
+    let usable = provider
+        .cipher_suites
+        .iter()
+        .any(|s| protocols.iter().any(|p| s.version() == p.rustls()));
+    if !usable {
+        return Err(TlsError::new("ciphers", None, TlsErrorKind::NoUsableCipher));
+    }
+    Ok(provider)
+}
+
+#[cfg(test)]
+mod tests;
