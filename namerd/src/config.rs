@@ -20,8 +20,8 @@ mod tests;
 mod transformers;
 
 pub use interfaces::{
-    HTTP_CONTROLLER_PORT, HttpControllerConfig, InterfaceConfig, MAX_BODY_BYTES, MESH_PORT,
-    MeshConfig,
+    HTTP_CONTROLLER_PORT, HttpControllerConfig, InterfaceConfig, MAX_BODY_BYTES, MESH_IDLE,
+    MESH_PORT, MeshConfig,
 };
 pub use namers::{NamerConfig, NamerKind, build_namers, parse_namers};
 pub use storage::StorageConfig;
@@ -115,7 +115,7 @@ impl NamerdConfig {
             toolkit::yaml(text)?,
             "expected a mapping with `storage` and `interfaces`",
         )?;
-        let admin = AdminConfig::parse(keys.admin, ADMIN_PORT)?;
+        let admin = AdminConfig::parse_serving(keys.admin, ADMIN_PORT)?;
         let storage = StorageConfig::parse(
             keys.storage
                 .ok_or_else(|| ConfigError::missing("storage"))?,

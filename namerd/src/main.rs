@@ -2,12 +2,13 @@
 //! input; without one, namerd runs on built-in defaults (SQLite in
 //! `namerd.db`, the dtab API on 127.0.0.1:4180, admin on 127.0.0.1:9991).
 //! A configuration that cannot be used exits with status 64 and names the
-//! field.
+//! field; so does a certificate or key that cannot be served (expired,
+//! unreadable, not matching), named by its field (`interfaces[0].tls.certPath`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use l5d_runtime::config::{EXIT_CONFIG, read_source};
+use l5d_runtime::config::{ConfigError, EXIT_CONFIG, read_source};
 use namerd::Namerd;
 use namerd::config::NamerdConfig;
 
@@ -33,6 +34,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Connection caps, not the descriptor table, should decide refusals.
+    l5d_runtime::listen::raise_open_files_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -42,6 +45,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("namerd: invalid configuration: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(e) => {
             eprintln!("namerd: {e:#}");
             ExitCode::FAILURE

@@ -16,6 +16,12 @@
 //! Argument checks, status codes and messages follow Linkerd's namerd
 //! exactly; `mesh/error.rs` maps every failure to its status in one place.
 //!
+//! Connections come from `l5d-runtime`'s [`Listener`] (caps, TLS with ALPN
+//! `h2`, optional client certificates), through `mesh/incoming.rs`: each
+//! handshake runs in its own task, the client must send its HTTP/2
+//! preface within the header read timeout, request bodies that stall are
+//! cut off, and every request carries the connection's [`l5d_runtime::Peer`].
+//!
 //! This module knows the interpreter and the store only through their
 //! public APIs, and nothing of HTTP beyond tonic's server settings.
 
@@ -24,11 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l5d_proto::mesh as pb;
-use tokio::net::TcpListener;
+use l5d_runtime::listen::Listener;
 use tokio::sync::watch;
 use tonic::service::Routes;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Response, Status};
 
 use crate::interpreter::Interpreter;
@@ -36,6 +41,7 @@ use crate::interpreter::Interpreter;
 mod codec;
 mod delegator;
 mod error;
+mod incoming;
 mod interpreter;
 mod metrics;
 mod request;
@@ -65,6 +71,10 @@ pub struct MeshOptions {
     pub pending_timeout: Duration,
     /// How long `GetDelegateTree` waits for namers that have not answered.
     pub delegate_timeout: Duration,
+    /// How long a client may take to send its HTTP/2 preface (after TLS).
+    pub preface_timeout: Duration,
+    /// How long a request body may send nothing while it is read.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for MeshOptions {
@@ -77,6 +87,8 @@ impl Default for MeshOptions {
             max_request_bytes: 1024 * 1024,
             pending_timeout: Duration::from_secs(10),
             delegate_timeout: Duration::from_secs(10),
+            preface_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -87,17 +99,17 @@ impl Default for MeshOptions {
 /// The listener is bound by the caller (so a port conflict fails at
 /// start-up, and tests can bind port 0).
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     interpreter: Arc<Interpreter>,
     shutdown: watch::Receiver<bool>,
     opts: MeshOptions,
 ) -> Result<(), tonic::transport::Error> {
     let routes = routes(interpreter, shutdown.clone(), &opts).await;
-    // Socket options set on the builder are ignored with an incoming stream
-    // of our own; they are set here instead.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let name: Arc<str> = Arc::from(listener.name());
+    let incoming = incoming::incoming(listener, opts.preface_timeout, shutdown.clone());
     let mut stop = shutdown;
     Server::builder()
+        .layer(incoming::TimedBodyLayer::new(opts.body_read_timeout, name))
         .http2_keepalive_interval(Some(opts.keep_alive_interval))
         .http2_keepalive_timeout(Some(opts.keep_alive_timeout))
         .max_concurrent_streams(opts.max_concurrent_streams)

@@ -1,5 +1,10 @@
-//! Starting and stopping namerd: bind the listeners, open the store, serve
-//! the admin and dtab APIs, and drain on shutdown.
+//! Starting and stopping namerd: load TLS, bind the listeners, open the
+//! store, serve the admin and dtab APIs, and drain on shutdown.
+//!
+//! Every listener is `l5d-runtime`'s (caps, TLS, timeouts). Admin runs on
+//! a thread of its own with a current-thread runtime, so that
+//! `/admin/ping`, readiness and metrics answer while the API runtime is
+//! saturated.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,13 +12,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use l5d_runtime::Backoff;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use l5d_runtime::config::ServerSettings;
+use l5d_runtime::listen::Listener;
+use l5d_runtime::serve::{self, HttpLimits};
+use l5d_runtime::tls::{ALPN_H2, ALPN_HTTP, ServerTls};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::admin;
 use crate::api::{self, ApiState};
-use crate::config::{MeshConfig, NamerdConfig, StorageConfig};
+use crate::config::{InterfaceConfig, MeshConfig, NamerdConfig, StorageConfig};
 use crate::interpreter::{Interpreter, InterpreterOptions};
 use crate::mesh;
 use crate::namer::Namer;
@@ -32,6 +40,8 @@ pub struct Namerd {
     interpreter: watch::Receiver<Option<Arc<Interpreter>>>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    /// Resolves when the admin thread has stopped.
+    admin_done: oneshot::Receiver<()>,
 }
 
 impl std::fmt::Debug for Namerd {
@@ -50,21 +60,32 @@ impl Namerd {
     /// PostgreSQL and Kubernetes are retried in the background, with `/admin/ready`
     /// answering 503 until it is open.
     pub async fn start(config: NamerdConfig) -> anyhow::Result<Namerd> {
-        let admin_listener = bind(config.admin.addr(), "admin").await?;
-        let http = match config.http_controller() {
-            Some(c) => Some((
-                bind(c.addr(), "io.l5d.httpController").await?,
-                c.max_body_bytes,
-            )),
-            None => None,
-        };
-        let mesh = match config.mesh() {
-            Some(c) => Some((bind(c.addr(), "io.l5d.mesh").await?, c.clone())),
-            None => None,
-        };
+        // Certificates first: one that cannot be used is a configuration
+        // error (the binary exits 64 on a `ConfigError`).
+        let admin_tls = load_tls(&config.admin.server, ALPN_HTTP, "admin.tls")?;
+        let admin_listener = std::net::TcpListener::bind(config.admin.addr())
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .with_context(|| format!("cannot listen for admin on {}", config.admin.addr()))?;
+        let mut http = None;
+        let mut mesh = None;
+        for (i, interface) in config.interfaces.iter().enumerate() {
+            let field = format!("interfaces[{i}].tls");
+            match interface {
+                InterfaceConfig::HttpController(c) => {
+                    let tls = load_tls(&c.server, ALPN_HTTP, &field)?;
+                    let listener = bind(c.addr(), HTTP_CONTROLLER, tls, &c.server).await?;
+                    http = Some((listener, c.clone()));
+                }
+                InterfaceConfig::Mesh(c) => {
+                    let tls = load_tls(&c.server, ALPN_H2, &field)?;
+                    let listener = bind(c.addr(), MESH, tls, &c.server).await?;
+                    mesh = Some((listener, c.clone()));
+                }
+            }
+        }
         let admin_addr = admin_listener.local_addr()?;
-        let http_addr = http.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
-        let mesh_addr = mesh.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+        let http_addr = http.as_ref().map(|(l, _)| l.local_addr());
+        let mesh_addr = mesh.as_ref().map(|(l, _)| l.local_addr());
         // Linkerd tries the namer configured last first.
         let mut namers = Vec::with_capacity(config.namers.len());
         for namer in &config.namers {
@@ -85,11 +106,13 @@ impl Namerd {
         let (store_tx, store) = watch::channel(None);
         let (interpreter_tx, interpreter) = watch::channel(None);
         let mut tasks = JoinSet::new();
-        tasks.spawn(serve(
+        let admin_done = spawn_admin(
             admin_listener,
+            admin_tls,
+            config.admin.server.clone(),
             admin::router(store.clone(), interpreter.clone()),
             shutdown_rx.clone(),
-        ));
+        )?;
 
         let opened = match &config.storage {
             StorageConfig::Postgres { .. } | StorageConfig::Kubernetes(_) => None,
@@ -113,14 +136,20 @@ impl Namerd {
             let interpreter = Interpreter::new(store.clone(), namers, inet, opts);
             interpreter_tx.send_replace(Some(interpreter.clone()));
             let mut servers = JoinSet::new();
-            if let Some((listener, max_body_bytes)) = http {
+            if let Some((listener, config)) = http {
                 let state = ApiState {
                     store,
                     interpreter: interpreter.clone(),
-                    max_body_bytes,
+                    max_body_bytes: config.max_body_bytes,
                     shutdown: stop.clone(),
                 };
-                servers.spawn(serve(listener, api::router(state), stop.clone()));
+                let limits = config.server.http_limits(HttpLimits::default());
+                servers.spawn(serve::serve(
+                    listener,
+                    api::router(state),
+                    limits,
+                    stop.clone(),
+                ));
             }
             if let Some((listener, config)) = mesh {
                 servers.spawn(serve_mesh(listener, interpreter, config, stop));
@@ -135,6 +164,7 @@ impl Namerd {
             interpreter,
             shutdown,
             tasks,
+            admin_done,
         })
     }
 
@@ -171,31 +201,75 @@ impl Namerd {
     pub async fn shutdown(mut self) {
         self.shutdown.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
+        let _ = self.admin_done.await;
     }
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
+/// The names of the listeners, in metrics and logs.
+const HTTP_CONTROLLER: &str = "io.l5d.httpController";
+const MESH: &str = "io.l5d.mesh";
+
+/// The server TLS of `settings`, offering `alpn`, or a configuration error
+/// naming the field under `field`.
+fn load_tls(
+    settings: &ServerSettings,
+    alpn: &[&[u8]],
+    field: &str,
+) -> anyhow::Result<Option<ServerTls>> {
+    match &settings.tls {
+        None => Ok(None),
+        Some(tls) => Ok(Some(ServerTls::load(tls, alpn, field)?)),
+    }
+}
+
+async fn bind(
+    addr: SocketAddr,
+    what: &str,
+    tls: Option<ServerTls>,
+    settings: &ServerSettings,
+) -> anyhow::Result<Listener> {
+    Listener::bind(addr, what, tls, settings.listener_limits())
         .await
         .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
-async fn serve(listener: TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) {
-    let addr = listener.local_addr().ok();
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    let stop = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::error!(?addr, error = %e, "server failed");
-    }
+/// Serves admin on a thread of its own, with a current-thread runtime,
+/// until `shutdown`; the receiver resolves when the thread is done.
+fn spawn_admin(
+    listener: std::net::TcpListener,
+    tls: Option<ServerTls>,
+    settings: ServerSettings,
+    router: axum::Router,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("namerd-admin")
+        .build()
+        .context("cannot start the admin runtime")?;
+    let (done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("namerd-admin".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .and_then(|l| Listener::from_tcp(l, "admin", tls, settings.listener_limits()));
+                match listener {
+                    Ok(listener) => {
+                        let limits = settings.http_limits(HttpLimits::default());
+                        serve::serve(listener, router, limits, shutdown).await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot serve admin"),
+                }
+            });
+            let _ = done_tx.send(());
+        })
+        .context("cannot start the admin thread")?;
+    Ok(done)
 }
 
 async fn serve_mesh(
-    listener: TcpListener,
+    listener: Listener,
     interpreter: Arc<Interpreter>,
     config: MeshConfig,
     stop: watch::Receiver<bool>,
@@ -204,6 +278,8 @@ async fn serve_mesh(
         keep_alive_interval: Duration::from_millis(config.keep_alive_interval_ms),
         keep_alive_timeout: Duration::from_millis(config.keep_alive_timeout_ms),
         max_concurrent_streams: config.max_concurrent_streams,
+        preface_timeout: config.server.header_read_timeout,
+        body_read_timeout: config.server.body_read_timeout,
         ..mesh::MeshOptions::default()
     };
     if let Err(e) = mesh::serve(listener, interpreter, stop, opts).await {

@@ -60,10 +60,7 @@ pub async fn start_with_namers_yaml(storage: StorageConfig, namers_yaml: &str) -
 pub async fn start_with_namers(storage: StorageConfig, namers: Vec<NamerConfig>) -> TestNamerd {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let config = NamerdConfig {
-        admin: AdminConfig {
-            ip: loopback,
-            port: 0,
-        },
+        admin: AdminConfig::loopback(0),
         storage,
         namers,
         interpreter: InterpreterConfig::default(),

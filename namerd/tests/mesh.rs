@@ -74,8 +74,16 @@ async fn start(max_bindings: usize) -> TestMesh {
         inet,
         opts,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let limits = l5d_runtime::config::ServerSettings::default().listener_limits();
+    let listener = l5d_runtime::listen::Listener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "io.l5d.mesh",
+        None,
+        limits,
+    )
+    .await
+    .unwrap();
+    let addr = listener.local_addr();
     let (shutdown, stop) = watch::channel(false);
     let opts = MeshOptions {
         pending_timeout: Duration::from_millis(300),

@@ -19,8 +19,9 @@
 //! program uses is `*Config`. A section that needs no checking beyond
 //! its types is its own `*Config`.
 //!
-//! Shared sections live here too: the admin block ([`AdminConfig`]) and the
-//! accepted telemetry kinds ([`telemetry`]). This module knows no section
+//! Shared sections live here too: the admin block ([`AdminConfig`]), the
+//! keys every server block shares ([`ServerSettings`]: `tls`, timeouts,
+//! connection caps) and the accepted telemetry kinds ([`telemetry`]). This module knows no section
 //! of either binary.
 
 use std::fmt;
@@ -31,10 +32,12 @@ use serde_json::{Map, Value};
 mod admin;
 mod document;
 pub mod reference;
+mod server;
 mod telemetry;
 
 pub use admin::AdminConfig;
 pub use document::{SourceError, read_source, sections, yaml};
+pub use server::ServerSettings;
 pub use telemetry::telemetry;
 
 /// The exit status for a configuration that cannot be used (`EX_USAGE`).

@@ -215,6 +215,24 @@ impl Listener {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, so that the
+/// connection caps, not the descriptor table, decide when connections are
+/// refused (many systems start processes at 1,024 soft with a far higher
+/// hard limit). Returns the limit now in force; failures are logged and
+/// leave the limit as it was.
+pub fn raise_open_files_limit() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::debug!(limit, "open files limit");
+            Some(limit)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open files limit");
+            None
+        }
+    }
+}
+
 /// Errors about one connection (the client gave up before we accepted):
 /// the next accept is unaffected.
 fn is_connection_error(e: &io::Error) -> bool {

@@ -1,9 +1,11 @@
 //! The `interfaces` section: the APIs namerd serves, selected by `kind`
-//! (`io.l5d.httpController`, `io.l5d.mesh`), at most one of each.
+//! (`io.l5d.httpController`, `io.l5d.mesh`), at most one of each, each
+//! with the shared server keys (`tls`, timeouts, caps) of
+//! [`ServerSettings`].
 
 use std::net::{IpAddr, SocketAddr};
 
-use l5d_runtime::config::{AdminConfig, ConfigError, kind_of, typed};
+use l5d_runtime::config::{AdminConfig, ConfigError, ServerSettings, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -33,6 +35,9 @@ pub struct HttpControllerConfig {
     /// Larger dtab bodies are refused with 413.
     #[serde(default = "max_body_bytes")]
     pub max_body_bytes: usize,
+    /// TLS, timeouts and caps (read by [`ServerSettings::take`]).
+    #[serde(skip)]
+    pub server: ServerSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -51,7 +56,15 @@ pub struct MeshConfig {
     /// Concurrent streams per connection (a proxy holds one per name and id).
     #[serde(default = "max_streams")]
     pub max_concurrent_streams: u32,
+    /// TLS, timeouts and caps (read by [`ServerSettings::take`]; no idle
+    /// timeout: see [`MESH_IDLE`]).
+    #[serde(skip)]
+    pub server: ServerSettings,
 }
+
+/// Why `idleTimeoutMs` is refused on `io.l5d.mesh`.
+pub const MESH_IDLE: &str = "not supported on io.l5d.mesh: a proxy keeps one connection open for its \
+     lifetime; keepAliveTimeoutMs closes connections whose peer stopped answering";
 
 /// Like the admin block, interfaces listen on loopback unless configured.
 fn loopback() -> IpAddr {
@@ -87,10 +100,26 @@ impl InterfaceConfig {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let field = format!("interfaces[{i}]");
-            let (kind, rest) = kind_of(item, &field)?;
+            let (kind, mut rest) = kind_of(item, &field)?;
             out.push(match kind.as_str() {
-                "io.l5d.httpController" => InterfaceConfig::HttpController(typed(rest, &field)?),
-                "io.l5d.mesh" => InterfaceConfig::Mesh(typed(rest, &field)?),
+                "io.l5d.httpController" => {
+                    let server =
+                        ServerSettings::take(&mut rest, &field, &ServerSettings::default())?;
+                    let config: HttpControllerConfig = typed(rest, &field)?;
+                    InterfaceConfig::HttpController(HttpControllerConfig { server, ..config })
+                }
+                "io.l5d.mesh" => {
+                    if rest.contains_key("idleTimeoutMs") {
+                        return Err(ConfigError::new(
+                            format!("{field}.idleTimeoutMs"),
+                            MESH_IDLE,
+                        ));
+                    }
+                    let server =
+                        ServerSettings::take(&mut rest, &field, &ServerSettings::default())?;
+                    let config: MeshConfig = typed(rest, &field)?;
+                    InterfaceConfig::Mesh(MeshConfig { server, ..config })
+                }
                 other => {
                     return Err(ConfigError::unsupported_kind(
                         &field,
@@ -127,6 +156,7 @@ impl Default for HttpControllerConfig {
             ip: loopback(),
             port: HTTP_CONTROLLER_PORT,
             max_body_bytes: MAX_BODY_BYTES,
+            server: ServerSettings::default(),
         }
     }
 }
@@ -147,6 +177,7 @@ impl Default for MeshConfig {
             keep_alive_interval_ms: keepalive_ms(),
             keep_alive_timeout_ms: keepalive_ms(),
             max_concurrent_streams: max_streams(),
+            server: ServerSettings::default(),
         }
     }
 }

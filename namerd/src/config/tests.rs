@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use l5d_runtime::config::reference;
+use l5d_runtime::config::{ServerSettings, reference};
 
 use super::*;
 use crate::store::Namespace;
@@ -82,6 +82,18 @@ fn errors_name_the_field() {
         (
             "storage: {kind: io.l5d.inMemory, namespaces: {\"a b\": /a=>/b}}\ninterfaces: [{kind: io.l5d.httpController}]",
             "storage.namespaces.a b: invalid dtab namespace",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh, idleTimeoutMs: 5}]",
+            "interfaces[0].idleTimeoutMs: not supported on io.l5d.mesh",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController, tls: {certPath: c, keyPath: k, protocols: [TLSv1.1]}}]",
+            "interfaces[0].tls.protocols[0]: TLSv1.1 is refused",
+        ),
+        (
+            "admin: {maxConnections: 0}\nstorage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]",
+            "admin.maxConnections: must be positive",
         ),
     ];
     for (text, want) in cases {
@@ -219,5 +231,18 @@ const DOCUMENTED: &[&str] = &[
 #[test]
 fn the_reference_documents_every_field() {
     let doc = include_str!("../../../docs/namerd.md");
-    reference::check(doc, |text| NamerdConfig::parse(text).map(drop), DOCUMENTED);
+    let server: Vec<String> = ["admin", "interfaces[]"]
+        .iter()
+        .flat_map(|block| {
+            ServerSettings::KEYS
+                .iter()
+                .map(move |key| format!("{block}.{key}"))
+        })
+        .collect();
+    let fields: Vec<&str> = DOCUMENTED
+        .iter()
+        .copied()
+        .chain(server.iter().map(String::as_str))
+        .collect();
+    reference::check(doc, |text| NamerdConfig::parse(text).map(drop), &fields);
 }

@@ -12,16 +12,19 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Sleep;
 
+use super::BoxError;
 use super::activity::InFlight;
 
-/// A request body whose next frame must arrive within the body read
-/// timeout each time the server waits for one.
-#[derive(Debug)]
-pub struct TimedBody {
-    inner: Incoming,
-    timeout: Duration,
-    listener: Arc<str>,
-    waiting: Option<Pin<Box<Sleep>>>,
+pin_project_lite::pin_project! {
+    /// A request body whose next frame must arrive within the body read
+    /// timeout each time the server waits for one.
+    pub struct TimedBody<B = Incoming> {
+        #[pin]
+        inner: B,
+        timeout: Duration,
+        listener: Arc<str>,
+        waiting: Option<Pin<Box<Sleep>>>,
+    }
 }
 
 /// Why a request body could not be read.
@@ -30,11 +33,12 @@ pub enum BodyError {
     #[error("the request body stalled: nothing arrived for {0:?}")]
     Timeout(Duration),
     #[error(transparent)]
-    Http(#[from] hyper::Error),
+    Http(BoxError),
 }
 
-impl TimedBody {
-    pub(super) fn new(inner: Incoming, timeout: Duration, listener: Arc<str>) -> Self {
+impl<B> TimedBody<B> {
+    /// `inner`, timed; a timeout is counted under `listener`.
+    pub fn new(inner: B, timeout: Duration, listener: Arc<str>) -> Self {
         TimedBody {
             inner,
             timeout,
@@ -44,7 +48,19 @@ impl TimedBody {
     }
 }
 
-impl Body for TimedBody {
+impl<B> fmt::Debug for TimedBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimedBody")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Body for TimedBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BodyError;
 
@@ -52,15 +68,15 @@ impl Body for TimedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
             Poll::Ready(frame) => {
                 // The clock restarts with the next wait.
-                this.waiting = None;
-                Poll::Ready(frame.map(|f| f.map_err(BodyError::Http)))
+                *this.waiting = None;
+                Poll::Ready(frame.map(|f| f.map_err(|e| BodyError::Http(e.into()))))
             }
             Poll::Pending => {
-                let timeout = this.timeout;
+                let timeout = *this.timeout;
                 let sleep = this
                     .waiting
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
