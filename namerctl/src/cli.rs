@@ -37,6 +37,35 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// CA certificate (PEM) to verify an https:// namerd with
+    #[arg(
+        long = "ca-cert",
+        global = true,
+        value_name = "FILE",
+        env = "NAMERCTL_CA_CERT"
+    )]
+    pub ca_cert: Option<PathBuf>,
+
+    /// client certificate (PEM) to present to an https:// namerd
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "NAMERCTL_CERT",
+        requires = "key"
+    )]
+    pub cert: Option<PathBuf>,
+
+    /// private key (PEM) of --cert
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "NAMERCTL_KEY",
+        requires = "cert"
+    )]
+    pub key: Option<PathBuf>,
+
     /// seconds to wait for each answer from namerd
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
     pub timeout: u64,
@@ -168,11 +197,21 @@ pub enum DtabCommand {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
     pub base_url: Option<String>,
+    pub tls: TlsFiles,
     pub config: Option<PathBuf>,
     pub timeout_secs: u64,
     pub json: bool,
     pub verbose: bool,
     pub action: Action,
+}
+
+/// The files for an `https://` namerd: the CA to verify it with, and a
+/// client certificate and key to present (both or neither).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca_cert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,6 +295,11 @@ impl Cli {
         };
         Ok(Invocation {
             base_url: self.base_url,
+            tls: TlsFiles {
+                ca_cert: self.ca_cert,
+                cert: self.cert,
+                key: self.key,
+            },
             config: self.config,
             timeout_secs: self.timeout,
             json: dtab.json,

@@ -1,6 +1,9 @@
-//! The namerd HTTP API client: one plain-HTTP/1.1 request per call through
-//! hyper-util's legacy client, each bounded by a timeout, and the mapping of
-//! namerd's status codes to [`Error`]s (404, 409, 410, 412 and the rest).
+//! The namerd HTTP API client: one HTTP/1.1 request per call, each bounded
+//! by a timeout, and the mapping of namerd's status codes to [`Error`]s
+//! (404, 409, 410, 412 and the rest). `http://` goes through hyper-util's
+//! legacy client; `https://` dials a connection per request with
+//! `l5d-runtime`'s TLS client (`--ca-cert`, `--cert`, `--key`), which is all
+//! a command of one or two requests needs.
 //!
 //! Versions are sent and read verbatim (`If-Match` / `ETag`, base64, no
 //! quotes), as namerd expects.
@@ -13,11 +16,14 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use l5d_runtime::tls::{ClientAuthConfig, ClientTls, ClientTlsConfig, TlsError};
 
 use crate::api::{Dentry, HistoryEntry};
+use crate::cli::TlsFiles;
 use crate::config::BaseUrl;
 use crate::error::Error;
 use crate::input::CONTENT_TYPE_JSON;
@@ -51,21 +57,34 @@ struct Reply {
 
 #[derive(Debug)]
 pub struct NamerdClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    transport: Transport,
     base: BaseUrl,
     timeout: Duration,
+}
+
+#[derive(Debug)]
+enum Transport {
+    Plain(Box<Client<HttpConnector, Full<Bytes>>>),
+    Tls(ClientTls),
 }
 
 // === impl NamerdClient ===
 
 impl NamerdClient {
-    pub fn new(base: BaseUrl, timeout: Duration) -> Self {
-        let http = Client::builder(TokioExecutor::new()).build_http();
-        NamerdClient {
-            http,
+    /// A client of `base`; for `https://`, verifying namerd with
+    /// `tls.ca_cert` and presenting `tls.cert` if given. A file that cannot
+    /// be used is an error naming its flag, the file and the reason.
+    pub fn new(base: BaseUrl, timeout: Duration, tls: &TlsFiles) -> Result<Self, Error> {
+        let transport = if base.is_https() {
+            Transport::Tls(client_tls(tls)?)
+        } else {
+            Transport::Plain(Box::new(Client::builder(TokioExecutor::new()).build_http()))
+        };
+        Ok(NamerdClient {
+            transport,
             base,
             timeout,
-        }
+        })
     }
 
     /// `GET /api/1/dtabs`: the namespace names.
@@ -209,11 +228,7 @@ impl NamerdClient {
             .expect("method, URI and headers are valid");
 
         let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| self.unreachable(&e))?;
+            let response = self.request(request).await?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_RESPONSE_BYTES)
                 .collect()
@@ -241,11 +256,95 @@ impl NamerdClient {
         }
     }
 
+    /// Sends one request over the transport.
+    async fn request(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, Error> {
+        let tls = match &self.transport {
+            Transport::Plain(http) => {
+                return http
+                    .request(request)
+                    .await
+                    .map_err(|e| self.unreachable(&e));
+            }
+            Transport::Tls(tls) => tls,
+        };
+        let (host, port) = self.base.host_port();
+        let name = tls.server_name(host).map_err(|e| Error::Tls {
+            flag: "--base-url",
+            reason: e.to_string(),
+        })?;
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let stream = tls
+            .connector()
+            .connect(name, tcp)
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        tokio::spawn(connection);
+        // A connection of our own sends the request line as given: make it
+        // origin-form with a Host header, as the pooled client does.
+        let (mut parts, body) = request.into_parts();
+        if let Some(authority) = parts.uri.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            parts.headers.insert(http::header::HOST, host);
+        }
+        if let Some(path) = parts.uri.path_and_query() {
+            parts.uri = http::Uri::from(path.clone());
+        }
+        sender
+            .send_request(Request::from_parts(parts, body))
+            .await
+            .map_err(|e| self.unreachable(&e))
+    }
+
     fn unreachable(&self, error: &(dyn std::error::Error + 'static)) -> Error {
         Error::Unreachable {
             url: self.base.to_string(),
             reason: reason(error),
         }
+    }
+}
+
+/// The TLS client for `tls`'s files.
+fn client_tls(tls: &TlsFiles) -> Result<ClientTls, Error> {
+    let Some(ca_cert) = &tls.ca_cert else {
+        return Err(Error::Tls {
+            flag: "--ca-cert",
+            reason: "an https:// namerd needs the CA certificate to verify it with \
+                     (--ca-cert or NAMERCTL_CA_CERT)"
+                .into(),
+        });
+    };
+    let config = ClientTlsConfig {
+        trust_certs: vec![ca_cert.clone()],
+        client_auth: match (&tls.cert, &tls.key) {
+            (Some(cert), Some(key)) => Some(ClientAuthConfig {
+                cert_path: cert.clone(),
+                key_path: key.clone(),
+            }),
+            _ => None,
+        },
+        ..ClientTlsConfig::default()
+    };
+    ClientTls::new(&config, &[b"http/1.1"]).map_err(|e| Error::Tls {
+        flag: flag_of(&e),
+        reason: e.to_string(),
+    })
+}
+
+/// The flag that gave the file a TLS error is about.
+fn flag_of(e: &TlsError) -> &'static str {
+    match e.field.as_str() {
+        "clientAuth.certPath" => "--cert",
+        "clientAuth.keyPath" => "--key",
+        _ => "--ca-cert",
     }
 }
 

@@ -43,11 +43,6 @@ pub enum ConfigError {
     Empty,
     #[error("invalid base URL: {value}")]
     Invalid { value: String },
-    #[error(
-        "TLS is not supported yet: cannot use {value}; give an http:// base URL \
-         (for example a local TLS-terminating proxy in front of namerd)"
-    )]
-    TlsUnsupported { value: String },
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -62,7 +57,7 @@ pub enum ConfigError {
     UnsupportedFormat { path: PathBuf },
 }
 
-/// A validated `http://` namerd location.
+/// A validated `http://` or `https://` namerd location.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BaseUrl {
     scheme: http::uri::Scheme,
@@ -89,14 +84,8 @@ impl BaseUrl {
         if authority.host().is_empty() {
             return Err(invalid());
         }
-        match scheme.as_str() {
-            "http" => {}
-            "https" => {
-                return Err(ConfigError::TlsUnsupported {
-                    value: value.to_string(),
-                });
-            }
-            _ => return Err(invalid()),
+        if !matches!(scheme.as_str(), "http" | "https") {
+            return Err(invalid());
         }
         let mut path = uri.path().to_string();
         if !path.ends_with('/') {
@@ -107,6 +96,22 @@ impl BaseUrl {
             authority: authority.clone(),
             path,
         })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == http::uri::Scheme::HTTPS
+    }
+
+    /// The host and port to dial (the scheme's port if none is given).
+    pub fn host_port(&self) -> (&str, u16) {
+        let default = if self.is_https() { 443 } else { 80 };
+        let host = self.authority.host();
+        // `[::1]` is dialled and verified as `::1`.
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        (host, self.authority.port_u16().unwrap_or(default))
     }
 
     /// `<base>/api/1/dtabs` followed by the given segments, each
@@ -322,10 +327,13 @@ mod tests {
             let err = BaseUrl::parse(value).unwrap_err();
             assert_eq!(err.to_string(), want, "{value:?}");
         }
-        assert!(matches!(
-            BaseUrl::parse("https://namerd:4180"),
-            Err(ConfigError::TlsUnsupported { .. })
-        ));
+        let https = BaseUrl::parse("https://namerd:4180").unwrap();
+        assert!(https.is_https());
+        assert_eq!(https.host_port(), ("namerd", 4180));
+        assert_eq!(
+            BaseUrl::parse("https://[::1]").unwrap().host_port(),
+            ("::1", 443)
+        );
     }
 
     #[test]

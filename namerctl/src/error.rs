@@ -73,6 +73,8 @@ pub enum Error {
     )]
     InvalidVersion { version: String },
 
+    #[error("{flag}: {reason}")]
+    Tls { flag: &'static str, reason: String },
     #[error("cannot reach namerd at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("namerd at {url} did not answer within {}s", timeout.as_secs_f64())]

@@ -47,7 +47,11 @@ pub async fn run(
     if invocation.verbose {
         writeln!(err, "namerd at {base} ({origin})").map_err(Error::Output)?;
     }
-    let client = NamerdClient::new(base, Duration::from_secs(invocation.timeout_secs));
+    let client = NamerdClient::new(
+        base,
+        Duration::from_secs(invocation.timeout_secs),
+        &invocation.tls,
+    )?;
     let json = invocation.json;
 
     let text = match invocation.action {

@@ -58,8 +58,15 @@ pub async fn start_with_namers_yaml(storage: StorageConfig, namers_yaml: &str) -
 
 /// Starts namerd with `storage` and `namers`.
 pub async fn start_with_namers(storage: StorageConfig, namers: Vec<NamerConfig>) -> TestNamerd {
+    start_config(loopback_config(storage, namers)).await
+}
+
+/// The configuration the `start*` functions run: `storage` and `namers`,
+/// admin, the dtab API and the mesh API on 127.0.0.1 ports the OS picks.
+/// Change it (TLS, limits) and start it with [`start_config`].
+pub fn loopback_config(storage: StorageConfig, namers: Vec<NamerConfig>) -> NamerdConfig {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let config = NamerdConfig {
+    NamerdConfig {
         admin: AdminConfig::loopback(0),
         storage,
         namers,
@@ -76,7 +83,11 @@ pub async fn start_with_namers(storage: StorageConfig, namers: Vec<NamerConfig>)
                 ..MeshConfig::default()
             }),
         ],
-    };
+    }
+}
+
+/// Starts namerd with `config` and waits until its store is open.
+pub async fn start_config(config: NamerdConfig) -> TestNamerd {
     let namerd = Namerd::start(config)
         .await
         .expect("namerd starts on loopback");
@@ -102,6 +113,13 @@ impl TestNamerd {
             "http://{}",
             self.namerd.http_addr().expect("the dtab API is configured")
         )
+    }
+
+    /// `https://localhost:<port>`, the dtab API when it serves TLS (the
+    /// test PKI's server certificate names `localhost`).
+    pub fn https_url(&self) -> String {
+        let addr = self.namerd.http_addr().expect("the dtab API is configured");
+        format!("https://localhost:{}", addr.port())
     }
 
     /// `http://127.0.0.1:<port>`, the `io.linkerd.mesh` gRPC API.
