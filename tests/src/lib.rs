@@ -95,6 +95,10 @@ impl Namerd {
         assert_eq!(code, 0, "namerctl dtab create {ns}: {err}");
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGTERM, then the exit status (within 15 s).
     pub async fn stop(mut self) -> Option<i32> {
         signal_and_wait(&mut self.child, "-TERM").await
