@@ -4,10 +4,12 @@
 //! namespace so a bad change can be rolled back), and the interpreter routes
 //! (`/api/1/bind`, `/addr`, `/resolve`, `/delegate`, `/bound-names`).
 //!
-//! Built by [`router`], so tests call it without sockets. The routes live
-//! in `dtabs.rs` and `names.rs`; they read the namespace and `?watch` with
-//! the extractors of `extract.rs` and fail with the one `ApiError` of
-//! `error.rs`. It depends on the store trait and the interpreter only.
+//! Built by [`router`], so tests call it without sockets. Every routed
+//! request is authorised first (`access.rs`, on the listener's
+//! [`Access`] rules). The routes live in `dtabs.rs` and `names.rs`; they
+//! read the namespace and `?watch` with the extractors of `extract.rs` and
+//! fail with the one `ApiError` of `error.rs`. It depends on the store
+//! trait, the interpreter and the access rules only.
 
 use std::sync::Arc;
 
@@ -21,9 +23,11 @@ use axum::routing::get;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::auth::Access;
 use crate::interpreter::Interpreter;
 use crate::store::{DtabStore, Version};
 
+mod access;
 mod codec;
 mod dtabs;
 mod error;
@@ -42,6 +46,8 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// Ends `?watch=true` streams when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Who may read and write.
+    pub access: Arc<Access>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -52,9 +58,10 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-/// The routes of the dtab API. Serve it with connection info
-/// (`into_make_service_with_connect_info::<SocketAddr>`) so that writes
-/// record their client.
+/// The routes of the dtab API. Serve it with a [`l5d_runtime::Peer`] in
+/// each request's extensions, or with connection info
+/// (`into_make_service_with_connect_info::<SocketAddr>`): without either,
+/// a caller is not on loopback and its writes have no address.
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/1/dtabs", get(dtabs::list))
@@ -81,6 +88,10 @@ pub fn router(state: ApiState) -> Router {
             get(names::delegate_get).post(names::delegate_post),
         )
         .route("/api/1/bound-names", get(names::bound_names))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(middleware::from_fn(count_requests))
         .with_state(state)

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod interpreter;
 pub mod k8s;

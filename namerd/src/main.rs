@@ -45,6 +45,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // What only starting shows (a token file that cannot be read) is
+        // still the configuration's fault.
         Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
             eprintln!("namerd: invalid configuration: {e}");
             ExitCode::from(EXIT_CONFIG)

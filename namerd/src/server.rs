@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::admin;
 use crate::api::{self, ApiState};
+use crate::auth::Access;
 use crate::config::{InterfaceConfig, MeshConfig, NamerdConfig, StorageConfig};
 use crate::interpreter::{Interpreter, InterpreterOptions};
 use crate::mesh;
@@ -73,8 +74,12 @@ impl Namerd {
             match interface {
                 InterfaceConfig::HttpController(c) => {
                     let tls = load_tls(&c.server, ALPN_HTTP, &field)?;
+                    // Read the token file before listening: a bad one is a
+                    // configuration error, not a server that refuses everyone.
+                    let access =
+                        Access::new(c.auth.as_ref(), c.allow_unauthenticated_writes, &format!("interfaces[{i}].auth"))?;
                     let listener = bind(c.addr(), HTTP_CONTROLLER, tls, &c.server).await?;
-                    http = Some((listener, c.clone()));
+                    http = Some((listener, c.clone(), Arc::new(access)));
                 }
                 InterfaceConfig::Mesh(c) => {
                     let tls = load_tls(&c.server, ALPN_H2, &field)?;
@@ -84,7 +89,7 @@ impl Namerd {
             }
         }
         let admin_addr = admin_listener.local_addr()?;
-        let http_addr = http.as_ref().map(|(l, _)| l.local_addr());
+        let http_addr = http.as_ref().map(|(l, ..)| l.local_addr());
         let mesh_addr = mesh.as_ref().map(|(l, _)| l.local_addr());
         // Linkerd tries the namer configured last first.
         let mut namers = Vec::with_capacity(config.namers.len());
@@ -136,12 +141,13 @@ impl Namerd {
             let interpreter = Interpreter::new(store.clone(), namers, inet, opts);
             interpreter_tx.send_replace(Some(interpreter.clone()));
             let mut servers = JoinSet::new();
-            if let Some((listener, config)) = http {
+            if let Some((listener, config, access)) = http {
                 let state = ApiState {
                     store,
                     interpreter: interpreter.clone(),
                     max_body_bytes: config.max_body_bytes,
                     shutdown: stop.clone(),
+                    access,
                 };
                 let limits = config.server.http_limits(HttpLimits::default());
                 servers.spawn(serve::serve(

@@ -1,16 +1,18 @@
 //! Every way a request to namerd's HTTP API fails, and the one response
 //! each maps to: the status namerd answers with, and the message as a
-//! plain-text body (a missing namespace is namerd's bare 404).
+//! plain-text body (a missing namespace is namerd's bare 404; a request
+//! without credentials also gets `WWW-Authenticate: Bearer`).
 //!
 //! Handlers of the dtab and the interpreter routes return it alike, and
 //! the extractors in `extract.rs` reject with it. Must not depend on the
 //! handlers.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::set_etag;
+use crate::auth::Refusal;
 use crate::interpreter::InterpretError;
 use crate::store::{Namespace, StoreError, Version};
 
@@ -37,6 +39,9 @@ pub(super) enum ApiError {
     Path(#[from] PathRejection),
     #[error(transparent)]
     Query(#[from] QueryRejection),
+    /// No identity, or one without the permission.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 impl ApiError {
@@ -66,6 +71,8 @@ impl ApiError {
             },
             ApiError::Path(e) => e.status(),
             ApiError::Query(e) => e.status(),
+            ApiError::Refused(r) if r.is_unauthenticated() => StatusCode::UNAUTHORIZED,
+            ApiError::Refused(_) => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -93,8 +100,24 @@ impl IntoResponse for ApiError {
         if let ApiError::Store(StoreError::VersionMismatch { current, .. }) = &self {
             set_etag(&mut rsp, current);
         }
+        if status == StatusCode::UNAUTHORIZED
+            && let ApiError::Refused(refusal) = &self
+        {
+            rsp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge(refusal));
+        }
         rsp
     }
+}
+
+/// RFC 6750's challenge: which scheme, and what was wrong with the
+/// credentials that were sent.
+fn challenge(refusal: &Refusal) -> HeaderValue {
+    HeaderValue::from_static(match refusal {
+        Refusal::InvalidToken => r#"Bearer realm="namerd", error="invalid_token""#,
+        Refusal::MalformedCredentials => r#"Bearer realm="namerd", error="invalid_request""#,
+        _ => r#"Bearer realm="namerd""#,
+    })
 }
 
 #[cfg(test)]

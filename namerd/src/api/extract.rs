@@ -5,13 +5,13 @@
 //! route. Must not depend on the handlers.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use l5d_dtab::Dtab;
 
+use super::access::Verified;
 use super::error::ApiError;
 use super::{ApiState, codec};
 use crate::store::{Namespace, Version, WriteMeta};
@@ -53,30 +53,50 @@ impl<S: Send + Sync> FromRequestParts<S> for Watch {
     }
 }
 
-/// Who writes: the `l5d-author` header if it is printable, and the client's
-/// address (the server must be served with connection info).
+/// Who writes, as the history records it: the authenticated identity, or
+/// without one the client's address, followed by what else is known as a
+/// note (the address, the `l5d-author` the client declared if printable):
+/// `deployer (10.0.0.7:51234, l5d-author: alice)`,
+/// `127.0.0.1:40312 (l5d-author: alice)`. A declared author is never
+/// recorded as the author itself.
 #[derive(Debug)]
 pub(super) struct Author(pub(super) WriteMeta);
 
 impl<S: Send + Sync> FromRequestParts<S> for Author {
-    type Rejection = <ConnectInfo<SocketAddr> as FromRequestParts<S>>::Rejection;
+    type Rejection = (StatusCode, &'static str);
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let ConnectInfo(peer) = ConnectInfo::from_request_parts(parts, state).await?;
-        Ok(Author(author(&parts.headers, peer)))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Every routed request passed `access::authorize`, which put it there.
+        let verified = parts.extensions.get::<Verified>().ok_or((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request was not authorised",
+        ))?;
+        Ok(Author(WriteMeta {
+            author: Some(author(verified, &parts.headers)),
+        }))
     }
 }
 
-fn author(headers: &HeaderMap, peer: SocketAddr) -> WriteMeta {
+fn author(verified: &Verified, headers: &HeaderMap) -> String {
     let declared = headers
         .get("l5d-author")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 256 && v.chars().all(|c| !c.is_control()));
-    WriteMeta {
-        author: Some(match declared {
-            Some(name) => format!("{name} ({peer})"),
-            None => peer.to_string(),
-        }),
+    let addr = verified.caller.addr.map(|a| a.to_string());
+    let mut notes = Vec::new();
+    let who = match (&verified.identity, addr) {
+        (Some(identity), addr) => {
+            notes.extend(addr);
+            identity.to_string()
+        }
+        (None, Some(addr)) => addr,
+        (None, None) => "unknown".to_string(),
+    };
+    notes.extend(declared.map(|d| format!("l5d-author: {d}")));
+    if notes.is_empty() {
+        who
+    } else {
+        format!("{who} ({})", notes.join(", "))
     }
 }
 
@@ -121,5 +141,61 @@ impl FromRequest<ApiState> for DtabBody {
         let dtab = codec::decode(parts.headers.get(header::CONTENT_TYPE), &bytes)
             .map_err(ApiError::BadRequest)?;
         Ok(DtabBody(dtab))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+    use crate::auth::{Caller, Identity};
+
+    #[test]
+    fn the_author_is_the_identity_and_the_declared_one_a_note() {
+        let verified = |identity: Option<&str>, addr: Option<&str>| Verified {
+            caller: Caller {
+                addr: addr.map(|a| a.parse().unwrap()),
+                certificate: None,
+            },
+            identity: identity.map(|i| Identity::new(i).unwrap()),
+        };
+        let mut alice = HeaderMap::new();
+        alice.insert("l5d-author", HeaderValue::from_static("alice"));
+        let mut control = HeaderMap::new();
+        control.insert("l5d-author", HeaderValue::from_static("a\tb"));
+        let none = HeaderMap::new();
+        let addr = Some("10.0.0.7:51234");
+        let cases = [
+            (
+                verified(Some("deployer"), addr),
+                &alice,
+                "deployer (10.0.0.7:51234, l5d-author: alice)",
+            ),
+            (
+                verified(Some("deployer"), addr),
+                &none,
+                "deployer (10.0.0.7:51234)",
+            ),
+            (
+                verified(Some("deployer"), None),
+                &alice,
+                "deployer (l5d-author: alice)",
+            ),
+            (
+                verified(None, Some("127.0.0.1:4000")),
+                &alice,
+                "127.0.0.1:4000 (l5d-author: alice)",
+            ),
+            (
+                verified(None, Some("127.0.0.1:4000")),
+                &control,
+                "127.0.0.1:4000",
+            ),
+            (verified(None, None), &none, "unknown"),
+        ];
+        for (verified, headers, want) in cases {
+            assert_eq!(author(&verified, headers), want);
+        }
     }
 }

@@ -2,12 +2,18 @@
 //! (`io.l5d.httpController`, `io.l5d.mesh`), at most one of each, each
 //! with the shared server keys (`tls`, timeouts, caps) of
 //! [`ServerSettings`].
+//!
+//! The HTTP API is namerd's only write path, so it is refused on a
+//! non-loopback address without `auth` unless the operator says
+//! `allowUnauthenticatedWrites: true` ([`HttpControllerConfig::check`]).
 
 use std::net::{IpAddr, SocketAddr};
 
-use l5d_runtime::config::{AdminConfig, ConfigError, ServerSettings, kind_of, typed};
+use l5d_runtime::config::{AdminConfig, ConfigError, ServerSettings, check, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::auth::AuthConfig;
 
 /// The default port of the dtab HTTP API (`io.l5d.httpController`).
 pub const HTTP_CONTROLLER_PORT: u16 = 4180;
@@ -35,6 +41,12 @@ pub struct HttpControllerConfig {
     /// Larger dtab bodies are refused with 413.
     #[serde(default = "max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Who may read and write; without it, writes come from loopback only.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Without `auth`, accept writes from anyone who reaches the listener.
+    #[serde(default)]
+    pub allow_unauthenticated_writes: bool,
     /// TLS, timeouts and caps (read by [`ServerSettings::take`]).
     #[serde(skip)]
     pub server: ServerSettings,
@@ -106,7 +118,9 @@ impl InterfaceConfig {
                     let server =
                         ServerSettings::take(&mut rest, &field, &ServerSettings::default())?;
                     let config: HttpControllerConfig = typed(rest, &field)?;
-                    InterfaceConfig::HttpController(HttpControllerConfig { server, ..config })
+                    let config = HttpControllerConfig { server, ..config };
+                    config.check(&field)?;
+                    InterfaceConfig::HttpController(config)
                 }
                 "io.l5d.mesh" => {
                     if rest.contains_key("idleTimeoutMs") {
@@ -156,6 +170,8 @@ impl Default for HttpControllerConfig {
             ip: loopback(),
             port: HTTP_CONTROLLER_PORT,
             max_body_bytes: MAX_BODY_BYTES,
+            auth: None,
+            allow_unauthenticated_writes: false,
             server: ServerSettings::default(),
         }
     }
@@ -164,6 +180,46 @@ impl Default for HttpControllerConfig {
 impl HttpControllerConfig {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.port)
+    }
+
+    /// Refuses open writes beyond loopback, and `auth` blocks that could
+    /// authenticate no one. `field` is this interface's path.
+    fn check(&self, field: &str) -> Result<(), ConfigError> {
+        let Some(auth) = &self.auth else {
+            return check(
+                self.ip.to_canonical().is_loopback() || self.allow_unauthenticated_writes,
+                format!("{field}.auth"),
+                &format!(
+                    "missing: io.l5d.httpController listens on {}, so anyone who reaches it \
+                     could rewrite every dtab; configure auth (a tokenFile or \
+                     clientCertificates), listen on a loopback address, or set \
+                     allowUnauthenticatedWrites: true",
+                    self.ip
+                ),
+            );
+        };
+        check(
+            !self.allow_unauthenticated_writes,
+            format!("{field}.allowUnauthenticatedWrites"),
+            "cannot be true with auth: with auth configured every write is authenticated",
+        )?;
+        check(
+            auth.token_file.is_some() || !auth.client_certificates.is_empty(),
+            format!("{field}.auth"),
+            "configure tokenFile or clientCertificates (or both): without either, no one \
+             can authenticate",
+        )?;
+        let verifies_clients = self
+            .server
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.ca_cert_path.is_some());
+        check(
+            auth.client_certificates.is_empty() || verifies_clients,
+            format!("{field}.auth.clientCertificates"),
+            "needs tls with caCertPath on this interface: without it no client presents a \
+             verified certificate",
+        )
     }
 }
 

@@ -105,6 +105,83 @@ fn errors_name_the_field() {
     }
 }
 
+/// The HTTP API is the write path: open writes beyond loopback are refused
+/// unless the operator says so, and `auth` is checked field by field.
+#[test]
+fn http_controller_auth() {
+    let parse = |controller: &str| {
+        NamerdConfig::parse(&format!(
+            "storage: {{kind: io.l5d.inMemory}}\n\
+             interfaces:\n- {{kind: io.l5d.mesh}}\n- {{kind: io.l5d.httpController, {controller}}}"
+        ))
+    };
+    let auth = "auth: {tokenFile: /t, permissions: {internal: {write: [deployer]}}}";
+    for ok in [
+        "ip: 127.0.0.1",
+        "ip: \"::1\"",
+        "ip: 0.0.0.0, allowUnauthenticatedWrites: true",
+        &format!("ip: 0.0.0.0, {auth}"),
+        &format!("ip: 0.0.0.0, {auth}, allowUnauthenticatedWrites: false"),
+        "auth: {clientCertificates: {spiffe://e/ops: ops}, reads: restricted, permissions: {\"*\": {read: [\"*\"]}}}",
+    ] {
+        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    let cfg = parse(&format!("ip: 0.0.0.0, {auth}")).unwrap();
+    let auth_cfg = cfg.http_controller().unwrap().auth.as_ref().unwrap();
+    assert_eq!(auth_cfg.reads, crate::auth::Reads::Open);
+    assert_eq!(auth_cfg.token_file, Some(PathBuf::from("/t")));
+
+    let cases = [
+        (
+            "ip: 0.0.0.0".to_string(),
+            "interfaces[1].auth: missing: io.l5d.httpController listens on 0.0.0.0",
+        ),
+        (
+            "ip: \"::\"".to_string(),
+            "interfaces[1].auth: missing: io.l5d.httpController listens on ::",
+        ),
+        (
+            format!("{auth}, allowUnauthenticatedWrites: true"),
+            "interfaces[1].allowUnauthenticatedWrites: cannot be true with auth",
+        ),
+        (
+            "auth: {permissions: {}}".to_string(),
+            "interfaces[1].auth: configure tokenFile or clientCertificates",
+        ),
+        (
+            "auth: {tokenFile: /t}".to_string(),
+            "interfaces[1].auth.permissions: missing; it is required",
+        ),
+        (
+            "auth: {tokenFile: /t, permissions: {}, tokenfile: /u}".to_string(),
+            "interfaces[1].auth.tokenfile: unknown field",
+        ),
+        (
+            "auth: {tokenFile: /t, permissions: {\"in ternal\": {write: [a]}}}".to_string(),
+            "interfaces[1].auth.permissions.in ternal: invalid dtab namespace",
+        ),
+        (
+            "auth: {tokenFile: /t, permissions: {internal: {write: [\"de ployer\"]}}}".to_string(),
+            "interfaces[1].auth.permissions.internal.write[0]: invalid identity",
+        ),
+        (
+            "auth: {tokenFile: /t, permissions: {internal: {wirte: [a]}}}".to_string(),
+            "interfaces[1].auth.permissions.internal.wirte: unknown field",
+        ),
+        (
+            "auth: {tokenFile: /t, reads: closed, permissions: {}}".to_string(),
+            "interfaces[1].auth.reads: unknown variant `closed`",
+        ),
+    ];
+    for (controller, want) in cases {
+        let err = parse(&controller).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "{controller}: got {err:?}, want {want:?}"
+        );
+    }
+}
+
 #[test]
 fn k8s_storage_keys_and_defaults() {
     let parse = |storage: &str| {
@@ -220,6 +297,12 @@ const DOCUMENTED: &[&str] = &[
     "interfaces[].ip",
     "interfaces[].port",
     "interfaces[].maxBodyBytes",
+    "interfaces[].auth",
+    "interfaces[].auth.tokenFile",
+    "interfaces[].auth.clientCertificates",
+    "interfaces[].auth.reads",
+    "interfaces[].auth.permissions",
+    "interfaces[].allowUnauthenticatedWrites",
     "interfaces[].keepAliveIntervalMs",
     "interfaces[].keepAliveTimeoutMs",
     "interfaces[].maxConcurrentStreams",
