@@ -61,33 +61,44 @@ impl Namerd {
     /// PostgreSQL and Kubernetes are retried in the background, with `/admin/ready`
     /// answering 503 until it is open.
     pub async fn start(config: NamerdConfig) -> anyhow::Result<Namerd> {
-        // Certificates first: one that cannot be used is a configuration
-        // error (the binary exits 64 on a `ConfigError`).
+        // Certificates and the token file first, before any listener binds:
+        // one that cannot be used is a configuration error (the binary exits
+        // 64 on a `ConfigError`), not a server that refuses everyone.
         let admin_tls = load_tls(&config.admin.server, ALPN_HTTP, "admin.tls")?;
-        let admin_listener = std::net::TcpListener::bind(config.admin.addr())
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .with_context(|| format!("cannot listen for admin on {}", config.admin.addr()))?;
         let mut http = None;
         let mut mesh = None;
         for (i, interface) in config.interfaces.iter().enumerate() {
-            let field = format!("interfaces[{i}].tls");
+            let field = format!("interfaces[{i}]");
             match interface {
                 InterfaceConfig::HttpController(c) => {
-                    let tls = load_tls(&c.server, ALPN_HTTP, &field)?;
-                    // Read the token file before listening: a bad one is a
-                    // configuration error, not a server that refuses everyone.
-                    let access =
-                        Access::new(c.auth.as_ref(), c.allow_unauthenticated_writes, &format!("interfaces[{i}].auth"))?;
-                    let listener = bind(c.addr(), HTTP_CONTROLLER, tls, &c.server).await?;
-                    http = Some((listener, c.clone(), Arc::new(access)));
+                    let tls = load_tls(&c.server, ALPN_HTTP, &format!("{field}.tls"))?;
+                    let access = Access::new(
+                        c.auth.as_ref(),
+                        c.allow_unauthenticated_writes,
+                        &format!("{field}.auth"),
+                    )?;
+                    http = Some((c, tls, Arc::new(access)));
                 }
                 InterfaceConfig::Mesh(c) => {
-                    let tls = load_tls(&c.server, ALPN_H2, &field)?;
-                    let listener = bind(c.addr(), MESH, tls, &c.server).await?;
-                    mesh = Some((listener, c.clone()));
+                    mesh = Some((c, load_tls(&c.server, ALPN_H2, &format!("{field}.tls"))?));
                 }
             }
         }
+        let admin_listener = std::net::TcpListener::bind(config.admin.addr())
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .with_context(|| format!("cannot listen for admin on {}", config.admin.addr()))?;
+        let http = match http {
+            Some((c, tls, access)) => Some((
+                bind(c.addr(), HTTP_CONTROLLER, tls, &c.server).await?,
+                c.clone(),
+                access,
+            )),
+            None => None,
+        };
+        let mesh = match mesh {
+            Some((c, tls)) => Some((bind(c.addr(), MESH, tls, &c.server).await?, c.clone())),
+            None => None,
+        };
         let admin_addr = admin_listener.local_addr()?;
         let http_addr = http.as_ref().map(|(l, ..)| l.local_addr());
         let mesh_addr = mesh.as_ref().map(|(l, _)| l.local_addr());

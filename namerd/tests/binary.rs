@@ -45,6 +45,17 @@ async fn bad_configurations_exit_64_naming_the_field() {
             "storage.namespaces.internal",
         ),
         (": : :", "(document)"),
+        // The dtab API beyond loopback without authentication.
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController, ip: 0.0.0.0}]",
+            "interfaces[0].auth: missing: io.l5d.httpController listens on 0.0.0.0",
+        ),
+        // Found only when starting: a token file that is not there.
+        (
+            "admin: {port: 0}\nstorage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh, port: 0}, \
+             {kind: io.l5d.httpController, port: 0, auth: {tokenFile: /nonexistent/tokens.yaml, permissions: {}}}]",
+            "interfaces[1].auth.tokenFile: cannot read /nonexistent/tokens.yaml",
+        ),
     ];
     for (i, (text, field)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("namerd-{i}.yaml"));
