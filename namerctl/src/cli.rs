@@ -74,6 +74,16 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    /// a file holding the bearer token sent to namerd (Authorization:
+    /// Bearer), for a namerd that authenticates its clients
+    #[arg(
+        long = "token-file",
+        global = true,
+        value_name = "FILE",
+        env = "NAMERCTL_TOKEN_FILE"
+    )]
+    pub token_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: TopCommand,
 }
@@ -202,6 +212,7 @@ pub struct Invocation {
     pub timeout_secs: u64,
     pub json: bool,
     pub verbose: bool,
+    pub token_file: Option<PathBuf>,
     pub action: Action,
 }
 
@@ -304,6 +315,7 @@ impl Cli {
             timeout_secs: self.timeout,
             json: dtab.json,
             verbose: self.verbose,
+            token_file: self.token_file,
             action,
         })
     }
@@ -484,11 +496,14 @@ mod tests {
             "c.yaml",
             "--timeout",
             "5",
+            "--token-file",
+            "/run/t",
         ])
         .unwrap();
         assert_eq!(got.base_url.as_deref(), Some("http://a:1"));
         assert_eq!(got.config, Some(PathBuf::from("c.yaml")));
         assert_eq!(got.timeout_secs, 5);
+        assert_eq!(got.token_file, Some(PathBuf::from("/run/t")));
         assert!(got.json);
         let got = parse(&["dtab", "ls", "--json=true", "--base-url=http://b"]).unwrap();
         assert!(got.json);

@@ -1,9 +1,10 @@
 //! The namerd HTTP API client: one HTTP/1.1 request per call, each bounded
-//! by a timeout, and the mapping of namerd's status codes to [`Error`]s
-//! (404, 409, 410, 412 and the rest). `http://` goes through hyper-util's
-//! legacy client; `https://` dials a connection per request with
-//! `l5d-runtime`'s TLS client (`--ca-cert`, `--cert`, `--key`), which is all
-//! a command of one or two requests needs.
+//! by a timeout, with the bearer token if one was given, and the mapping of
+//! namerd's status codes to [`Error`]s (401, 403, 404, 409, 410, 412 and the
+//! rest). `http://` goes through hyper-util's legacy client; `https://`
+//! dials a connection per request with `l5d-runtime`'s TLS client
+//! (`--ca-cert`, `--cert`, `--key`), which is all a command of one or two
+//! requests needs.
 //!
 //! Versions are sent and read verbatim (`If-Match` / `ETag`, base64, no
 //! quotes), as namerd expects.
@@ -13,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -27,6 +28,7 @@ use crate::cli::TlsFiles;
 use crate::config::BaseUrl;
 use crate::error::Error;
 use crate::input::CONTENT_TYPE_JSON;
+use crate::token::Token;
 
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -60,6 +62,7 @@ pub struct NamerdClient {
     transport: Transport,
     base: BaseUrl,
     timeout: Duration,
+    token: Option<Token>,
 }
 
 #[derive(Debug)]
@@ -84,7 +87,13 @@ impl NamerdClient {
             transport,
             base,
             timeout,
+            token: None,
         })
+    }
+
+    /// Sends `token` with every request.
+    pub fn with_token(self, token: Option<Token>) -> Self {
+        NamerdClient { token, ..self }
     }
 
     /// `GET /api/1/dtabs`: the namespace names.
@@ -211,6 +220,9 @@ impl NamerdClient {
         if let Some(who) = operator() {
             request = request.header("l5d-author", who);
         }
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, token.authorization().clone());
+        }
         if let Some(version) = if_match {
             let value = HeaderValue::from_str(check_version(version)?)
                 .expect("base64 is a valid header value");
@@ -241,18 +253,31 @@ impl NamerdClient {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty());
-            Ok(Reply {
+            Ok::<_, Error>(Reply {
                 status: parts.status,
                 etag,
                 body,
             })
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout {
-                url: self.base.to_string(),
-                timeout: self.timeout,
+        let reply = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    url: self.base.to_string(),
+                    timeout: self.timeout,
+                });
+            }
+        };
+        // Whatever the call, these say the same thing.
+        match reply.status {
+            StatusCode::UNAUTHORIZED => Err(Error::Unauthenticated {
+                detail: error_detail(&reply.body),
+                token_file: self.token.as_ref().map(|t| t.file().to_path_buf()),
             }),
+            StatusCode::FORBIDDEN => Err(Error::Forbidden {
+                detail: error_detail(&reply.body),
+            }),
+            _ => Ok(reply),
         }
     }
 

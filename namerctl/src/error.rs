@@ -1,17 +1,24 @@
 //! Everything that can go wrong after the arguments parsed, in words an
 //! operator understands, and the exit code each maps to: 1 for errors, 3
-//! for version conflicts (2 is clap's, for usage errors).
+//! for version conflicts, 4 when namerd wants other credentials (401), 5
+//! when the identity lacks the permission (403); 2 is clap's, for usage
+//! errors.
 
 use std::time::Duration;
 
 use crate::config::ConfigError;
 use crate::input::{InputError, VersionRequired};
+use crate::token::TokenError;
 
 /// Exit code for errors other than usage errors and conflicts.
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code for a refused compare-and-set: the dtab changed (412) or
 /// already exists (409 on create).
 pub const EXIT_CONFLICT: u8 = 3;
+/// Exit code for 401: no token, or one namerd does not accept.
+pub const EXIT_UNAUTHENTICATED: u8 = 4;
+/// Exit code for 403: the token's identity may not do this.
+pub const EXIT_FORBIDDEN: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,6 +28,8 @@ pub enum Error {
     Input(#[from] InputError),
     #[error(transparent)]
     VersionRequired(#[from] VersionRequired),
+    #[error(transparent)]
+    Token(#[from] TokenError),
 
     /// Kept word for word from the Go namerctl; scripts match on it.
     #[error("resource was not found by ID or name")]
@@ -65,6 +74,23 @@ pub enum Error {
         status: http::StatusCode,
         detail: Option<String>,
     },
+    /// 401, with namerd's reason and what to do about it.
+    #[error(
+        "not authenticated (401 Unauthorized){}; {}",
+        detail_text(detail.as_deref()),
+        match token_file {
+            Some(file) => format!("namerd did not accept the token in {}", file.display()),
+            None => "give namerctl a token with --token-file or NAMERCTL_TOKEN_FILE".to_string(),
+        }
+    )]
+    Unauthenticated {
+        detail: Option<String>,
+        /// Where the token that was sent came from; `None` if none was.
+        token_file: Option<std::path::PathBuf>,
+    },
+    /// 403: namerd's body says which identity lacks which permission.
+    #[error("not allowed (403 Forbidden){}", detail_text(detail.as_deref()))]
+    Forbidden { detail: Option<String> },
     #[error("namerd sent an unreadable response to {what}: {message}")]
     BadResponse { what: String, message: String },
     #[error(
@@ -87,6 +113,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Conflict { .. } | Error::AlreadyExists { .. } => EXIT_CONFLICT,
+            Error::Unauthenticated { .. } => EXIT_UNAUTHENTICATED,
+            Error::Forbidden { .. } => EXIT_FORBIDDEN,
             _ => EXIT_ERROR,
         }
     }
@@ -154,6 +182,31 @@ mod tests {
                 },
                 "dtab internal already exists (current version AAAAAAAAAAE=)",
                 3,
+            ),
+            (
+                Error::Unauthenticated {
+                    detail: Some("authentication required: send a bearer token".into()),
+                    token_file: None,
+                },
+                "not authenticated (401 Unauthorized): authentication required: send a bearer \
+                 token; give namerctl a token with --token-file or NAMERCTL_TOKEN_FILE",
+                4,
+            ),
+            (
+                Error::Unauthenticated {
+                    detail: Some("the bearer token is not valid".into()),
+                    token_file: Some("/run/namerctl/token".into()),
+                },
+                "not authenticated (401 Unauthorized): the bearer token is not valid; \
+                 namerd did not accept the token in /run/namerctl/token",
+                4,
+            ),
+            (
+                Error::Forbidden {
+                    detail: Some("deployer may not write dtab namespace external".into()),
+                },
+                "not allowed (403 Forbidden): deployer may not write dtab namespace external",
+                5,
             ),
             (
                 Error::Unreachable {

@@ -10,7 +10,8 @@
 //! The binary (`src/main.rs`) only parses arguments and maps errors to exit
 //! codes; everything else is here so it can be tested without a process.
 //! The pure parts ([`config`], [`input`], [`format`](mod@format)) do no network I/O;
-//! only [`client`] talks to namerd.
+//! only [`client`] talks to namerd, sending the bearer token of [`token`]
+//! when one is given.
 
 pub mod api;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod format;
 pub mod input;
 pub mod run;
+pub mod token;
 
 pub use error::Error;
 pub use run::{Environment, run};

@@ -1,5 +1,6 @@
 //! The `namerctl` binary: parse the command line, run it, map the outcome
-//! to an exit code (0 ok, 1 error, 2 usage, 3 version conflict).
+//! to an exit code (0 ok, 1 error, 2 usage, 3 version conflict, 4 not
+//! authenticated, 5 not allowed).
 
 use std::process::ExitCode;
 

@@ -12,6 +12,7 @@ use crate::config::{self, Sources};
 use crate::error::Error;
 use crate::format;
 use crate::input::{self, CONTENT_TYPE_JSON};
+use crate::token::Token;
 
 /// What namerctl reads from its process environment, passed in so that
 /// nothing below `main` reads globals.
@@ -47,11 +48,17 @@ pub async fn run(
     if invocation.verbose {
         writeln!(err, "namerd at {base} ({origin})").map_err(Error::Output)?;
     }
+    let token = invocation
+        .token_file
+        .as_deref()
+        .map(Token::read)
+        .transpose()?;
     let client = NamerdClient::new(
         base,
         Duration::from_secs(invocation.timeout_secs),
         &invocation.tls,
-    )?;
+    )?
+    .with_token(token);
     let json = invocation.json;
 
     let text = match invocation.action {
