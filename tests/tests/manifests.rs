@@ -7,6 +7,8 @@
 //! - the namerd configurations kept in ConfigMaps parse with namerd's own
 //!   parser, and listen where the Deployment and Service expect; the proxy's
 //!   configuration parses with the proxy's;
+//! - namerd's dtab API authenticates writes with a token file mounted from
+//!   a Secret, and the seed Job sends a token mounted from another;
 //! - the seeded dtabs parse, and every router of the proxy configuration has
 //!   one; the proxy's ports agree between its configuration, the DaemonSet
 //!   and the Service;
@@ -455,4 +457,65 @@ fn proxy_ports_agree_between_config_daemonset_and_service() {
         .collect();
     assert_eq!(env.get("NODE_NAME"), Some(&"spec.nodeName"));
     assert_eq!(env.get("POD_IP"), Some(&"status.podIP"));
+}
+
+/// The mount path of the Secret `secret` in a pod template, if it is mounted
+/// as a directory (a `subPath` mount never sees the Secret's updates).
+fn secret_mount<'a>(workload: &'a Value, secret: &str) -> Option<&'a str> {
+    let pod = &workload["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()?
+        .iter()
+        .find(|v| v["secret"]["secretName"] == secret)?["name"]
+        .as_str()?;
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == volume)?;
+    assert!(mount["subPath"].is_null(), "{secret} is mounted by subPath");
+    mount["mountPath"].as_str()
+}
+
+/// namerd binds its dtab API on every address, so writes need a token:
+/// the token file its configuration names is mounted from the Secret
+/// `namerd-tokens`, the permissions name the seed Job's identity, and the
+/// Job sends that identity's token, mounted from `namerd-seed-token`.
+#[test]
+fn the_dtab_api_takes_tokens_mounted_from_secrets() {
+    let deployment = object("Deployment", "namerd");
+    let tokens_dir = secret_mount(&deployment, "namerd-tokens")
+        .expect("the namerd Deployment mounts the Secret namerd-tokens");
+    for (path, cm) in objects("ConfigMap") {
+        if cm["metadata"]["name"] != "namerd-config" {
+            continue;
+        }
+        let config = NamerdConfig::parse(data(&cm, "config.yaml")).unwrap();
+        let auth = config.http_controller().and_then(|c| c.auth.as_ref());
+        let auth = auth.unwrap_or_else(|| panic!("{}: the dtab API has no auth", shown(&path)));
+        let file = auth.token_file.as_ref().expect("a token file");
+        assert_eq!(
+            file.parent(),
+            Some(Path::new(tokens_dir)),
+            "{}: the token file is not in the Secret's mount",
+            shown(&path)
+        );
+        let identities = format!("{:?}", auth.permissions);
+        assert!(
+            identities.contains("seed"),
+            "{}: {identities}",
+            shown(&path)
+        );
+    }
+    let job = object("Job", "namerd-seed-dtabs");
+    let seed_dir = secret_mount(&job, "namerd-seed-token")
+        .expect("the seed Job mounts the Secret namerd-seed-token");
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env");
+    let token_file = env
+        .iter()
+        .find(|e| e["name"] == "NAMERCTL_TOKEN_FILE")
+        .and_then(|e| e["value"].as_str())
+        .expect("the seed Job sets NAMERCTL_TOKEN_FILE");
+    assert_eq!(token_file, format!("{seed_dir}/token"));
 }
