@@ -77,7 +77,7 @@ pub(super) async fn authorize(
                 namespace = ns.as_deref().unwrap_or("-"),
                 method = %parts.method,
                 path = parts.uri.path(),
-                peer = ?caller.addr,
+                peer = %caller.addr.map_or_else(|| "-".to_string(), |a| a.to_string()),
                 "refused: {refusal}"
             );
             ApiError::Refused(refusal).into_response()
