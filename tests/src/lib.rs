@@ -54,7 +54,17 @@ impl Namerd {
     /// Starts `namerd -` with `config` on standard input and waits for its
     /// `namerd listening ...` line.
     pub async fn start(config: &str) -> Namerd {
-        let mut child = spawn_with_config("namerd", config).await;
+        Namerd::spawn(config, Stdio::inherit()).await
+    }
+
+    /// As [`Namerd::start`], keeping what namerd logs for
+    /// [`Namerd::stop_with_log`].
+    pub async fn start_logged(config: &str) -> Namerd {
+        Namerd::spawn(config, Stdio::piped()).await
+    }
+
+    async fn spawn(config: &str, stderr: Stdio) -> Namerd {
+        let mut child = spawn_with_config("namerd", config, stderr).await;
         let line = ready_line(&mut child, "namerd").await;
         let get =
             |name: &str| field(&line, name).unwrap_or_else(|| panic!("no {name}= in {line:?}"));
@@ -104,6 +114,26 @@ impl Namerd {
         signal_and_wait(&mut self.child, "-TERM").await
     }
 
+    /// SIGTERM, then everything namerd logged (started with
+    /// [`Namerd::start_logged`]).
+    pub async fn stop_with_log(mut self) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let mut stderr = self
+            .child
+            .stderr
+            .take()
+            .expect("namerd was started with start_logged");
+        let mut log = String::new();
+        let read = async {
+            stderr
+                .read_to_string(&mut log)
+                .await
+                .expect("namerd's log is readable")
+        };
+        let (_, _) = tokio::join!(signal_and_wait(&mut self.child, "-TERM"), read);
+        log
+    }
+
     /// SIGKILL: namerd dies without a chance to close anything.
     pub async fn kill(mut self) {
         signal_and_wait(&mut self.child, "-KILL").await;
@@ -111,12 +141,13 @@ impl Namerd {
 }
 
 /// Starts `<name> -` with `config` on standard input and stdout piped.
-async fn spawn_with_config(name: &str, config: &str) -> Child {
+async fn spawn_with_config(name: &str, config: &str, stderr: Stdio) -> Child {
     let mut child = Command::new(binary(name))
         .arg("-")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("{name} starts: {e}"));
@@ -174,7 +205,7 @@ impl Proxy {
     /// Starts `linkerd-proxy -` with `config` on standard input and waits
     /// for its `linkerd-proxy listening ...` line.
     pub async fn start(config: &str) -> Proxy {
-        let mut child = spawn_with_config("linkerd-proxy", config).await;
+        let mut child = spawn_with_config("linkerd-proxy", config, Stdio::inherit()).await;
         let line = ready_line(&mut child, "linkerd-proxy").await;
         let admin = field(&line, "admin").unwrap_or_else(|| panic!("no admin= in {line:?}"));
         let routers = line

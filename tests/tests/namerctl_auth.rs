@@ -6,46 +6,13 @@
 //! Refusals are counted on the admin metrics and logged without the token.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
-use l5d_e2e::{binary, curl, outcome};
+use l5d_e2e::{Namerd, binary, curl, outcome};
 use namerd::auth::hashed;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const DEPLOYER_TOKEN: &str = "e2e-deployer-7d41c9a0b2";
 const READER_TOKEN: &str = "e2e-reader-51f0e6";
-
-/// namerd with `config` on standard input, its stderr kept; returns the
-/// child and its HTTP and admin addresses.
-async fn start_namerd(config: &str) -> (Child, String, String) {
-    let mut child = Command::new(binary("namerd"))
-        .arg("-")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("namerd starts");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(config.as_bytes()).await.unwrap();
-    drop(stdin);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("namerd reports its addresses within 60 s")
-        .unwrap()
-        .expect("namerd printed its addresses");
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
-            .to_string()
-    };
-    (child, field("http"), field("admin"))
-}
 
 /// namerctl with `args` and `env`; (status, stdout, stderr).
 async fn namerctl(base_url: &str, env: &[(&str, &Path)], args: &[&str]) -> (i32, String, String) {
@@ -93,8 +60,8 @@ async fn namerctl_with_and_without_a_token() {
          - {{kind: io.l5d.mesh, ip: 127.0.0.1, port: 0}}\n",
         tokens.display()
     );
-    let (mut namerd, http, admin) = start_namerd(&config).await;
-    let url = format!("http://{http}");
+    let namerd = Namerd::start_logged(&config).await;
+    let url = namerd.base_url();
 
     // No token: 401, exit 4, and what to do about it.
     let (status, _, stderr) = namerctl(&url, &[], &["dtab", "create", "internal", dtab]).await;
@@ -179,7 +146,8 @@ async fn namerctl_with_and_without_a_token() {
     assert!(stdout.contains("/svc  => /host ;"), "{stdout}");
 
     // Counted by reason and namespace.
-    let (_, metrics, _) = curl(&[&format!("http://{admin}/admin/metrics/prometheus")]).await;
+    let metrics_url = format!("http://{}/admin/metrics/prometheus", namerd.admin);
+    let (_, metrics, _) = curl(&[&metrics_url]).await;
     let count = |reason: &str| {
         metrics
             .lines()
@@ -196,16 +164,7 @@ async fn namerctl_with_and_without_a_token() {
     assert_eq!(count("forbidden").as_deref(), Some("1"), "{metrics}");
 
     // Logged, and never with a token.
-    namerd.start_kill().unwrap();
-    namerd.wait().await.unwrap();
-    let mut log = String::new();
-    namerd
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .await
-        .unwrap();
+    let log = namerd.stop_with_log().await;
     assert_eq!(log.matches("refused").count(), 3, "{log}");
     for secret in [DEPLOYER_TOKEN, READER_TOKEN, "e2e-not-a-known-token"] {
         assert!(!log.contains(secret), "the log shows a token: {log}");
