@@ -122,7 +122,8 @@ fn http_controller_auth() {
         "ip: 0.0.0.0, allowUnauthenticatedWrites: true",
         &format!("ip: 0.0.0.0, {auth}"),
         &format!("ip: 0.0.0.0, {auth}, allowUnauthenticatedWrites: false"),
-        "auth: {clientCertificates: {spiffe://e/ops: ops}, reads: restricted, permissions: {\"*\": {read: [\"*\"]}}}",
+        "auth: {clientCertificates: {spiffe://e/ops: ops}, reads: restricted, permissions: {\"*\": {read: [\"*\"]}}}, \
+         tls: {certPath: /c, keyPath: /k, caCertPath: /ca}",
     ] {
         parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
@@ -147,6 +148,12 @@ fn http_controller_auth() {
         (
             "auth: {permissions: {}}".to_string(),
             "interfaces[1].auth: configure tokenFile or clientCertificates",
+        ),
+        (
+            "auth: {clientCertificates: {spiffe://e/ops: ops}, permissions: {}}, \
+             tls: {certPath: /c, keyPath: /k}"
+                .to_string(),
+            "interfaces[1].auth.clientCertificates: needs tls with caCertPath",
         ),
         (
             "auth: {tokenFile: /t}".to_string(),
