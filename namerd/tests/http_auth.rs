@@ -30,10 +30,12 @@ const REMOTE: &str = "10.0.0.7:5000";
 const LOCAL: &str = "127.0.0.1:5000";
 const OPS_SAN: &str = "spiffe://example.org/ns/ops/sa/deployer";
 
-/// The `io.l5d.httpController` of the tests that configure `auth`.
+/// The `io.l5d.httpController` of the tests that configure `auth` (the
+/// router is called in-process, so the TLS files are never read).
 fn controller(reads: &str, token_file: &Path) -> String {
     format!(
-        "kind: io.l5d.httpController\n  ip: 0.0.0.0\n  auth:\n    \
+        "kind: io.l5d.httpController\n  ip: 0.0.0.0\n  \
+         tls: {{certPath: /tls.crt, keyPath: /tls.key, caCertPath: /ca.crt}}\n  auth:\n    \
          tokenFile: {}\n    clientCertificates: {{\"{OPS_SAN}\": ops}}\n    \
          reads: {reads}\n    permissions:\n      \
          internal: {{write: [deployer], read: [reader]}}\n      \"*\": {{write: [ops]}}\n",
