@@ -107,6 +107,12 @@ impl TestPki {
             .issue(self.dir.path(), stem, &["localhost", "127.0.0.1"], None)
     }
 
+    /// A new client certificate with `names` from the same CA, written as
+    /// `{stem}.pem` and `{stem}.key` (for rotation).
+    pub fn issue_client(&self, stem: &str, names: &[&str]) -> Pair {
+        self.ca.issue(self.dir.path(), stem, names, None)
+    }
+
     /// The server's `tls` block: the server pair, no client certificates.
     pub fn server_tls(&self) -> ServerTlsConfig {
         ServerTlsConfig {

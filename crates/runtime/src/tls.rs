@@ -6,7 +6,8 @@
 //! - [`ServerTls`]: a server configuration that follows its files (see
 //!   `reload.rs`): new handshakes get the latest good certificate, open
 //!   connections are untouched.
-//! - [`ClientTls`]: a client configuration and the server name to verify.
+//! - [`ClientTls`]: a client configuration and the server name to verify;
+//!   a long-lived client's follows its files too.
 //! - [`TlsError`]: a file or setting that cannot be used, naming the file,
 //!   its key in the block, and why; [`TlsError::at`] turns it into the
 //!   configuration error a binary exits 64 on.
@@ -15,7 +16,6 @@
 //! protocol above TLS.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ServerConfig};
@@ -48,10 +48,11 @@ pub struct ServerTls {
     current: watch::Receiver<Arc<ServerConfig>>,
 }
 
-/// A client's TLS configuration.
+/// A client's TLS configuration, kept current with its files when made by
+/// [`ClientTls::load`].
 #[derive(Clone, Debug)]
 pub struct ClientTls {
-    config: Arc<ClientConfig>,
+    current: watch::Receiver<Arc<ClientConfig>>,
     common_name: Option<String>,
 }
 
@@ -68,20 +69,11 @@ impl ServerTls {
         alpn: &[&[u8]],
         block: &str,
     ) -> Result<ServerTls, ConfigError> {
-        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
-        let loaded = server::Files::read(cfg).and_then(|files| {
-            let built = server::build(cfg, &files, &alpn, SystemTime::now())?;
-            Ok((files, built))
-        });
-        let (files, built) = loaded.map_err(|e| {
-            reload::record_error(cfg, &e);
-            e.at(block)
-        })?;
-        reload::record_served(cfg, &built.leaf);
-        let (tx, current) = watch::channel(built.config);
-        if cfg.reload_interval_secs > 0 {
-            tokio::spawn(reload::follow(cfg.clone(), alpn, files, tx));
-        }
+        let source = server::ServerSource {
+            cfg: cfg.clone(),
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+        };
+        let current = start(source, cfg.reload_interval_secs, block)?;
         Ok(ServerTls { current })
     }
 
@@ -100,21 +92,47 @@ impl ServerTls {
 
 impl ClientTls {
     /// Reads the files of `cfg` and builds the configuration, offering
-    /// `alpn`.
+    /// `alpn`, once: the files are not followed (see [`ClientTls::load`]).
     pub fn new(cfg: &ClientTlsConfig, alpn: &[&[u8]]) -> Result<ClientTls, TlsError> {
         let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let (_, current) = watch::channel(Arc::new(client::build(cfg, &alpn)?));
         Ok(ClientTls {
-            config: Arc::new(client::build(cfg, &alpn)?),
+            current,
             common_name: cfg.common_name.clone(),
         })
     }
 
-    pub fn config(&self) -> Arc<ClientConfig> {
-        self.config.clone()
+    /// Like [`ClientTls::new`], for a long-lived client: when
+    /// `reloadIntervalSecs` is not 0, a task (on the current tokio
+    /// runtime) follows the files for as long as a clone of this handle
+    /// lives, and new connections use the latest good configuration (a
+    /// rotated client certificate, a new CA bundle). `block` is the `tls`
+    /// block's field path, named by the error when the files cannot be
+    /// used.
+    pub fn load(
+        cfg: &ClientTlsConfig,
+        alpn: &[&[u8]],
+        block: &str,
+    ) -> Result<ClientTls, ConfigError> {
+        let source = client::ClientSource {
+            cfg: cfg.clone(),
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+        };
+        let current = start(source, cfg.reload_interval_secs, block)?;
+        Ok(ClientTls {
+            current,
+            common_name: cfg.common_name.clone(),
+        })
     }
 
+    /// The configuration new connections use.
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.current.borrow().clone()
+    }
+
+    /// A connector for one new connection.
     pub fn connector(&self) -> TlsConnector {
-        TlsConnector::from(self.config.clone())
+        TlsConnector::from(self.config())
     }
 
     /// The name to verify for a connection to `host`: `commonName` if it
@@ -122,6 +140,29 @@ impl ClientTls {
     pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
         server_name(self.common_name.as_deref().unwrap_or(host))
     }
+}
+
+/// Reads and builds `source` now (a refusal is counted and becomes the
+/// configuration error of `block`), then, unless `interval_secs` is 0,
+/// follows its files in a task.
+fn start<S: reload::Source>(
+    source: S,
+    interval_secs: u64,
+    block: &str,
+) -> Result<watch::Receiver<Arc<S::Config>>, ConfigError> {
+    let built = source
+        .read()
+        .and_then(|files| Ok((source.build(&files)?, files)));
+    let (config, files) = built.map_err(|e| {
+        reload::record_error(source.main_path(), &e);
+        e.at(block)
+    })?;
+    let (tx, rx) = watch::channel(Arc::new(config));
+    if interval_secs > 0 {
+        let interval = std::time::Duration::from_secs(interval_secs);
+        tokio::spawn(reload::follow(source, interval, files, tx));
+    }
+    Ok(rx)
 }
 
 /// The ring provider, with its cipher suites narrowed to `ciphers` (rustls

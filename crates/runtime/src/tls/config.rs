@@ -2,7 +2,7 @@
 //! a server's (`certPath`, `keyPath`, `caCertPath`, `requireClientAuth`,
 //! `protocols`, `ciphers`, `reloadIntervalSecs`) and a client's
 //! (`commonName`, `trustCerts`, `clientAuth`, `disableValidation`,
-//! `protocols`). Reading one checks only its shape; the files are read when
+//! `protocols`, `reloadIntervalSecs`). Reading one checks only its shape; the files are read when
 //! a listener or client is built from it.
 
 use std::fmt;
@@ -51,7 +51,7 @@ pub struct ServerTlsConfig {
 }
 
 /// The `tls` block of a client (a connection that dials TLS).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClientTlsConfig {
     /// The name the server's certificate must carry, also sent as SNI;
@@ -72,6 +72,25 @@ pub struct ClientTlsConfig {
     /// The protocol versions offered; TLS 1.2 and 1.3 by default.
     #[serde(default)]
     pub protocols: Option<Vec<TlsProtocol>>,
+    /// How often a long-lived client reads `trustCerts` and `clientAuth`
+    /// again; a change is used by new connections. 0 turns reloading off.
+    #[serde(default = "default_reload_interval_secs")]
+    pub reload_interval_secs: u64,
+}
+
+impl Default for ClientTlsConfig {
+    /// Nothing trusted yet, no client certificate, files followed every
+    /// 10 s (as the block's defaults).
+    fn default() -> Self {
+        ClientTlsConfig {
+            common_name: None,
+            trust_certs: Vec::new(),
+            client_auth: None,
+            disable_validation: false,
+            protocols: None,
+            reload_interval_secs: default_reload_interval_secs(),
+        }
+    }
 }
 
 /// A client certificate and its key.

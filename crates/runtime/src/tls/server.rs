@@ -12,12 +12,13 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::sign::SingleCertAndKey;
 
 use super::certs::{self, CertificateInfo, TlsError, TlsErrorKind};
+use super::reload::{self, Source};
 use super::{ServerTlsConfig, provider};
 
 /// A built server configuration and what it was built from.
 #[derive(Debug)]
 pub(super) struct Built {
-    pub(super) config: Arc<ServerConfig>,
+    pub(super) config: ServerConfig,
     /// The served leaf certificate.
     pub(super) leaf: CertificateInfo,
 }
@@ -88,10 +89,33 @@ pub(super) fn build(
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
     config.alpn_protocols = alpn.to_vec();
-    Ok(Built {
-        config: Arc::new(config),
-        leaf,
-    })
+    Ok(Built { config, leaf })
+}
+
+/// A server's `tls` block as [`reload::follow`] reads and builds it.
+#[derive(Debug)]
+pub(super) struct ServerSource {
+    pub(super) cfg: ServerTlsConfig,
+    pub(super) alpn: Vec<Vec<u8>>,
+}
+
+impl Source for ServerSource {
+    type Files = Files;
+    type Config = ServerConfig;
+
+    fn read(&self) -> Result<Files, TlsError> {
+        Files::read(&self.cfg)
+    }
+
+    fn build(&self, files: &Files) -> Result<ServerConfig, TlsError> {
+        let built = build(&self.cfg, files, &self.alpn, SystemTime::now())?;
+        reload::record_served(&self.cfg.cert_path, &built.leaf);
+        Ok(built.config)
+    }
+
+    fn main_path(&self) -> &Path {
+        &self.cfg.cert_path
+    }
 }
 
 fn rejected(field: &str, path: &Path, e: impl std::fmt::Display) -> TlsError {

@@ -38,6 +38,17 @@ async fn dial(
     Result<Connection, crate::listen::HandshakeError>,
 ) {
     let client = ClientTls::new(client, ALPN_HTTP).expect("a usable client block");
+    dial_with(listener, &client).await
+}
+
+/// [`dial`] with a client configuration already made.
+async fn dial_with(
+    listener: &Listener,
+    client: &ClientTls,
+) -> (
+    std::io::Result<ClientStream>,
+    Result<Connection, crate::listen::HandshakeError>,
+) {
     let tcp = TcpStream::connect(listener.local_addr()).await.unwrap();
     let name = client.server_name("localhost").unwrap();
     let (client, server) = tokio::join!(client.connector().connect(name, tcp), async {
@@ -229,4 +240,41 @@ async fn rotation_reaches_new_connections_and_drops_none() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (client, _) = dial(&listener, &pki.client_tls()).await;
     assert_eq!(served(&client.unwrap()), cert_der(&next.cert));
+}
+
+/// A long-lived client follows its files: after its certificate is
+/// rotated, its next connection presents the new one.
+#[tokio::test]
+async fn a_loaded_client_presents_its_rotated_certificate() {
+    let pki = TestPki::new();
+    let listener = listener(&pki.mtls(true)).await;
+    let mut cfg = pki.client_tls_with(&pki.client);
+    cfg.reload_interval_secs = 1;
+    let client = ClientTls::load(&cfg, ALPN_HTTP, "tls").unwrap();
+    let identity = |server: Connection| server.peer.identity.expect("an identity").names.clone();
+    let (_, server) = dial_with(&listener, &client).await;
+    assert_eq!(identity(server.unwrap()), CLIENT_NAMES);
+
+    let next = pki.issue_client("next-client", &["next.test"]);
+    std::fs::copy(&next.cert, &pki.client.cert).unwrap();
+    std::fs::copy(&next.key, &pki.client.key).unwrap();
+    // Polled every second: allow 30 (a busy machine), ask every 100 ms.
+    let mut rotated = false;
+    for _ in 0..300 {
+        let (_, server) = dial_with(&listener, &client).await;
+        if identity(server.unwrap()) == ["next.test"] {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        rotated,
+        "the new client certificate was not presented within 30 s"
+    );
+
+    let mut bad = cfg.clone();
+    bad.client_auth.as_mut().unwrap().key_path = pki.server.key.clone();
+    let err = ClientTls::load(&bad, ALPN_HTTP, "routers[0].client.tls").unwrap_err();
+    assert_eq!(err.field, "routers[0].client.tls.clientAuth.keyPath");
 }
