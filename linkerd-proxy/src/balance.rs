@@ -15,14 +15,13 @@ use std::time::Duration;
 
 use futures::future::{Either, FutureExt, TryFutureExt};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use l5d_dtab::{Addr, Path};
 use tokio::sync::watch;
 use tower::Service;
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover};
 
-use crate::client::{Connector, PooledBody};
+use crate::client::{Connector, PooledBody, RequestBody};
 use crate::config::BalancerKind;
 use crate::error::ProxyError;
 use crate::interpreter::Resolution;
@@ -37,7 +36,7 @@ use round_robin::RoundRobin;
 /// The latency an endpoint is assumed to have before it answered once.
 const DEFAULT_RTT: Duration = Duration::from_millis(30);
 
-type Req = Request<Incoming>;
+type Req = Request<RequestBody>;
 
 /// The balancer of one bound id.
 #[derive(Debug)]

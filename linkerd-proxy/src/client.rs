@@ -2,7 +2,11 @@
 //! endpoint ([`h1`]), or one multiplexed HTTP/2 connection per endpoint
 //! ([`h2`]).
 //!
-//! An [`EndpointClient`] is the tower service the balancer chooses among:
+//! [`Clients`] holds a router's `client` configurations (by prefix of the
+//! bound id, with their TLS) and gives each bound id's balancer its
+//! [`Connector`]; pools therefore belong to one id's balancer and one TLS
+//! identity. An [`EndpointClient`] is the tower service the balancer
+//! chooses among:
 //! it sends a request to one address and classifies connection failures
 //! (never delivered, safe to retry) apart from failures after delivery.
 //! (An endpoint itself, the address and what discovery says of it, is the
@@ -16,24 +20,48 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
+use l5d_dtab::Path;
+use l5d_runtime::config::ConfigError;
+use l5d_runtime::tls::{ALPN_H2, ClientTls};
 
-use crate::config::{ClientConfig, Protocol};
+use crate::config::{BalancerKind, ClientConfig, ClientConfigs, Protocol};
 use crate::error::ProxyError;
-use crate::metrics::EndpointMetrics;
+use crate::metrics::{EndpointMetrics, Metrics};
 
 mod h1;
 mod h2;
-mod tcp;
+mod transport;
 
 pub use h1::{H1Pool, PooledBody};
 pub use h2::H2Connection;
 pub(crate) use h2::{CONNECTION_WINDOW, STREAM_WINDOW};
+pub use transport::EndpointTls;
 
-/// Makes endpoint clients for one router.
+/// A request on its way to an endpoint: the body as the server read it,
+/// failing if the client stops sending (`l5d-runtime`'s body timeout).
+pub type RequestBody = l5d_runtime::serve::TimedBody;
+
+/// ALPN for the clients of an HTTP/1.1 router.
+const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
+
+/// The clients of one router: for each bound id, the settings of the
+/// `client` entries that match it, and the TLS of the last of them that
+/// has a `tls` block. Cloning shares the loaded TLS configurations.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    protocol: Protocol,
+    router: String,
+    configs: Arc<ClientConfigs>,
+    /// Per entry of `configs`, its TLS, loaded (and followed) once.
+    tls: Arc<[Option<ClientTls>]>,
+    metrics: Metrics,
+}
+
+/// Makes endpoint clients for one bound id.
 #[derive(Clone, Debug)]
 pub struct Connector {
     kind: ConnectorKind,
+    tls: Option<Arc<EndpointTls>>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,19 +76,83 @@ enum ConnectorKind {
     },
 }
 
+impl Clients {
+    /// Reads the TLS files of every entry (ALPN: the router's protocol),
+    /// so that an unusable one stops the start naming its field. Must be
+    /// called within a tokio runtime (the files are followed).
+    pub fn new(
+        router: &str,
+        protocol: Protocol,
+        configs: ClientConfigs,
+        metrics: &Metrics,
+    ) -> Result<Clients, ConfigError> {
+        let alpn = match protocol {
+            Protocol::Http => ALPN_HTTP1,
+            Protocol::H2 => ALPN_H2,
+        };
+        let tls = configs
+            .entries()
+            .iter()
+            .map(|entry| match &entry.value.tls {
+                None => Ok(None),
+                Some(tls) => ClientTls::load(tls, alpn, &format!("{}.tls", entry.field)).map(Some),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Clients {
+            protocol,
+            router: router.to_string(),
+            configs: Arc::new(configs),
+            tls: tls.into(),
+            metrics: metrics.clone(),
+        })
+    }
+
+    /// The balancer kind and the connector for the endpoints of `id`.
+    pub fn for_id(&self, id: &Path) -> (BalancerKind, Connector) {
+        let mut config = ClientConfig::default();
+        let mut tls = None;
+        for (i, entry, captures) in self.configs.matching(id) {
+            config.apply(&entry.value);
+            if let (Some(block), Some(loaded)) = (&entry.value.tls, &self.tls[i]) {
+                let name = block.common_name.as_deref().map(|n| captures.substitute(n));
+                tls = Some((loaded.clone(), name));
+            }
+        }
+        let tls = tls.map(|(loaded, name)| {
+            let failures = self.metrics.counter(
+                "linkerd_client_tls_failures_total",
+                vec![
+                    metrics::Label::new("router", self.router.clone()),
+                    metrics::Label::new("client", id.show()),
+                ],
+            );
+            Arc::new(EndpointTls::new(
+                loaded,
+                name.as_deref(),
+                failures,
+                id.show(),
+            ))
+        });
+        (
+            config.load_balancer,
+            Connector::new(self.protocol, &config, tls),
+        )
+    }
+}
+
 impl Connector {
-    pub fn new(protocol: Protocol, config: &ClientConfig) -> Self {
+    pub fn new(protocol: Protocol, config: &ClientConfig, tls: Option<Arc<EndpointTls>>) -> Self {
         let kind = match protocol {
             Protocol::Http => ConnectorKind::Http1 {
                 connect_timeout: config.connect_timeout,
-                idle_timeout: config.pool_idle_timeout,
-                max_idle: config.pool_max_idle,
+                idle_timeout: config.pool.idle_timeout,
+                max_idle: config.pool.max_idle,
             },
             Protocol::H2 => ConnectorKind::H2 {
                 connect_timeout: config.connect_timeout,
             },
         };
-        Connector { kind }
+        Connector { kind, tls }
     }
 
     /// The service that sends requests to `addr`.
@@ -76,13 +168,16 @@ impl Connector {
                     *connect_timeout,
                     *idle_timeout,
                     *max_idle,
+                    self.tls.clone(),
                 )),
                 host: HeaderValue::from_str(&addr.to_string())
                     .expect("a socket address is a valid header value"),
             },
-            ConnectorKind::H2 { connect_timeout } => {
-                Target::H2(Arc::new(H2Connection::new(addr, *connect_timeout)))
-            }
+            ConnectorKind::H2 { connect_timeout } => Target::H2(Arc::new(H2Connection::new(
+                addr,
+                *connect_timeout,
+                self.tls.clone(),
+            ))),
         };
         EndpointClient {
             addr,
@@ -121,7 +216,7 @@ impl EndpointClient {
     }
 }
 
-impl tower::Service<Request<Incoming>> for EndpointClient {
+impl tower::Service<Request<RequestBody>> for EndpointClient {
     type Response = Response<PooledBody>;
     type Error = ProxyError;
     type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
@@ -132,7 +227,7 @@ impl tower::Service<Request<Incoming>> for EndpointClient {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
         let metrics = self.metrics.clone();
         metrics.request();
         let start = Instant::now();

@@ -18,10 +18,14 @@ use serde_json::Value;
 mod client;
 mod identifier;
 mod interpreter;
+pub mod prefix;
 mod protocol;
 mod router;
+mod tls;
 
-pub use client::{BalancerKind, ClientConfig, ServiceConfig};
+pub use client::{
+    BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, ServiceConfig,
+};
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};
 pub use protocol::Protocol;
@@ -83,7 +87,7 @@ impl ProxyConfig {
     /// Checks a document already parsed into JSON values.
     pub fn from_value(doc: Value) -> Result<Self, ConfigError> {
         let keys: ProxyKeys = toolkit::sections(doc, "expected a mapping with `routers`")?;
-        let admin = AdminConfig::parse(keys.admin, ADMIN_PORT)?;
+        let admin = AdminConfig::parse_serving(keys.admin, ADMIN_PORT)?;
         if let Some(telemetry) = keys.telemetry {
             toolkit::telemetry(&telemetry)?;
         }

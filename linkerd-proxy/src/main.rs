@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use l5d_runtime::config::{EXIT_CONFIG, read_source};
 use linkerd_proxy::config::ProxyConfig;
+use linkerd_proxy::metrics::Metrics;
 use linkerd_proxy::proxy::{Proxy, StartError};
 
 #[derive(Debug, Parser)]
@@ -75,7 +76,14 @@ async fn run(config: ProxyConfig, grace: Duration) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let proxy = match Proxy::start(config).await {
+    // The connection caps, not the descriptor table, should decide when
+    // connections are refused.
+    l5d_runtime::listen::raise_open_files_limit();
+    let metrics = Metrics::new();
+    if let Err(e) = metrics.install_global() {
+        tracing::warn!(error = %e, "listener and TLS metrics will not be served");
+    }
+    let proxy = match Proxy::start_with(config, metrics).await {
         Ok(p) => p,
         Err(e @ StartError::Config { .. }) => {
             eprintln!("linkerd-proxy: invalid configuration: {e}");

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l5d_dtab::Path;
-use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use metrics_util::MetricKindMask;
 
@@ -57,6 +59,15 @@ impl Metrics {
             recorder: Arc::new(recorder),
             handle,
         }
+    }
+
+    /// Makes this registry the process-wide recorder, so that what
+    /// `l5d-runtime` records through the `metrics` macros (listeners'
+    /// connections, refusals and timeouts; certificate expiry and reload
+    /// errors) is rendered with the proxy's own figures. For the binary:
+    /// one proxy per process. Fails if a recorder is already installed.
+    pub fn install_global(&self) -> Result<(), metrics::SetRecorderError<Global>> {
+        metrics::set_global_recorder(Global(self.recorder.clone()))
     }
 
     /// Drains histogram samples into their buckets; call periodically.
@@ -143,6 +154,36 @@ impl Metrics {
                 Label::new("kind", kind),
             ],
         )
+    }
+}
+
+/// A proxy's registry as the process-wide recorder.
+#[derive(Debug)]
+pub struct Global(Arc<PrometheusRecorder>);
+
+impl Recorder for Global {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_counter(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_gauge(key, unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_histogram(key, unit, description);
+    }
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.0.register_counter(key, metadata)
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.0.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.0.register_histogram(key, metadata)
     }
 }
 

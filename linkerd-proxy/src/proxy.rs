@@ -7,11 +7,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use l5d_runtime::config::{ConfigError, ServerSettings};
+use l5d_runtime::listen::Listener;
+use l5d_runtime::serve::{self, HttpLimits};
+use l5d_runtime::tls::{ALPN_H2, ALPN_HTTP, ClientTls, ServerTls};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
+use crate::client::Clients;
 use crate::config::{InterpreterConfig, ProxyConfig, RouterConfig, TransformerConfig};
 use crate::interpreter::Interpreter;
 use crate::interpreter::fixed::FixedInterpreter;
@@ -42,6 +47,17 @@ pub enum StartError {
     Config { field: String, message: String },
 }
 
+impl From<ConfigError> for StartError {
+    /// A file named by the configuration (a certificate, a key) that cannot
+    /// be used is a configuration error: exit 64, naming the field.
+    fn from(e: ConfigError) -> Self {
+        StartError::Config {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 /// A running proxy.
 #[derive(Debug)]
 pub struct Proxy {
@@ -54,21 +70,33 @@ pub struct Proxy {
 
 impl Proxy {
     /// Binds every listener (so a port conflict fails here, naming it),
-    /// then serves in the background.
+    /// then serves in the background, with a metrics registry of its own.
     pub async fn start(config: ProxyConfig) -> Result<Proxy, StartError> {
-        let metrics = Metrics::new();
+        Self::start_with(config, Metrics::new()).await
+    }
+
+    /// [`Proxy::start`] recording into `metrics` (the binary's, installed
+    /// as the process-wide recorder so that the listeners' and TLS
+    /// metrics of `l5d-runtime` are on the same page).
+    pub async fn start_with(config: ProxyConfig, metrics: Metrics) -> Result<Proxy, StartError> {
         let (shutdown, stop) = watch::channel(false);
         let mut handles = Vec::new();
         let mut pending_servers = Vec::new();
         let mut servers = BTreeMap::new();
         for (r, rc) in config.routers.iter().enumerate() {
             let (interpreter, mesh) = build_interpreter(rc, r)?;
-            let router = Arc::new(Router::new(rc, interpreter, &metrics));
+            let clients = Clients::new(&rc.label, rc.protocol, rc.client.clone(), &metrics)?;
+            let router = Arc::new(Router::new(rc, interpreter, clients, &metrics));
             for (s, sc) in rc.servers.iter().enumerate() {
-                let listener = bind(sc.addr(), format!("routers[{r}].servers[{s}]")).await?;
-                let addr = listener.local_addr().map_err(|source| StartError::Bind {
-                    addr: sc.addr(),
-                    what: rc.label.clone(),
+                let field = format!("routers[{r}].servers[{s}]");
+                let tls = load_tls(&sc.settings, Server::alpn(rc.protocol), &field)?;
+                let tcp = bind(sc.addr(), &field).await?;
+                let addr = local_addr(&tcp, sc.addr(), &field)?;
+                let name = format!("{}/{addr}", rc.label);
+                let listener = Listener::from_tcp(tcp, &name, tls, sc.settings.listener_limits())
+                    .map_err(|source| StartError::Bind {
+                    addr,
+                    what: field.clone(),
                     source,
                 })?;
                 servers
@@ -80,26 +108,27 @@ impl Proxy {
                     config: sc.clone(),
                     protocol: rc.protocol,
                     max_head_bytes: rc.max_head_bytes,
-                    open_connections: metrics.gauge(
-                        "linkerd_server_open_connections",
-                        vec![
-                            metrics::Label::new("router", rc.label.clone()),
-                            metrics::Label::new("server", addr.to_string()),
-                        ],
-                    ),
                 };
                 pending_servers.push((server, listener));
             }
             handles.push(RouterHandle { router, mesh });
         }
-        let admin_listener = bind(config.admin.addr(), "admin".to_string()).await?;
-        let admin_addr = admin_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.admin.addr(),
-                what: "admin".into(),
-                source,
-            })?;
+        let admin_settings = &config.admin.server;
+        let admin_tls = load_tls(admin_settings, ALPN_HTTP, "admin")?;
+        let admin_tcp = bind(config.admin.addr(), "admin").await?;
+        let admin_addr = local_addr(&admin_tcp, config.admin.addr(), "admin")?;
+        let admin_listener = Listener::from_tcp(
+            admin_tcp,
+            "admin",
+            admin_tls,
+            admin_settings.listener_limits(),
+        )
+        .map_err(|source| StartError::Bind {
+            addr: admin_addr,
+            what: "admin".into(),
+            source,
+        })?;
+        let admin_limits = admin_settings.http_limits(HttpLimits::default());
         let routers = Arc::new(handles);
 
         let mut tasks = Vec::new();
@@ -110,15 +139,12 @@ impl Proxy {
             routers: routers.clone(),
             metrics: metrics.clone(),
         });
-        let mut admin_stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(admin_listener, app).with_graceful_shutdown(async move {
-                let _ = admin_stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "the admin server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(serve::serve(
+            admin_listener,
+            app,
+            admin_limits,
+            stop.clone(),
+        )));
         tasks.push(tokio::spawn(upkeep(routers.clone(), metrics, stop)));
         Ok(Proxy {
             admin_addr,
@@ -157,10 +183,35 @@ impl Proxy {
     }
 }
 
-async fn bind(addr: SocketAddr, what: String) -> Result<TcpListener, StartError> {
+/// The server TLS of `settings`, offering `alpn`; an unusable file is a
+/// configuration error naming `{field}.tls...`.
+fn load_tls(
+    settings: &ServerSettings,
+    alpn: &[&[u8]],
+    field: &str,
+) -> Result<Option<ServerTls>, StartError> {
+    match &settings.tls {
+        None => Ok(None),
+        Some(tls) => Ok(Some(ServerTls::load(tls, alpn, &format!("{field}.tls"))?)),
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Bind { addr, what, source })
+        .map_err(|source| StartError::Bind {
+            addr,
+            what: what.to_string(),
+            source,
+        })
+}
+
+fn local_addr(tcp: &TcpListener, addr: SocketAddr, what: &str) -> Result<SocketAddr, StartError> {
+    tcp.local_addr().map_err(|source| StartError::Bind {
+        addr,
+        what: what.to_string(),
+        source,
+    })
 }
 
 /// A router's interpreter, and the mesh client inside it if any.
@@ -177,6 +228,7 @@ fn build_interpreter(rc: &RouterConfig, r: usize) -> Result<BuiltInterpreter, St
             root,
             retry_base,
             retry_max,
+            tls,
             ..
         } => {
             let dst = Dst::parse(dst).map_err(|message| StartError::Config {
@@ -187,6 +239,11 @@ fn build_interpreter(rc: &RouterConfig, r: usize) -> Result<BuiltInterpreter, St
             opts.root = root.clone();
             opts.retry_base = *retry_base;
             opts.retry_max = *retry_max;
+            let field = format!("routers[{r}].interpreter.tls");
+            opts.tls = match tls {
+                None => None,
+                Some(tls) => Some(ClientTls::load(tls, ALPN_H2, &field)?),
+            };
             let mesh = MeshInterpreter::new(opts);
             (mesh.clone() as Arc<dyn Interpreter>, Some(mesh))
         }

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use l5d_dtab::Dtab;
 
-use crate::client::{Connector, PooledBody};
+use crate::client::{Clients, PooledBody, RequestBody};
 use crate::config::{InterpreterConfig, Protocol, RouterConfig, ServerConfig};
 use crate::error::ProxyError;
 use crate::headers::{self, Destination};
@@ -70,6 +69,7 @@ impl Router {
     pub fn new(
         config: &RouterConfig,
         interpreter: Arc<dyn Interpreter>,
+        clients: Clients,
         metrics: &Metrics,
     ) -> Self {
         let base_dtab = match &config.interpreter {
@@ -79,8 +79,7 @@ impl Router {
         let shared = Arc::new(Shared::new(
             config.label.clone(),
             interpreter,
-            Connector::new(config.protocol, &config.client),
-            config.client.load_balancer,
+            clients,
             metrics.clone(),
             config.binding_timeout,
         ));
@@ -120,7 +119,7 @@ impl Router {
     /// the request has one.
     pub async fn route(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         policy: &ServerPolicy,
     ) -> Response<ResponseBody> {
         let start = Instant::now();
@@ -200,7 +199,7 @@ impl Router {
         &self,
         route: &Route,
         mut parts: http::request::Parts,
-        body: Incoming,
+        body: RequestBody,
         start: Instant,
     ) -> Result<Response<PooledBody>, ProxyError> {
         let plan = self.current_plan(route).await?;

@@ -1,26 +1,35 @@
-//! Servers: accept connections for a router and speak HTTP/1.1 or HTTP/2
-//! (prior knowledge) on them, with every limit set explicitly: header
-//! count and size and the header read timeout on HTTP/1.1; concurrent
-//! streams, pending resets (Rapid Reset) and header list size on HTTP/2;
-//! requests in flight per server.
+//! Servers: a router's listeners, served by `l5d-runtime`'s HTTP server
+//! (TLS with ALPN, caps on connections per listener and per peer, header,
+//! idle, body and stuck-write timeouts; the HTTP/2 preface and first
+//! request count against the header timeout, which makes it the HTTP/2
+//! handshake timeout too), with the proxy's own limits set explicitly on
+//! hyper's builder: header count and size on HTTP/1.1; concurrent
+//! streams, pending resets (Rapid Reset), header list size and
+//! flow-control windows on HTTP/2; requests in flight per server.
+//!
+//! An HTTP router speaks HTTP/1.1 only and an h2 router HTTP/2 only, with
+//! or without TLS (ALPN offers just that protocol). Every request carries
+//! the caller's [`Peer`](l5d_runtime::Peer), with its certificate
+//! identity on an mTLS server.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Request;
 use http_body_util::Either;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulConnection;
-use metrics::Gauge;
-use tokio::net::{TcpListener, TcpStream};
+use l5d_runtime::listen::Listener;
+use l5d_runtime::serve::{self, HttpLimits, Tune};
+use l5d_runtime::tls::ALPN_H2;
 use tokio::sync::{Semaphore, watch};
 
-use crate::client::{CONNECTION_WINDOW, STREAM_WINDOW};
+use crate::client::{CONNECTION_WINDOW, RequestBody, STREAM_WINDOW};
 use crate::config::{Protocol, ServerConfig};
 use crate::error::ProxyError;
 use crate::router::{Router, ServerPolicy};
+
+/// ALPN of an HTTP/1.1 router's TLS servers.
+pub const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
 
 /// One listening server of a router.
 #[derive(Debug)]
@@ -30,54 +39,29 @@ pub struct Server {
     pub protocol: Protocol,
     /// For HTTP/1.1: the request head size limit.
     pub max_head_bytes: usize,
-    pub open_connections: Gauge,
 }
 
 impl Server {
-    /// Accepts until `shutdown` turns true, then lets open connections
-    /// finish their requests.
-    pub async fn serve(self, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        let this = Arc::new(self);
-        let limit = this
-            .config
-            .max_concurrent_requests
-            .map(|n| Arc::new(Semaphore::new(n)));
-        let mut stop = shutdown.clone();
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = stopped(&mut stop) => return,
-            };
-            let _ = stream.set_nodelay(true);
-            let this = this.clone();
-            let limit = limit.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                this.open_connections.increment(1.0);
-                this.connection(stream, peer, limit, shutdown).await;
-                this.open_connections.decrement(1.0);
-            });
+    /// The ALPN protocols a TLS server of `protocol` offers.
+    pub fn alpn(protocol: Protocol) -> &'static [&'static [u8]] {
+        match protocol {
+            Protocol::Http => ALPN_HTTP1,
+            Protocol::H2 => ALPN_H2,
         }
     }
 
-    async fn connection(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        limit: Option<Arc<Semaphore>>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let router = self.router.clone();
+    /// Accepts until `shutdown` turns true, then lets open connections
+    /// finish their requests.
+    pub async fn serve(self, listener: Listener, shutdown: watch::Receiver<bool>) {
+        let limits = self.limits();
+        let tune = self.tune();
+        let limit = self
+            .config
+            .max_concurrent_requests
+            .map(|n| Arc::new(Semaphore::new(n)));
         let policy = Arc::new(ServerPolicy::new(&self.config));
-        let service = service_fn(move |req| {
+        let router = self.router;
+        let service = tower::service_fn(move |req: Request<RequestBody>| {
             let router = router.clone();
             let policy = policy.clone();
             let permit = match &limit {
@@ -92,60 +76,46 @@ impl Server {
                 Ok::<_, Infallible>(rsp)
             }
         });
-        let io = TokioIo::new(stream);
-        let result = match self.protocol {
-            Protocol::Http => {
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(self.config.header_read_timeout)
-                    .max_headers(self.config.max_headers)
-                    // hyper's floor is 8 KiB.
-                    .max_buf_size(self.max_head_bytes.max(8192))
-                    .keep_alive(true)
-                    .serve_connection(io, service);
-                until_shutdown(conn, &mut shutdown).await
-            }
-            Protocol::H2 => {
-                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .max_concurrent_streams(self.config.max_concurrent_streams)
-                    .max_pending_accept_reset_streams(self.config.max_pending_resets)
-                    .max_local_error_reset_streams(Some(self.config.max_pending_resets))
-                    .max_header_list_size(self.config.max_header_list_bytes)
-                    .keep_alive_interval(Some(Duration::from_secs(20)))
-                    .keep_alive_timeout(Duration::from_secs(20))
-                    // See client/h2.rs: fixed windows large enough that
-                    // many concurrent small gRPC messages do not trip h2's
-                    // small-frame flood protection.
-                    .initial_stream_window_size(STREAM_WINDOW)
-                    .initial_connection_window_size(CONNECTION_WINDOW)
-                    .serve_connection(io, service);
-                until_shutdown(conn, &mut shutdown).await
-            }
-        };
-        if let Err(e) = result {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
+        serve::serve_tuned(listener, service, limits, tune, shutdown).await;
     }
-}
 
-/// Serves a connection; when shutdown begins, lets it finish the requests
-/// it has (HTTP/2: GOAWAY) and close.
-async fn until_shutdown<C: GracefulConnection>(
-    conn: C,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), C::Error> {
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => r,
-        _ = stopped(shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
+    /// The timeouts of the shared server keys, and the HTTP/2 limits.
+    fn limits(&self) -> HttpLimits {
+        self.config.settings.http_limits(HttpLimits {
+            h2_keep_alive_interval: Some(Duration::from_secs(20)),
+            h2_keep_alive_timeout: Duration::from_secs(20),
+            max_concurrent_streams: self.config.max_concurrent_streams,
+            max_header_list_bytes: self.config.max_header_list_bytes,
+            ..HttpLimits::default()
+        })
     }
-}
 
-/// Resolves once shutdown begins (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
+    /// The router's protocol only, and its limits on hyper's builder.
+    fn tune(&self) -> Tune {
+        let protocol = self.protocol;
+        let max_headers = self.config.max_headers;
+        // hyper's floor is 8 KiB.
+        let max_buf = self.max_head_bytes.max(8192);
+        let max_resets = self.config.max_pending_resets;
+        Arc::new(move |builder| {
+            let mut builder = match protocol {
+                Protocol::Http => builder.http1_only(),
+                Protocol::H2 => builder.http2_only(),
+            };
+            builder
+                .http1()
+                .max_headers(max_headers)
+                .max_buf_size(max_buf);
+            builder
+                .http2()
+                .max_pending_accept_reset_streams(max_resets)
+                .max_local_error_reset_streams(Some(max_resets))
+                // See client/h2.rs: fixed windows large enough that many
+                // concurrent small gRPC messages do not trip h2's
+                // small-frame flood protection.
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW);
+            builder
+        })
+    }
 }

@@ -59,13 +59,15 @@ routers:
             header: HeaderSource::Named(http::header::HOST)
         }]
     );
+    let any_id = l5d_dtab::Path::read("/#/io.l5d.fs/web").unwrap();
+    let out_client = out.client.resolve(&any_id);
     assert_eq!(
-        out.client.load_balancer,
+        out_client.load_balancer,
         BalancerKind::Ewma {
             decay: Duration::from_secs(5)
         }
     );
-    assert_eq!(out.client.connect_timeout, Duration::from_millis(500));
+    assert_eq!(out_client.connect_timeout, Duration::from_millis(500));
     assert_eq!(out.service.total_timeout, Some(Duration::from_secs(2)));
     assert!(
         matches!(&out.interpreter, InterpreterConfig::Mesh { root, .. } if root.show() == "/internal")
@@ -87,7 +89,10 @@ routers:
             segments: Some(1)
         }]
     );
-    assert_eq!(grpc.client.load_balancer, BalancerKind::RoundRobin);
+    assert_eq!(
+        grpc.client.resolve(&any_id).load_balancer,
+        BalancerKind::RoundRobin
+    );
 }
 
 #[test]

@@ -415,7 +415,6 @@ async fn the_admin_server_reports_what_the_proxy_routes() {
         "linkerd_router_responses_total{router=\"trusting\",classification=\"success\"} 1",
         "linkerd_endpoint_requests_total{router=\"trusting\",client=\"/#/io.l5d.fs/world-v1\"",
         "linkerd_router_request_duration_seconds_bucket{router=\"trusting\"",
-        "linkerd_server_open_connections{router=\"trusting\"",
     ] {
         assert!(prom.contains(series), "no {series} in\n{prom}");
     }

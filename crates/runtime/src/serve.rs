@@ -43,6 +43,13 @@ pub use body::{BodyError, Counted, TimedBody};
 /// The error type services and bodies may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Settings a server adds to hyper's builder for each connection, after
+/// those of [`HttpLimits`] and the protocol ALPN chose: for a server with
+/// limits of its own (the proxy's routers: header counts, flow-control
+/// windows, one protocol only).
+pub type Tune =
+    Arc<dyn Fn(auto::Builder<TokioExecutor>) -> auto::Builder<TokioExecutor> + Send + Sync>;
+
 /// The HTTP limits of a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpLimits {
@@ -84,6 +91,23 @@ pub async fn serve<S, B>(
     listener: Listener,
     service: S,
     limits: HttpLimits,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve_tuned(listener, service, limits, Arc::new(|b| b), shutdown).await;
+}
+
+/// [`serve`], with `tune` applied to every connection's builder.
+pub async fn serve_tuned<S, B>(
+    listener: Listener,
+    service: S,
+    limits: HttpLimits,
+    tune: Tune,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
@@ -105,10 +129,11 @@ pub async fn serve<S, B>(
         let shutdown = shutdown.clone();
         let name = name.clone();
         let open = open_tx.clone();
+        let tune = tune.clone();
         tokio::spawn(async move {
             let _open = open;
             match accepted.handshake().await {
-                Ok(conn) => connection(conn, service, limits, name, shutdown).await,
+                Ok(conn) => connection(conn, service, limits, tune, name, shutdown).await,
                 Err(e) => tracing::debug!(listener = %name, error = %e, "handshake failed"),
             }
         });
@@ -122,6 +147,7 @@ async fn connection<S, B>(
     conn: Connection,
     service: S,
     limits: HttpLimits,
+    tune: Tune,
     name: Arc<str>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -155,7 +181,7 @@ async fn connection<S, B>(
             }
         })
     };
-    let builder = builder(alpn.as_deref(), &limits);
+    let builder = tune(builder(alpn.as_deref(), &limits));
     let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(conn);
     let mut draining = false;

@@ -9,12 +9,11 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use futures::future::BoxFuture;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use tower::Service;
 use tower::discover::Change;
 
 use super::discover::EndpointDiscover;
-use crate::client::{EndpointClient, PooledBody};
+use crate::client::{EndpointClient, PooledBody, RequestBody};
 use crate::error::ProxyError;
 
 #[derive(Debug)]
@@ -34,7 +33,7 @@ impl RoundRobin {
     }
 }
 
-impl Service<Request<Incoming>> for RoundRobin {
+impl Service<Request<RequestBody>> for RoundRobin {
     type Response = Response<PooledBody>;
     type Error = ProxyError;
     type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
@@ -56,7 +55,7 @@ impl Service<Request<Incoming>> for RoundRobin {
         }
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
         let i = self.next % self.endpoints.len();
         self.next = self.next.wrapping_add(1);
         self.endpoints[i].1.call(req)

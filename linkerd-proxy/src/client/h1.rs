@@ -24,7 +24,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-use super::tcp;
+use super::RequestBody;
+use super::transport::{self, EndpointTls};
 use crate::error::{ProxyError, error_chain};
 
 /// How long a connection taken from the pool may take to become ready for
@@ -37,7 +38,8 @@ pub struct H1Pool {
     connect_timeout: Duration,
     idle_timeout: Duration,
     max_idle: usize,
-    idle: Mutex<Vec<(SendRequest<Incoming>, Instant)>>,
+    tls: Option<Arc<EndpointTls>>,
+    idle: Mutex<Vec<(SendRequest<RequestBody>, Instant)>>,
 }
 
 impl H1Pool {
@@ -46,12 +48,14 @@ impl H1Pool {
         connect_timeout: Duration,
         idle_timeout: Duration,
         max_idle: usize,
+        tls: Option<Arc<EndpointTls>>,
     ) -> Self {
         H1Pool {
             addr,
             connect_timeout,
             idle_timeout,
             max_idle,
+            tls,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -60,7 +64,7 @@ impl H1Pool {
     /// connection.
     pub async fn send(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
     ) -> Result<Response<PooledBody>, ProxyError> {
         loop {
             let (mut sender, reused) = match self.checkout().await {
@@ -94,7 +98,7 @@ impl H1Pool {
 
     /// The most recently used idle connection that is still open and
     /// becomes ready, if any.
-    async fn checkout(&self) -> Option<SendRequest<Incoming>> {
+    async fn checkout(&self) -> Option<SendRequest<RequestBody>> {
         loop {
             let (mut sender, since) = self.idle.lock().expect("not poisoned").pop()?;
             if sender.is_closed() || since.elapsed() > self.idle_timeout {
@@ -109,7 +113,7 @@ impl H1Pool {
         }
     }
 
-    fn checkin(&self, sender: SendRequest<Incoming>) {
+    fn checkin(&self, sender: SendRequest<RequestBody>) {
         if sender.is_closed() {
             return;
         }
@@ -119,12 +123,13 @@ impl H1Pool {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, ProxyError> {
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, ProxyError> {
         let connect_error = |message: String| ProxyError::Connect {
             addr: self.addr.to_string(),
             message,
         };
-        let stream = tcp::connect(self.addr, self.connect_timeout).await?;
+        let stream =
+            transport::connect(self.addr, self.connect_timeout, self.tls.as_deref()).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
@@ -144,11 +149,11 @@ impl H1Pool {
 #[derive(Debug)]
 pub struct PooledBody {
     inner: Incoming,
-    checkin: Option<(SendRequest<Incoming>, Arc<H1Pool>)>,
+    checkin: Option<(SendRequest<RequestBody>, Arc<H1Pool>)>,
 }
 
 impl PooledBody {
-    fn pooled(inner: Incoming, sender: SendRequest<Incoming>, pool: Arc<H1Pool>) -> Self {
+    fn pooled(inner: Incoming, sender: SendRequest<RequestBody>, pool: Arc<H1Pool>) -> Self {
         PooledBody {
             inner,
             checkin: Some((sender, pool)),

@@ -2,7 +2,7 @@
 //! remade when it closes. Concurrent requests during a connect share it.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::tcp;
+use super::RequestBody;
+use super::transport::{self, EndpointTls};
 use crate::error::{ProxyError, error_chain};
 
 /// Flow-control windows of the proxy's HTTP/2 connections (both sides).
@@ -21,22 +22,24 @@ pub(crate) const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 pub struct H2Connection {
     addr: SocketAddr,
     connect_timeout: Duration,
-    current: Mutex<Option<SendRequest<Incoming>>>,
+    tls: Option<Arc<EndpointTls>>,
+    current: Mutex<Option<SendRequest<RequestBody>>>,
     /// Held while connecting, so one connect serves every waiting request.
     connecting: tokio::sync::Mutex<()>,
 }
 
 impl H2Connection {
-    pub fn new(addr: SocketAddr, connect_timeout: Duration) -> Self {
+    pub fn new(addr: SocketAddr, connect_timeout: Duration, tls: Option<Arc<EndpointTls>>) -> Self {
         H2Connection {
             addr,
             connect_timeout,
+            tls,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
         }
     }
 
-    pub async fn send(&self, req: Request<Incoming>) -> Result<Response<Incoming>, ProxyError> {
+    pub async fn send(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, ProxyError> {
         let mut sender = self.sender().await?;
         sender.ready().await.map_err(|e| self.upstream(&e))?;
         sender
@@ -45,12 +48,12 @@ impl H2Connection {
             .map_err(|e| self.upstream(&e))
     }
 
-    fn live(&self) -> Option<SendRequest<Incoming>> {
+    fn live(&self) -> Option<SendRequest<RequestBody>> {
         let current = self.current.lock().expect("not poisoned");
         current.as_ref().filter(|s| !s.is_closed()).cloned()
     }
 
-    async fn sender(&self) -> Result<SendRequest<Incoming>, ProxyError> {
+    async fn sender(&self) -> Result<SendRequest<RequestBody>, ProxyError> {
         if let Some(s) = self.live() {
             return Ok(s);
         }
@@ -63,12 +66,13 @@ impl H2Connection {
         Ok(sender)
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, ProxyError> {
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, ProxyError> {
         let connect_error = |message: String| ProxyError::Connect {
             addr: self.addr.to_string(),
             message,
         };
-        let stream = tcp::connect(self.addr, self.connect_timeout).await?;
+        let stream =
+            transport::connect(self.addr, self.connect_timeout, self.tls.as_deref()).await?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(10))

@@ -1,12 +1,18 @@
 //! `client` and `service`: how a router talks to endpoints (balancer,
-//! connection pool, connect timeout) and the policies of a logical name
-//! (total timeout). Both accept only Linkerd's `io.l5d.global` kind.
+//! connection pool, connect timeout, TLS), for every bound id
+//! (`io.l5d.global`) or by prefix of the id (`io.l5d.static`, see
+//! `prefix.rs`), and the policies of a logical name (total timeout;
+//! `io.l5d.global` only).
 
 use std::time::Duration;
 
 use l5d_runtime::config::{ConfigError, check, kind_of, typed};
+use l5d_runtime::tls::ClientTlsConfig;
 use serde::Deserialize;
 use serde_json::Value;
+
+use super::prefix::{Entry, PrefixPattern, Static};
+use super::tls::client_tls;
 
 /// The balancer over one bound id's endpoints.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,16 +26,39 @@ pub enum BalancerKind {
     RoundRobin,
 }
 
-/// `client`: how the proxy talks to endpoints.
+/// `client`: how the proxy talks to the endpoints of bound ids, for
+/// every id (`io.l5d.global`) or by prefix of the id (`io.l5d.static`).
+pub type ClientConfigs = Static<ClientParams>;
+
+/// What one `client` block (or `io.l5d.static` entry) sets; unset fields
+/// come from earlier matching entries or the defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientParams {
+    pub load_balancer: Option<BalancerKind>,
+    pub connect_timeout: Option<Duration>,
+    pub pool: Option<PoolConfig>,
+    /// `commonName` may hold `{name}` captures of the entry's prefix.
+    pub tls: Option<ClientTlsConfig>,
+}
+
+/// `hostConnectionPool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Idle pooled HTTP/1.1 connections are closed after this.
+    pub idle_timeout: Duration,
+    /// Idle pooled HTTP/1.1 connections kept per endpoint.
+    pub max_idle: usize,
+}
+
+/// The settings of the client of one bound id, TLS aside: every matching
+/// entry applied in order over the defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientConfig {
     pub load_balancer: BalancerKind,
-    /// Establishing a connection to an endpoint may take this long.
+    /// Establishing a connection to an endpoint (TLS included) may take
+    /// this long.
     pub connect_timeout: Duration,
-    /// Idle pooled HTTP/1.1 connections are closed after this.
-    pub pool_idle_timeout: Duration,
-    /// Idle pooled HTTP/1.1 connections kept per endpoint.
-    pub pool_max_idle: usize,
+    pub pool: PoolConfig,
 }
 
 impl Default for ClientConfig {
@@ -39,9 +68,37 @@ impl Default for ClientConfig {
                 decay: Duration::from_secs(10),
             },
             connect_timeout: Duration::from_secs(1),
-            pool_idle_timeout: Duration::from_secs(60),
-            pool_max_idle: 128,
+            pool: PoolConfig {
+                idle_timeout: Duration::from_millis(pool_idle_ms()),
+                max_idle: pool_max_idle(),
+            },
         }
+    }
+}
+
+impl ClientConfig {
+    /// Overrides what `params` sets.
+    pub fn apply(&mut self, params: &ClientParams) {
+        if let Some(lb) = params.load_balancer {
+            self.load_balancer = lb;
+        }
+        if let Some(t) = params.connect_timeout {
+            self.connect_timeout = t;
+        }
+        if let Some(pool) = params.pool {
+            self.pool = pool;
+        }
+    }
+}
+
+impl ClientConfigs {
+    /// The settings for the client of `id`.
+    pub fn resolve(&self, id: &l5d_dtab::Path) -> ClientConfig {
+        let mut config = ClientConfig::default();
+        for (_, entry, _) in self.matching(id) {
+            config.apply(&entry.value);
+        }
+        config
     }
 }
 
@@ -58,10 +115,12 @@ pub struct ServiceConfig {
 struct ClientKeys {
     #[serde(default)]
     load_balancer: Option<Value>,
-    #[serde(default = "connect_timeout_ms")]
-    connect_timeout_ms: u64,
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
     #[serde(default)]
     host_connection_pool: Option<PoolKeys>,
+    #[serde(default)]
+    tls: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -84,9 +143,12 @@ struct BalancerKeys {
     _enable_probation: Option<bool>,
 }
 
-fn connect_timeout_ms() -> u64 {
-    1_000
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaticKeys {
+    configs: Vec<Value>,
 }
+
 fn pool_idle_ms() -> u64 {
     60_000
 }
@@ -97,53 +159,122 @@ fn decay_ms() -> u64 {
     10_000
 }
 
-/// Reads the `client` section at `field`.
-pub(super) fn parse_client(value: Value, field: &str) -> Result<ClientConfig, ConfigError> {
-    let k: ClientKeys = typed(global(value, field, "client")?, field)?;
-    let load_balancer = match k.load_balancer {
-        None => ClientConfig::default().load_balancer,
-        Some(v) => {
-            let f = format!("{field}.loadBalancer");
-            let (kind, rest) = kind_of(v, &f)?;
-            let keys: BalancerKeys = typed(rest, &f)?;
-            match kind.as_str() {
-                "ewma" => BalancerKind::Ewma {
-                    decay: Duration::from_millis(keys.decay_time_ms.max(1)),
-                },
-                "p2c" => BalancerKind::P2c,
-                "roundRobin" => BalancerKind::RoundRobin,
-                "aperture" | "heap" => {
-                    return Err(ConfigError::new(
-                        format!("{f}.kind"),
-                        format!(
-                            "balancer {kind:?} is not supported; supported: ewma, p2c, roundRobin"
-                        ),
-                    ));
-                }
-                _ => {
-                    return Err(ConfigError::new(
-                        format!("{f}.kind"),
-                        format!("unknown balancer {kind:?}; expected ewma, p2c or roundRobin"),
-                    ));
-                }
-            }
+/// Reads the `client` section at `field`: `io.l5d.global` (the default)
+/// or `io.l5d.static` with `configs: [{prefix, ...}]`.
+pub(super) fn parse_client(value: Value, field: &str) -> Result<ClientConfigs, ConfigError> {
+    let mut value = value;
+    let kind = match value.as_object_mut().and_then(|o| o.remove("kind")) {
+        None => "io.l5d.global".to_string(),
+        Some(Value::String(kind)) => kind,
+        Some(_) => {
+            return Err(ConfigError::new(
+                format!("{field}.kind"),
+                "expected a string",
+            ));
         }
     };
+    match kind.as_str() {
+        "io.l5d.global" => {
+            let params = parse_params(value, field, &PrefixPattern::root())?;
+            Ok(Static::global(params, field.to_string()))
+        }
+        "io.l5d.static" => {
+            let keys: StaticKeys = typed(value, field)?;
+            let mut entries = Vec::with_capacity(keys.configs.len());
+            for (i, mut item) in keys.configs.into_iter().enumerate() {
+                let at = format!("{field}.configs[{i}]");
+                let prefix = match item.as_object_mut().and_then(|o| o.remove("prefix")) {
+                    Some(Value::String(p)) => PrefixPattern::parse(&p)
+                        .map_err(|e| ConfigError::new(format!("{at}.prefix"), e))?,
+                    Some(_) => {
+                        return Err(ConfigError::new(
+                            format!("{at}.prefix"),
+                            "expected a string",
+                        ));
+                    }
+                    None => return Err(ConfigError::missing(format!("{at}.prefix"))),
+                };
+                let value = parse_params(item, &at, &prefix)?;
+                entries.push(Entry {
+                    prefix,
+                    value,
+                    field: at,
+                });
+            }
+            Ok(Static::new(entries))
+        }
+        other => Err(ConfigError::unsupported_kind(
+            field,
+            "client",
+            other,
+            "supported: io.l5d.global, io.l5d.static",
+        )),
+    }
+}
+
+/// One client block (global, or a static entry under `prefix`).
+fn parse_params(
+    value: Value,
+    field: &str,
+    prefix: &PrefixPattern,
+) -> Result<ClientParams, ConfigError> {
+    let k: ClientKeys = typed(value, field)?;
+    let load_balancer = match k.load_balancer {
+        None => None,
+        Some(v) => Some(parse_balancer(v, &format!("{field}.loadBalancer"))?),
+    };
     check(
-        k.connect_timeout_ms != 0,
+        k.connect_timeout_ms != Some(0),
         format!("{field}.connectTimeoutMs"),
         "must be greater than 0",
     )?;
-    let pool = k.host_connection_pool.unwrap_or(PoolKeys {
-        idle_time_ms: pool_idle_ms(),
-        max_idle: pool_max_idle(),
-    });
-    Ok(ClientConfig {
+    let tls = match k.tls {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let at = format!("{field}.tls");
+            let tls = client_tls(v, &at, true)?;
+            if let Some(name) = &tls.common_name {
+                prefix.check_template(name).map_err(|e| {
+                    let hint = if prefix.capture_names().next().is_none() {
+                        " (captures need kind: io.l5d.static and a prefix with {name} segments)"
+                    } else {
+                        ""
+                    };
+                    ConfigError::new(format!("{at}.commonName"), format!("{e}{hint}"))
+                })?;
+            }
+            Some(tls)
+        }
+    };
+    Ok(ClientParams {
         load_balancer,
-        connect_timeout: Duration::from_millis(k.connect_timeout_ms),
-        pool_idle_timeout: Duration::from_millis(pool.idle_time_ms),
-        pool_max_idle: pool.max_idle,
+        connect_timeout: k.connect_timeout_ms.map(Duration::from_millis),
+        pool: k.host_connection_pool.map(|p| PoolConfig {
+            idle_timeout: Duration::from_millis(p.idle_time_ms),
+            max_idle: p.max_idle,
+        }),
+        tls,
     })
+}
+
+fn parse_balancer(v: Value, f: &str) -> Result<BalancerKind, ConfigError> {
+    let (kind, rest) = kind_of(v, f)?;
+    let keys: BalancerKeys = typed(rest, f)?;
+    match kind.as_str() {
+        "ewma" => Ok(BalancerKind::Ewma {
+            decay: Duration::from_millis(keys.decay_time_ms.max(1)),
+        }),
+        "p2c" => Ok(BalancerKind::P2c),
+        "roundRobin" => Ok(BalancerKind::RoundRobin),
+        "aperture" | "heap" => Err(ConfigError::new(
+            format!("{f}.kind"),
+            format!("balancer {kind:?} is not supported; supported: ewma, p2c, roundRobin"),
+        )),
+        _ => Err(ConfigError::new(
+            format!("{f}.kind"),
+            format!("unknown balancer {kind:?}; expected ewma, p2c or roundRobin"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -166,8 +297,8 @@ pub(super) fn parse_service(value: Value, field: &str) -> Result<ServiceConfig, 
 }
 
 /// The section at `field` without its optional `kind`, which may only be
-/// Linkerd's `io.l5d.global` (per-prefix `client`/`service` configs are
-/// not supported).
+/// Linkerd's `io.l5d.global` (per-prefix `service` configs are not
+/// supported yet; `prefix.rs` has what they need).
 fn global(mut value: Value, field: &str, what: &str) -> Result<Value, ConfigError> {
     if let Some(obj) = value.as_object_mut()
         && let Some(kind) = obj.remove("kind")

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use l5d_dtab::Path;
 use l5d_runtime::config::{ConfigError, kind_of, typed};
+use l5d_runtime::tls::ClientTlsConfig;
 use serde::Deserialize;
 use serde_json::Value;
+
+use super::tls::client_tls;
 
 /// Where bindings come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +27,8 @@ pub enum InterpreterConfig {
         root: Path,
         retry_base: Duration,
         retry_max: Duration,
+        /// TLS to namerd (boxed: the block is large, the enum is not).
+        tls: Option<Box<ClientTlsConfig>>,
         transformers: Vec<TransformerConfig>,
     },
 }
@@ -63,6 +68,8 @@ struct MeshKeys {
     root: String,
     #[serde(default)]
     retry: Option<RetryKeys>,
+    #[serde(default)]
+    tls: Option<Value>,
     #[serde(default)]
     transformers: Option<Value>,
     #[serde(default, rename = "experimental")]
@@ -134,6 +141,10 @@ pub(super) fn parse_interpreter(
                 root,
                 retry_base: Duration::from_secs(retry.base_seconds),
                 retry_max: Duration::from_secs(retry.max_seconds),
+                tls: match k.tls {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(Box::new(client_tls(v, &format!("{field}.tls"), false)?)),
+                },
                 transformers: parse_transformers(k.transformers, field)?,
             })
         }

@@ -6,14 +6,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use l5d_dtab::{Dtab, Path, Prefix, PrefixElem};
-use l5d_runtime::config::{AdminConfig, ConfigError, check, or_default, typed};
+use l5d_runtime::config::{AdminConfig, ConfigError, ServerSettings, check, or_default, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{ClientConfig, ServiceConfig, parse_client, parse_service};
+use super::client::{ClientConfigs, ServiceConfig, parse_client, parse_service};
 use super::identifier::{self, IdentifierConfig};
 use super::interpreter::{InterpreterConfig, parse_interpreter};
 use super::protocol::Protocol;
+use super::tls;
 use crate::overrides::AddressOverrides;
 
 /// One router.
@@ -32,7 +33,7 @@ pub struct RouterConfig {
     pub interpreter: InterpreterConfig,
     /// How long a request waits for a name's first binding.
     pub binding_timeout: Duration,
-    pub client: ClientConfig,
+    pub client: ClientConfigs,
     pub service: ServiceConfig,
     /// HTTP/1.1: the largest request head (request line and headers).
     pub max_head_bytes: usize,
@@ -50,8 +51,11 @@ pub struct ServerConfig {
     pub allow_override_to_addresses: AddressOverrides,
     /// Requests in flight on this server at most; more get 503.
     pub max_concurrent_requests: Option<usize>,
-    /// HTTP/1.1: a client must send a whole request head within this.
-    pub header_read_timeout: Duration,
+    /// The keys every server shares: `tls`, `headerReadTimeoutMs` (the
+    /// TLS handshake, the HTTP/2 preface and the first request head count
+    /// from accept), `idleTimeoutMs`, `bodyReadTimeoutMs`,
+    /// `maxConnections`, `maxConnectionsPerPeer`.
+    pub settings: ServerSettings,
     /// HTTP/1.1: headers per request at most.
     pub max_headers: usize,
     /// HTTP/2: concurrent streams per connection.
@@ -109,8 +113,6 @@ struct ServerKeys {
     clear_context: bool,
     allow_override_to_addresses: Option<Value>,
     max_concurrent_requests: Option<usize>,
-    #[serde(default = "header_read_timeout_ms")]
-    header_read_timeout_ms: u64,
     #[serde(default = "max_headers")]
     max_headers: usize,
     #[serde(default = "max_concurrent_streams")]
@@ -135,8 +137,18 @@ fn max_headers_kb() -> usize {
 fn max_initial_line_kb() -> usize {
     4
 }
-fn header_read_timeout_ms() -> u64 {
-    10_000
+/// The defaults of the shared server keys on a router's servers. Their
+/// clients are the applications of a node, or other nodes' proxies
+/// (whose pools hold up to 128 idle connections per endpoint, for up to
+/// 60 s: the idle timeout is longer, so a pooled connection is closed by
+/// its owner first), so they allow more connections than an API.
+pub(super) fn server_defaults() -> ServerSettings {
+    ServerSettings {
+        idle_timeout: Duration::from_secs(120),
+        max_connections: 10_000,
+        max_connections_per_peer: 2_000,
+        ..ServerSettings::default()
+    }
 }
 fn max_headers() -> usize {
     100
@@ -244,12 +256,15 @@ fn parse_server(
     field: &str,
     protocol: Protocol,
 ) -> Result<ServerConfig, ConfigError> {
-    let raw: ServerKeys = typed(value, field)?;
-    check(
-        raw.header_read_timeout_ms != 0,
-        format!("{field}.headerReadTimeoutMs"),
-        "must be greater than 0",
-    )?;
+    let Value::Object(mut obj) = value else {
+        return Err(ConfigError::new(field, "expected a mapping"));
+    };
+    let explicit = tls::sets_protocols(obj.get("tls"));
+    let mut settings = ServerSettings::take(&mut obj, field, &server_defaults())?;
+    if let Some(tls) = &mut settings.tls {
+        tls::server_rules(tls, explicit);
+    }
+    let raw: ServerKeys = typed(Value::Object(obj), field)?;
     check(
         raw.max_concurrent_requests != Some(0),
         format!("{field}.maxConcurrentRequests"),
@@ -273,7 +288,7 @@ fn parse_server(
         clear_context: raw.clear_context,
         allow_override_to_addresses,
         max_concurrent_requests: raw.max_concurrent_requests,
-        header_read_timeout: Duration::from_millis(raw.header_read_timeout_ms),
+        settings,
         max_headers: raw.max_headers,
         max_concurrent_streams: raw.max_concurrent_streams_per_connection,
         max_pending_resets: raw.max_pending_resets,

@@ -1,7 +1,7 @@
 //! The `io.l5d.mesh` interpreter: namerd's `io.linkerd.mesh` gRPC streams.
 //!
 //! As Linkerd's mesh client (`interpreter/mesh/Client.scala`): one HTTP/2
-//! connection to namerd carries one `StreamBoundTree` per distinct
+//! connection to namerd (plain or TLS, see `channel.rs`) carries one `StreamBoundTree` per distinct
 //! (local dtab, name) and one `StreamReplicas` per distinct bound id, each
 //! feeding a `watch` channel shared by every caller ([`cache`]). Each stream
 //! lives in a task ([`stream`]) that reconnects forever on a capped,
@@ -11,6 +11,7 @@
 //!
 //! [`cache`]: super::cache
 
+mod channel;
 mod conn;
 pub(crate) mod delegate_json;
 mod dst;
@@ -28,7 +29,6 @@ use l5d_proto::mesh as pb;
 use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tonic::transport::Endpoint;
 
 use self::conn::{Conn, Failure, Phase};
 pub use self::dst::Dst;
@@ -67,14 +67,7 @@ impl MeshInterpreter {
     /// Starts the client; it connects when the first stream opens. Must be
     /// called within a tokio runtime.
     pub fn new(opts: MeshOptions) -> Arc<MeshInterpreter> {
-        let channel = Endpoint::from_shared(opts.dst.uri())
-            .expect("a Dst is a valid authority")
-            .connect_timeout(opts.connect_timeout)
-            .http2_keep_alive_interval(opts.keepalive_interval)
-            .keep_alive_timeout(opts.keepalive_timeout)
-            .keep_alive_while_idle(true)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = channel::channel(&opts);
         let conn = Arc::new(Conn::new());
         conn::spawn_probe(
             Arc::downgrade(&conn),

@@ -144,7 +144,7 @@ mod tests {
             .unwrap()
             .map(&mut |p| Bound::new(p.clone(), Path::empty()));
         let config = ClientConfig::default();
-        let connector = Connector::new(Protocol::Http, &config);
+        let connector = Connector::new(Protocol::Http, &config, None);
         let mut made = Vec::new();
         let plan = Plan::from_tree(&tree, &mut |id| {
             made.push(id.show());

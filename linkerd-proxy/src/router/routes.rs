@@ -23,8 +23,7 @@ use tokio::task::AbortHandle;
 
 use super::plan::Plan;
 use crate::balance::Balancer;
-use crate::client::Connector;
-use crate::config::BalancerKind;
+use crate::client::Clients;
 use crate::headers;
 use crate::interpreter::{BindState, Interpreter};
 use crate::metrics::{Metrics, RequestMetrics};
@@ -41,8 +40,8 @@ pub const ROUTE_IDLE_TTL: Duration = Duration::from_secs(600);
 pub struct Shared {
     pub label: String,
     pub interpreter: Arc<dyn Interpreter>,
-    pub connector: Connector,
-    pub balancer: BalancerKind,
+    /// Each bound id's balancer kind and endpoint connector.
+    pub clients: Clients,
     pub metrics: Metrics,
     /// How long a new plan waits for its ids' first address sets before it
     /// replaces the previous plan anyway.
@@ -54,16 +53,14 @@ impl Shared {
     pub fn new(
         label: String,
         interpreter: Arc<dyn Interpreter>,
-        connector: Connector,
-        balancer: BalancerKind,
+        clients: Clients,
         metrics: Metrics,
         resolve_timeout: Duration,
     ) -> Self {
         Shared {
             label,
             interpreter,
-            connector,
-            balancer,
+            clients,
             metrics,
             resolve_timeout,
             balancers: Mutex::new(HashMap::new()),
@@ -75,11 +72,12 @@ impl Shared {
         if let Some(b) = balancers.get(id) {
             return b.clone();
         }
+        let (kind, connector) = self.clients.for_id(id);
         let b = Arc::new(Balancer::new(
             id.clone(),
             self.interpreter.resolve(id),
-            self.balancer,
-            self.connector.clone(),
+            kind,
+            connector,
             self.metrics.clone(),
             &self.label,
         ));

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use l5d_dtab::Path;
+use l5d_runtime::tls::ClientTls;
 use tonic::transport::Channel;
 
 use super::conn::Conn;
@@ -41,6 +42,9 @@ pub struct MeshOptions {
     /// A binding or address set nobody held for this long is dropped and
     /// its stream cancelled.
     pub idle_ttl: Duration,
+    /// TLS to namerd (Linkerd's `tls`), the server verified as its
+    /// `commonName` or else the `dst` host; `None` for plaintext.
+    pub tls: Option<ClientTls>,
 }
 
 /// What every stream task needs.
@@ -77,6 +81,7 @@ impl MeshOptions {
             probe_interval: Duration::from_millis(500),
             delegate_timeout: Duration::from_secs(10),
             idle_ttl: Duration::from_secs(600),
+            tls: None,
         }
     }
 }
