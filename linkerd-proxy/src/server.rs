@@ -98,9 +98,14 @@ impl Server {
         let max_buf = self.max_head_bytes.max(8192);
         let max_resets = self.config.max_pending_resets;
         Arc::new(move |builder| {
+            // Without ALPN both are available; with it, ALPN (offering
+            // only the router's protocol) has already chosen, and hyper
+            // refuses to choose twice.
+            let either = builder.is_http1_available() && builder.is_http2_available();
             let mut builder = match protocol {
-                Protocol::Http => builder.http1_only(),
-                Protocol::H2 => builder.http2_only(),
+                Protocol::Http if either => builder.http1_only(),
+                Protocol::H2 if either => builder.http2_only(),
+                _ => builder,
             };
             builder
                 .http1()

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use l5d_dtab::Prefix;
-use l5d_runtime::config::reference;
+use l5d_runtime::config::{ServerSettings, reference};
+use l5d_runtime::tls::TlsProtocol;
 use linkerd_proxy::config::{
     BalancerKind, HeaderSource, IdentifierConfig, InterpreterConfig, Protocol, ProxyConfig,
     TransformerConfig,
@@ -93,6 +94,66 @@ routers:
         grpc.client.resolve(&any_id).load_balancer,
         BalancerKind::RoundRobin
     );
+}
+
+/// `io.l5d.static`: every entry whose prefix matches the bound id applies,
+/// in order, a later one overriding only the fields it sets; the mesh hop
+/// (client certificates) is TLS 1.3 unless `protocols` says otherwise.
+#[test]
+fn static_client_configs_apply_in_order() {
+    let config = ProxyConfig::from_yaml(
+        r#"
+routers:
+- protocol: http
+  servers:
+  - tls: {certPath: c, keyPath: k, caCertPath: ca, requireClientAuth: true}
+  - {port: 4141, tls: {certPath: c, keyPath: k}, maxConnections: 5, idleTimeoutMs: 7}
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /
+      connectTimeoutMs: 100
+      loadBalancer: {kind: p2c}
+    - prefix: "/#/io.l5d.fs/{service}"
+      connectTimeoutMs: 200
+      tls:
+        commonName: "{service}.example"
+        trustCerts: [ca.pem]
+        clientAuth: {certPath: c, keyPath: k}
+    - prefix: /#/*/web
+      loadBalancer: {kind: roundRobin}
+"#,
+    )
+    .unwrap();
+    let router = &config.routers[0];
+    let at = |id: &str| router.client.resolve(&l5d_dtab::Path::read(id).unwrap());
+    assert_eq!(
+        at("/$/inet/a/80").connect_timeout,
+        Duration::from_millis(100)
+    );
+    assert_eq!(at("/$/inet/a/80").load_balancer, BalancerKind::P2c);
+    let web = at("/#/io.l5d.fs/web");
+    assert_eq!(web.connect_timeout, Duration::from_millis(200));
+    assert_eq!(web.load_balancer, BalancerKind::RoundRobin);
+    let entries = router.client.entries();
+    assert_eq!(entries[1].field, "routers[0].client.configs[1]");
+    let tls = entries[1].value.tls.as_ref().unwrap();
+    assert_eq!(tls.protocols, Some(vec![TlsProtocol::Tls13]));
+    let [mesh, edge] = &router.servers[..] else {
+        panic!("two servers")
+    };
+    assert_eq!(
+        mesh.settings.tls.as_ref().unwrap().protocols,
+        [TlsProtocol::Tls13]
+    );
+    assert_eq!(
+        edge.settings.tls.as_ref().unwrap().protocols,
+        [TlsProtocol::Tls12, TlsProtocol::Tls13]
+    );
+    assert_eq!(edge.settings.max_connections, 5);
+    assert_eq!(edge.settings.idle_timeout, Duration::from_millis(7));
+    assert_eq!(mesh.settings.max_connections, 10_000);
+    assert_eq!(mesh.settings.header_read_timeout, Duration::from_secs(10));
 }
 
 #[test]
@@ -268,6 +329,71 @@ fn bad_configurations_name_the_field() {
             "namers",
             "namerd",
         ),
+        (
+            "routers: [{protocol: http, servers: [{tls: {certPath: c}}]}]",
+            "routers[0].servers[0].tls.keyPath",
+            "missing",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{tls: {certPath: c, keyPath: k, protocols: [TLSv1.1]}}]}]",
+            "routers[0].servers[0].tls.protocols[0]",
+            "refused",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{maxConnections: 0}]}]",
+            "routers[0].servers[0].maxConnections",
+            "positive",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{idleTimeoutMs: 0}]}]",
+            "routers[0].servers[0].idleTimeoutMs",
+            "positive",
+        ),
+        (
+            "admin: {maxConnectionsPerPeer: -1}\nrouters: [{protocol: http, servers: [{}]}]",
+            "admin.maxConnectionsPerPeer",
+            "",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {tls: {trustCerts: [ca.pem]}}}]",
+            "routers[0].client.tls.commonName",
+            "missing",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {tls: {commonName: '{service}', trustCerts: [ca.pem]}}}]",
+            "routers[0].client.tls.commonName",
+            "io.l5d.static",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {kind: io.l5d.static, configs: [{prefix: '/#/{a}', tls: {commonName: '{b}.x', trustCerts: [ca.pem]}}]}}]",
+            "routers[0].client.configs[0].tls.commonName",
+            "{b} is not captured",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {kind: io.l5d.static, configs: [{connectTimeoutMs: 5}]}}]",
+            "routers[0].client.configs[0].prefix",
+            "missing",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {kind: io.l5d.static, configs: [{prefix: 'a/b'}]}}]",
+            "routers[0].client.configs[0].prefix",
+            "must start with",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {kind: io.l5d.static, configs: [{prefix: /a, tls: {disableValidation: true, clientAuth: {certPath: c, keyPath: k}}}]}}]",
+            "routers[0].client.configs[0].tls.disableValidation",
+            "clientAuth",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {kind: io.l5d.perHost}}]",
+            "routers[0].client.kind",
+            "io.l5d.static",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], interpreter: {kind: io.l5d.mesh, dst: /$/inet/a/1, tls: {trustCerts: [ca], protocols: [SSLv3]}}}]",
+            "routers[0].interpreter.tls.protocols[0]",
+            "refused",
+        ),
     ];
     for (text, field, fragment) in cases {
         let err = ProxyConfig::from_yaml(text).expect_err(text);
@@ -294,7 +420,6 @@ fn the_reference_documents_every_field() {
         "routers[].servers[].clearContext",
         "routers[].servers[].allowOverrideToAddresses",
         "routers[].servers[].maxConcurrentRequests",
-        "routers[].servers[].headerReadTimeoutMs",
         "routers[].servers[].maxHeaders",
         "routers[].servers[].maxConcurrentStreamsPerConnection",
         "routers[].servers[].maxPendingResets",
@@ -308,6 +433,16 @@ fn the_reference_documents_every_field() {
         "routers[].maxHeadersKB",
         "routers[].maxInitialLineKB",
         "routers[].client.kind",
+        "routers[].client.configs",
+        "routers[].client.configs[].prefix",
+        "routers[].client.tls.commonName",
+        "routers[].client.tls.trustCerts",
+        "routers[].client.tls.clientAuth.certPath",
+        "routers[].client.tls.clientAuth.keyPath",
+        "routers[].client.tls.disableValidation",
+        "routers[].client.tls.protocols",
+        "routers[].client.tls.reloadIntervalSecs",
+        "routers[].interpreter.tls",
         "routers[].client.loadBalancer.kind",
         "routers[].client.loadBalancer.decayTimeMs",
         "routers[].client.loadBalancer.maxEffort",
@@ -318,6 +453,15 @@ fn the_reference_documents_every_field() {
         "routers[].service.kind",
         "routers[].service.totalTimeoutMs",
     ];
+    let shared: Vec<String> = ServerSettings::KEYS
+        .iter()
+        .flat_map(|key| [format!("routers[].servers[].{key}"), format!("admin.{key}")])
+        .collect();
+    let fields: Vec<&str> = fields
+        .iter()
+        .copied()
+        .chain(shared.iter().map(String::as_str))
+        .collect();
     reference::check(doc, |text| ProxyConfig::from_yaml(text).map(drop), &fields);
     for kind in [
         "io.l5d.header.token",

@@ -107,9 +107,10 @@ impl TestPki {
             .issue(self.dir.path(), stem, &["localhost", "127.0.0.1"], None)
     }
 
-    /// A new client certificate with `names` from the same CA, written as
-    /// `{stem}.pem` and `{stem}.key` (for rotation).
-    pub fn issue_client(&self, stem: &str, names: &[&str]) -> Pair {
+    /// A new certificate for `names` (DNS names, IP addresses, URIs) from
+    /// the same CA, usable by a server or a client, written as `{stem}.pem`
+    /// and `{stem}.key` (for rotation, or a server with names of its own).
+    pub fn issue(&self, stem: &str, names: &[&str]) -> Pair {
         self.ca.issue(self.dir.path(), stem, names, None)
     }
 

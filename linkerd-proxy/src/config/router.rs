@@ -141,10 +141,18 @@ fn max_initial_line_kb() -> usize {
 /// clients are the applications of a node, or other nodes' proxies
 /// (whose pools hold up to 128 idle connections per endpoint, for up to
 /// 60 s: the idle timeout is longer, so a pooled connection is closed by
-/// its owner first), so they allow more connections than an API.
-pub(super) fn server_defaults() -> ServerSettings {
+/// its owner first), so they allow more connections than an API. On h2
+/// routers a request body may rest far longer: a gRPC client stream (or
+/// the client side of a bidirectional one) can stay open with nothing to
+/// send, and a stream costs a slot under the per-connection stream cap,
+/// not a connection.
+pub(super) fn server_defaults(protocol: Protocol) -> ServerSettings {
     ServerSettings {
         idle_timeout: Duration::from_secs(120),
+        body_read_timeout: match protocol {
+            Protocol::Http => Duration::from_secs(10),
+            Protocol::H2 => Duration::from_secs(3600),
+        },
         max_connections: 10_000,
         max_connections_per_peer: 2_000,
         ..ServerSettings::default()
@@ -260,7 +268,7 @@ fn parse_server(
         return Err(ConfigError::new(field, "expected a mapping"));
     };
     let explicit = tls::sets_protocols(obj.get("tls"));
-    let mut settings = ServerSettings::take(&mut obj, field, &server_defaults())?;
+    let mut settings = ServerSettings::take(&mut obj, field, &server_defaults(protocol))?;
     if let Some(tls) = &mut settings.tls {
         tls::server_rules(tls, explicit);
     }

@@ -255,7 +255,7 @@ async fn a_loaded_client_presents_its_rotated_certificate() {
     let (_, server) = dial_with(&listener, &client).await;
     assert_eq!(identity(server.unwrap()), CLIENT_NAMES);
 
-    let next = pki.issue_client("next-client", &["next.test"]);
+    let next = pki.issue("next-client", &["next.test"]);
     std::fs::copy(&next.cert, &pki.client.cert).unwrap();
     std::fs::copy(&next.key, &pki.client.key).unwrap();
     // Polled every second: allow 30 (a busy machine), ask every 100 ms.
