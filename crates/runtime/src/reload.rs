@@ -1,18 +1,20 @@
-//! A file's parsed contents, kept current while the process runs: namerd's
-//! token file today, and any other small file an operator rotates in place
-//! (Kubernetes updates a mounted Secret by swapping a symlink).
+//! Values built from files and kept current while the process runs:
+//! namerd's token file, and the certificates, keys and CAs of every TLS
+//! server and client (`tls.rs`). This is the one polling loop; a new kind
+//! of followed file is a new [`Source`], not a new loop.
 //!
-//! [`watch_file`] reads and parses the file once, failing if it cannot (a
-//! configuration error at start), then re-reads it every interval and
-//! publishes the new value on a watch channel when the bytes changed and
-//! parse. A file that is missing, too large or invalid after a change keeps
-//! the last good value in place and is logged once per distinct problem,
-//! not on every poll.
+//! [`follow`] reads and builds a [`Source`] once, failing if it cannot (a
+//! configuration error at start), then re-reads its files every interval
+//! and publishes a new value on a watch channel when the bytes changed and
+//! build. Files that are missing, too large or unusable after a change
+//! leave the last good value in place and are logged (and passed to
+//! [`Source::refused`], where TLS counts them) once per distinct problem,
+//! not on every poll. [`watch_file`] is the one-file case.
 //!
 //! Polling the content rather than watching with inotify: a Secret update
-//! replaces a directory symlink, which an inotify watch on the file itself
-//! never sees, and the files are a few KiB, so reading them every few
-//! seconds costs nothing. Knows nothing of what the files mean.
+//! replaces a directory symlink (`..data`), which an inotify watch on the
+//! file itself never sees, and the files are a few KiB, so reading them
+//! every few seconds costs nothing. Knows nothing of what the files mean.
 
 use std::fmt;
 use std::io::Read as _;
@@ -37,9 +39,74 @@ pub enum ReloadError {
     Parse { path: PathBuf, message: String },
 }
 
-/// Reads and parses `path` now, then re-reads it every `interval` for as
-/// long as a receiver is alive, publishing each changed, valid version.
-/// Must be called within a tokio runtime.
+/// What a followed value is read and built from.
+pub trait Source: Send + 'static {
+    /// The contents of the files, read together so that a change is
+    /// compared and built as one snapshot.
+    type Files: PartialEq + Send + 'static;
+    type Value: Send + Sync + 'static;
+    /// Compared too, so that the same problem is reported once.
+    type Error: fmt::Display + PartialEq + Clone + Send + 'static;
+
+    /// Reads every file (with [`read_file`], for the size cap).
+    fn read(&self) -> Result<Self::Files, Self::Error>;
+
+    /// Builds the value from `files`, checking them now.
+    fn build(&self, files: &Self::Files) -> Result<Self::Value, Self::Error>;
+
+    /// The file named in log lines (the first, if there are several).
+    fn path(&self) -> &Path;
+
+    /// Called once for each distinct refusal, the one at start included:
+    /// where a source counts its refusals in a metric.
+    fn refused(&self, _error: &Self::Error) {}
+}
+
+/// Reads and builds `source` now, then, unless `interval` is zero, re-reads
+/// its files every `interval` in a task for as long as a receiver is alive,
+/// publishing each changed, usable version. Must be called within a tokio
+/// runtime when `interval` is not zero.
+///
+/// # Errors
+///
+/// When the files cannot be read or built now.
+pub fn follow<S: Source>(
+    source: S,
+    interval: Duration,
+) -> Result<watch::Receiver<Arc<S::Value>>, S::Error> {
+    let mut poller = Poller::new(source);
+    let first = match poller.poll() {
+        Poll::Changed(value) => value,
+        Poll::Failed(e) => return Err(e),
+        Poll::Unchanged => unreachable!("the first read is always a change"),
+    };
+    let (tx, rx) = watch::channel(Arc::new(first));
+    if interval.is_zero() {
+        return Ok(rx);
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tx.closed() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            let file = poller.source.path().display().to_string();
+            match poller.poll() {
+                Poll::Changed(value) => {
+                    tracing::info!(%file, "reloaded");
+                    tx.send_replace(Arc::new(value));
+                }
+                Poll::Failed(e) => {
+                    tracing::warn!(%file, error = %e, "refusing the changed file; keeping the last good version");
+                }
+                Poll::Unchanged => {}
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Follows one file, parsed by `parse`: [`follow`] for the simplest source.
 ///
 /// # Errors
 ///
@@ -54,85 +121,23 @@ where
     E: fmt::Display,
     F: Fn(&[u8]) -> Result<T, E> + Send + 'static,
 {
-    let mut poller = Poller::new(path.into(), parse);
-    let first = match poller.poll() {
-        Poll::Changed(value) => value,
-        Poll::Failed(e) => return Err(e),
-        Poll::Unchanged => unreachable!("the first read is always a change"),
-    };
-    let (tx, rx) = watch::channel(Arc::new(first));
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = tx.closed() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-            match poller.poll() {
-                Poll::Changed(value) => {
-                    tracing::info!(path = %poller.path.display(), "reloaded");
-                    tx.send_replace(Arc::new(value));
-                }
-                Poll::Failed(e) => {
-                    tracing::warn!(error = %e, "keeping the last good version");
-                }
-                Poll::Unchanged => {}
-            }
-        }
-    });
-    Ok(rx)
-}
-
-/// One read of the file, compared with the previous one.
-struct Poller<F> {
-    path: PathBuf,
-    parse: F,
-    /// The bytes read last time, valid or not, so that an unchanged file
-    /// is neither parsed nor reported again.
-    last: Option<Result<Vec<u8>, ReloadError>>,
-}
-
-enum Poll<T> {
-    Changed(T),
-    Unchanged,
-    /// A new problem (the same one again is `Unchanged`).
-    Failed(ReloadError),
-}
-
-impl<F> Poller<F> {
-    fn new(path: PathBuf, parse: F) -> Self {
-        Poller {
-            path,
+    follow(
+        File {
+            path: path.into(),
             parse,
-            last: None,
-        }
-    }
-
-    fn poll<T, E>(&mut self) -> Poll<T>
-    where
-        F: Fn(&[u8]) -> Result<T, E>,
-        E: fmt::Display,
-    {
-        // A few KiB from a local file (a mounted Secret): not worth a hop
-        // to the blocking pool.
-        let read = read_capped(&self.path);
-        if self.last.as_ref() == Some(&read) {
-            return Poll::Unchanged;
-        }
-        self.last = Some(read.clone());
-        let parsed = read.and_then(|bytes| {
-            (self.parse)(&bytes).map_err(|e| ReloadError::Parse {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })
-        });
-        match parsed {
-            Ok(value) => Poll::Changed(value),
-            Err(e) => Poll::Failed(e),
-        }
-    }
+        },
+        interval,
+    )
 }
 
-fn read_capped(path: &Path) -> Result<Vec<u8>, ReloadError> {
+/// A file's bytes, refused beyond [`MAX_FILE_BYTES`].
+///
+/// # Errors
+///
+/// When the file cannot be read or is too large.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, ReloadError> {
+    // A few KiB from a local file (a mounted Secret): not worth a hop to
+    // the blocking pool.
     let read_error = |e: std::io::Error| ReloadError::Read {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -150,6 +155,77 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, ReloadError> {
     Ok(bytes)
 }
 
+/// One file and how to parse it.
+struct File<F> {
+    path: PathBuf,
+    parse: F,
+}
+
+impl<T, E, F> Source for File<F>
+where
+    T: Send + Sync + 'static,
+    E: fmt::Display,
+    F: Fn(&[u8]) -> Result<T, E> + Send + 'static,
+{
+    type Files = Vec<u8>;
+    type Value = T;
+    type Error = ReloadError;
+
+    fn read(&self) -> Result<Vec<u8>, ReloadError> {
+        read_file(&self.path)
+    }
+
+    fn build(&self, bytes: &Vec<u8>) -> Result<T, ReloadError> {
+        (self.parse)(bytes).map_err(|e| ReloadError::Parse {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// One read of a source's files, compared with the previous one.
+struct Poller<S: Source> {
+    source: S,
+    /// What was read last time, usable or not, so that unchanged files are
+    /// neither built nor reported again.
+    last: Option<Result<S::Files, S::Error>>,
+}
+
+enum Poll<T, E> {
+    Changed(T),
+    Unchanged,
+    /// A new problem (the same one again is `Unchanged`).
+    Failed(E),
+}
+
+impl<S: Source> Poller<S> {
+    fn new(source: S) -> Self {
+        Poller { source, last: None }
+    }
+
+    fn poll(&mut self) -> Poll<S::Value, S::Error> {
+        let read = self.source.read();
+        if self.last.as_ref() == Some(&read) {
+            return Poll::Unchanged;
+        }
+        let built = match self.last.insert(read) {
+            Ok(files) => self.source.build(files),
+            Err(e) => Err(e.clone()),
+        };
+        match built {
+            Ok(value) => Poll::Changed(value),
+            Err(e) => {
+                self.source.refused(&e);
+                Poll::Failed(e)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,7 +237,16 @@ mod tests {
             .map_err(|e| format!("not a number: {e}"))
     }
 
-    fn changed(poll: Poll<u32>) -> Option<u32> {
+    type Parse = fn(&[u8]) -> Result<u32, String>;
+
+    fn file(path: &Path) -> File<Parse> {
+        File {
+            path: path.to_path_buf(),
+            parse: number,
+        }
+    }
+
+    fn changed<E>(poll: Poll<u32, E>) -> Option<u32> {
         match poll {
             Poll::Changed(v) => Some(v),
             _ => None,
@@ -172,7 +257,7 @@ mod tests {
     fn each_change_is_read_once_and_a_problem_reported_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n");
-        let mut poller = Poller::new(path.clone(), number);
+        let mut poller = Poller::new(file(&path));
         assert!(matches!(
             poller.poll(),
             Poll::Failed(ReloadError::Read { .. })
@@ -221,5 +306,84 @@ mod tests {
         std::fs::write(&path, "3").unwrap();
         rx.changed().await.unwrap();
         assert_eq!(**rx.borrow_and_update(), 3);
+    }
+
+    /// Two files read as one snapshot, counting its refusals.
+    struct Pair {
+        dir: PathBuf,
+        refusals: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Source for Pair {
+        type Files = (Vec<u8>, Vec<u8>);
+        type Value = u32;
+        type Error = ReloadError;
+
+        fn read(&self) -> Result<Self::Files, ReloadError> {
+            Ok((
+                read_file(&self.dir.join("a"))?,
+                read_file(&self.dir.join("b"))?,
+            ))
+        }
+
+        fn build(&self, (a, b): &Self::Files) -> Result<u32, ReloadError> {
+            let parse = |bytes: &[u8]| {
+                number(bytes).map_err(|message| ReloadError::Parse {
+                    path: self.dir.clone(),
+                    message,
+                })
+            };
+            Ok(parse(a)? + parse(b)?)
+        }
+
+        fn path(&self) -> &Path {
+            &self.dir
+        }
+
+        fn refused(&self, _: &ReloadError) {
+            self.refusals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_source_of_several_files_is_one_snapshot_and_each_refusal_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = || refusals.load(std::sync::atomic::Ordering::Relaxed);
+        let mut poller = Poller::new(Pair {
+            dir: dir.path().to_path_buf(),
+            refusals: refusals.clone(),
+        });
+        std::fs::write(dir.path().join("a"), "1").unwrap();
+        assert!(matches!(
+            poller.poll(),
+            Poll::Failed(ReloadError::Read { .. })
+        ));
+        assert_eq!(count(), 1, "refused at start too");
+        std::fs::write(dir.path().join("b"), "2").unwrap();
+        assert_eq!(changed(poller.poll()), Some(3));
+        std::fs::write(dir.path().join("b"), "x").unwrap();
+        assert!(matches!(
+            poller.poll(),
+            Poll::Failed(ReloadError::Parse { .. })
+        ));
+        assert!(matches!(poller.poll(), Poll::Unchanged));
+        assert_eq!(count(), 2, "the same problem is counted once");
+        std::fs::write(dir.path().join("b"), "5").unwrap();
+        assert_eq!(changed(poller.poll()), Some(6));
+        assert_eq!(count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_interval_reads_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n");
+        std::fs::write(&path, "1").unwrap();
+        let rx = follow(file(&path), Duration::ZERO).unwrap();
+        std::fs::write(&path, "2").unwrap();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(**rx.borrow(), 1);
+        assert!(rx.has_changed().is_err(), "nothing follows the file");
     }
 }

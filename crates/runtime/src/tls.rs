@@ -3,9 +3,13 @@
 //!
 //! - [`ServerTlsConfig`] / [`ClientTlsConfig`]: the `tls` blocks, with
 //!   Linkerd 1.x's field names; TLS 1.0 and 1.1 are refused by name.
-//! - [`ServerTls`]: a server configuration that follows its files (see
-//!   `reload.rs`): new handshakes get the latest good certificate, open
-//!   connections are untouched.
+//! - [`ServerTls`]: a server configuration that follows its files (polled
+//!   by [`crate::reload`], the one loop for every followed file): new
+//!   handshakes get the latest good certificate, open connections are
+//!   untouched. A changed set that cannot be used (unreadable, expired,
+//!   not yet valid, key not matching) is refused with a log line naming
+//!   the file and reason and a count in `tls_certificate_errors_total`;
+//!   the last good configuration stays in use.
 //! - [`ClientTls`]: a client configuration and the server name to verify;
 //!   a long-lived client's follows its files too.
 //! - [`TlsError`]: a file or setting that cannot be used, naming the file,
@@ -15,18 +19,20 @@
 //! The caller chooses ALPN (`h2`, `http/1.1`): this module knows no
 //! protocol above TLS.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ServerConfig};
 use tokio::sync::watch;
 
 use crate::config::ConfigError;
+use crate::reload;
 
 mod certs;
 mod client;
 mod config;
-mod reload;
 mod server;
 
 pub use certs::{CertificateInfo, TlsError, TlsErrorKind};
@@ -142,27 +148,35 @@ impl ClientTls {
     }
 }
 
-/// Reads and builds `source` now (a refusal is counted and becomes the
-/// configuration error of `block`), then, unless `interval_secs` is 0,
-/// follows its files in a task.
-fn start<S: reload::Source>(
+/// Reads and builds `source` now (a refusal becomes the configuration
+/// error of `block`), then, unless `interval_secs` is 0, follows its files.
+fn start<S: reload::Source<Error = TlsError>>(
     source: S,
     interval_secs: u64,
     block: &str,
-) -> Result<watch::Receiver<Arc<S::Config>>, ConfigError> {
-    let built = source
-        .read()
-        .and_then(|files| Ok((source.build(&files)?, files)));
-    let (config, files) = built.map_err(|e| {
-        reload::record_error(source.main_path(), &e);
-        e.at(block)
-    })?;
-    let (tx, rx) = watch::channel(Arc::new(config));
-    if interval_secs > 0 {
-        let interval = std::time::Duration::from_secs(interval_secs);
-        tokio::spawn(reload::follow(source, interval, files, tx));
-    }
-    Ok(rx)
+) -> Result<watch::Receiver<Arc<S::Value>>, ConfigError> {
+    reload::follow(source, Duration::from_secs(interval_secs)).map_err(|e| e.at(block))
+}
+
+/// Records the expiry of a certificate served or presented as a gauge.
+fn record_expiry(path: &Path, leaf: &CertificateInfo) {
+    metrics::gauge!(
+        "tls_certificate_expiry_timestamp_seconds",
+        "path" => path.display().to_string()
+    )
+    .set(leaf.expiry_secs());
+}
+
+/// Counts a refused certificate set under the file the error names, else
+/// `path`.
+fn count_refusal(path: &Path, e: &TlsError) {
+    let path = e.path.as_deref().unwrap_or(path);
+    metrics::counter!(
+        "tls_certificate_errors_total",
+        "path" => path.display().to_string(),
+        "reason" => e.reason()
+    )
+    .increment(1);
 }
 
 /// The ring provider, with its cipher suites narrowed to `ciphers` (rustls

@@ -16,6 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::ClientIdentity;
 use crate::config::ConfigError;
+use crate::reload::ReloadError;
 
 /// A certificate, key or CA file that cannot be used, naming the file, the
 /// configuration key it came from, and the reason.
@@ -156,10 +157,16 @@ impl ClientIdentity {
     }
 }
 
-/// A file's bytes, or why they cannot be read.
+/// A file's bytes (at most [`crate::reload::MAX_FILE_BYTES`]), or why they
+/// cannot be read.
 pub(super) fn read(field: &str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path)
-        .map_err(|e| TlsError::new(field, Some(path), TlsErrorKind::Unreadable(e.to_string())))
+    crate::reload::read_file(path).map_err(|e| {
+        let reason = match e {
+            ReloadError::Read { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        TlsError::new(field, Some(path), TlsErrorKind::Unreadable(reason))
+    })
 }
 
 /// The certificates of a PEM file's contents, each parsed and checked to be

@@ -13,8 +13,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::certs::{self, CertificateInfo, TlsError, TlsErrorKind};
-use super::reload::{self, Source};
-use super::{ClientTlsConfig, TlsProtocol, default_protocols, provider};
+use super::{
+    ClientTlsConfig, TlsProtocol, count_refusal, default_protocols, provider, record_expiry,
+};
+use crate::reload::Source;
 
 /// The contents of the files a client configuration is built from, read
 /// together so that a reload compares and builds one consistent snapshot.
@@ -98,7 +100,7 @@ pub(super) fn build_from(
     Ok((config, leaf))
 }
 
-/// A client's `tls` block as [`reload::follow`] reads and builds it.
+/// A client's `tls` block as [`crate::reload::follow`] reads and builds it.
 #[derive(Debug)]
 pub(super) struct ClientSource {
     pub(super) cfg: ClientTlsConfig,
@@ -107,7 +109,7 @@ pub(super) struct ClientSource {
 
 impl ClientSource {
     /// The path a client's refusals and expiry are recorded under.
-    fn path(cfg: &ClientTlsConfig) -> &Path {
+    fn recorded_path(cfg: &ClientTlsConfig) -> &Path {
         match (&cfg.client_auth, cfg.trust_certs.first()) {
             (Some(auth), _) => &auth.cert_path,
             (None, Some(first)) => first,
@@ -118,7 +120,8 @@ impl ClientSource {
 
 impl Source for ClientSource {
     type Files = Files;
-    type Config = ClientConfig;
+    type Value = ClientConfig;
+    type Error = TlsError;
 
     fn read(&self) -> Result<Files, TlsError> {
         Files::read(&self.cfg)
@@ -127,13 +130,17 @@ impl Source for ClientSource {
     fn build(&self, files: &Files) -> Result<ClientConfig, TlsError> {
         let (config, leaf) = build_from(&self.cfg, files, &self.alpn, SystemTime::now())?;
         if let Some(leaf) = leaf {
-            reload::record_served(Self::path(&self.cfg), &leaf);
+            record_expiry(Self::recorded_path(&self.cfg), &leaf);
         }
         Ok(config)
     }
 
-    fn main_path(&self) -> &Path {
-        Self::path(&self.cfg)
+    fn path(&self) -> &Path {
+        Self::recorded_path(&self.cfg)
+    }
+
+    fn refused(&self, e: &TlsError) {
+        count_refusal(Self::recorded_path(&self.cfg), e);
     }
 }
 

@@ -12,8 +12,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::sign::SingleCertAndKey;
 
 use super::certs::{self, CertificateInfo, TlsError, TlsErrorKind};
-use super::reload::{self, Source};
-use super::{ServerTlsConfig, provider};
+use super::{ServerTlsConfig, count_refusal, provider, record_expiry};
+use crate::reload::Source;
 
 /// A built server configuration and what it was built from.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ pub(super) fn build(
     Ok(Built { config, leaf })
 }
 
-/// A server's `tls` block as [`reload::follow`] reads and builds it.
+/// A server's `tls` block as [`crate::reload::follow`] reads and builds it.
 #[derive(Debug)]
 pub(super) struct ServerSource {
     pub(super) cfg: ServerTlsConfig,
@@ -101,7 +101,8 @@ pub(super) struct ServerSource {
 
 impl Source for ServerSource {
     type Files = Files;
-    type Config = ServerConfig;
+    type Value = ServerConfig;
+    type Error = TlsError;
 
     fn read(&self) -> Result<Files, TlsError> {
         Files::read(&self.cfg)
@@ -109,12 +110,16 @@ impl Source for ServerSource {
 
     fn build(&self, files: &Files) -> Result<ServerConfig, TlsError> {
         let built = build(&self.cfg, files, &self.alpn, SystemTime::now())?;
-        reload::record_served(&self.cfg.cert_path, &built.leaf);
+        record_expiry(&self.cfg.cert_path, &built.leaf);
         Ok(built.config)
     }
 
-    fn main_path(&self) -> &Path {
+    fn path(&self) -> &Path {
         &self.cfg.cert_path
+    }
+
+    fn refused(&self, e: &TlsError) {
+        count_refusal(&self.cfg.cert_path, e);
     }
 }
 
