@@ -3,6 +3,11 @@
 //! tells the application (`l5d-dst-*`, `l5d-reqid`), loop protection
 //! (`Via`) and the hop-by-hop headers a proxy must not forward.
 //!
+//! `l5d-client-id` carries the caller's verified identity to the
+//! application: the proxy sets it from the client certificate a router's
+//! TLS server verified and removes any value the client sent, on every
+//! server, so that an application may base policy on it.
+//!
 //! Override headers are honoured only on servers that trust their clients;
 //! servers with `clearContext` strip them before anything reads them.
 //!
@@ -14,6 +19,7 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use l5d_dtab::{Dtab, Path};
+use l5d_runtime::Peer;
 
 pub const L5D_DTAB: HeaderName = HeaderName::from_static("l5d-dtab");
 pub const L5D_CTX_DTAB: HeaderName = HeaderName::from_static("l5d-ctx-dtab");
@@ -25,6 +31,7 @@ pub const L5D_DST_RESIDUAL: HeaderName = HeaderName::from_static("l5d-dst-residu
 pub const L5D_REQID: HeaderName = HeaderName::from_static("l5d-reqid");
 pub const L5D_ERR: HeaderName = HeaderName::from_static("l5d-err");
 pub const L5D_RETRYABLE: HeaderName = HeaderName::from_static("l5d-retryable");
+pub const L5D_CLIENT_ID: HeaderName = HeaderName::from_static("l5d-client-id");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -66,6 +73,10 @@ pub struct Destination<'a> {
     pub residual: Option<&'a HeaderValue>,
     /// `l5d-ctx-dtab`, when the request has a local dtab.
     pub ctx_dtab: Option<&'a HeaderValue>,
+    /// `l5d-client-id`, when the caller presented a verified certificate
+    /// (see [`client_id`]). Any value the client sent is removed either
+    /// way.
+    pub client_id: Option<HeaderValue>,
 }
 
 /// Prepares a request's headers for the upstream hop.
@@ -79,6 +90,7 @@ pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'stat
         present.ctx_dtab |= name == L5D_CTX_DTAB;
         present.residual |= name == L5D_DST_RESIDUAL;
         present.reqid |= name == L5D_REQID;
+        present.client_id |= name == L5D_CLIENT_ID;
     }
     if present.hop_by_hop {
         remove_hop_by_hop(headers);
@@ -88,7 +100,7 @@ pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'stat
         headers.remove(DTAB_LOCAL);
     }
     // Room for what follows, so the map grows at most once.
-    headers.reserve(5);
+    headers.reserve(6);
     match dst.ctx_dtab {
         Some(v) => {
             headers.insert(L5D_CTX_DTAB, v.clone());
@@ -109,6 +121,16 @@ pub fn stamp_request(headers: &mut HeaderMap, dst: &Destination<'_>, via: &'stat
         }
         None => {}
     }
+    match &dst.client_id {
+        Some(v) => {
+            headers.insert(L5D_CLIENT_ID, v.clone());
+        }
+        // Removes every value, so a client cannot speak for another.
+        None if present.client_id => {
+            headers.remove(L5D_CLIENT_ID);
+        }
+        None => {}
+    }
     if !present.reqid {
         headers.insert(L5D_REQID, request_id());
     }
@@ -123,6 +145,16 @@ struct Present {
     ctx_dtab: bool,
     residual: bool,
     reqid: bool,
+    client_id: bool,
+}
+
+/// The `l5d-client-id` value for a request from `peer`: the primary name
+/// (first URI SAN, else first DNS SAN) of the client certificate its TLS
+/// server verified; `None` without one, or for a name that is not a valid
+/// header value (SANs are ASCII, so only a control character would be).
+pub fn client_id(peer: Option<&Peer>) -> Option<HeaderValue> {
+    let name = peer?.identity.as_ref()?.primary()?;
+    HeaderValue::from_str(name).ok()
 }
 
 /// 16 lower-case hex digits of a random 64-bit id.
@@ -264,5 +296,40 @@ mod tests {
     fn via_counts_every_hop() {
         let h = headers(&[("via", "1.1 a, 1.1 b"), ("via", "1.1 c")]);
         assert_eq!(via_hops(&h), 3);
+    }
+
+    fn stamped(h: &mut HeaderMap, client_id: Option<HeaderValue>) -> Vec<String> {
+        let v = HeaderValue::from_static("/x");
+        let dst = Destination {
+            service: &v,
+            client: &v,
+            residual: None,
+            ctx_dtab: None,
+            client_id,
+        };
+        stamp_request(h, &dst, "1.1 linkerd");
+        h.get_all(L5D_CLIENT_ID)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn l5d_client_id_is_the_verified_identity_or_absent_never_the_clients() {
+        let forged = || headers(&[("l5d-client-id", "spiffe://forged"), ("l5d-client-id", "x")]);
+        assert!(stamped(&mut forged(), None).is_empty());
+        let peer = |names: &[&str]| Peer {
+            identity: Some(std::sync::Arc::new(l5d_runtime::ClientIdentity {
+                names: names.iter().map(|n| n.to_string()).collect(),
+            })),
+            ..Peer::plain(([127, 0, 0, 1], 1).into(), ([127, 0, 0, 1], 2).into())
+        };
+        let id = client_id(Some(&peer(&["a.test", "spiffe://l5d.test/a"])));
+        assert_eq!(stamped(&mut forged(), id), ["spiffe://l5d.test/a"]);
+        let id = client_id(Some(&peer(&["a.test"])));
+        assert_eq!(stamped(&mut headers(&[]), id), ["a.test"]);
+        let plain = Peer::plain(([127, 0, 0, 1], 1).into(), ([127, 0, 0, 1], 2).into());
+        assert_eq!(client_id(Some(&plain)), None);
+        assert_eq!(client_id(None), None);
     }
 }

@@ -227,6 +227,7 @@ impl Router {
                 client: &leaf.id_header,
                 residual: leaf.residual_header.as_ref(),
                 ctx_dtab: route.ctx_dtab_header.as_ref(),
+                client_id: headers::client_id(parts.extensions.get()),
             },
             match self.protocol {
                 Protocol::Http => "1.1 linkerd",

@@ -1,7 +1,8 @@
 //! TLS in one process, with the test PKI of `l5d-runtime`: client TLS
 //! chosen by prefix of the bound id (captures in `commonName`, a client
-//! certificate, HTTP/1.1 and h2), and a router's certificate rotated under
-//! a steady request loop. The third-party clients (curl, openssl) are in
+//! certificate, HTTP/1.1 and h2), the caller's verified identity in
+//! `l5d-client-id` (never the client's own), and a router's certificate
+//! rotated under a steady request loop. The third-party clients (curl, openssl) are in
 //! the end-to-end tests (`tests/tests/proxy/tls.rs`).
 
 use std::collections::BTreeMap;
@@ -198,6 +199,120 @@ routers:
     assert!(metrics.contains(failures), "no {failures} in\n{metrics}");
     proxy.shutdown(Duration::from_secs(1)).await;
     namerd.shutdown().await;
+}
+
+/// One request over TLS (presenting a client certificate if `client` has
+/// one) to an HTTP/1.1 or h2 router, with a forged `l5d-client-id`: the
+/// `l5d-client-id` values the backend received (the demo echoes them).
+async fn client_ids(client: &ClientTls, proxy: SocketAddr, h2: bool) -> Vec<String> {
+    let tcp = TcpStream::connect(proxy).await.unwrap();
+    let name = client.server_name("localhost").unwrap();
+    let tls = client.connector().connect(name, tcp).await.unwrap();
+    let io = TokioIo::new(tls);
+    let req = Request::get("https://world/")
+        .header("l5d-client-id", "spiffe://l5d.test/forged")
+        .header("l5d-client-id", "another")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let call = async {
+        if h2 {
+            let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            send.send_request(req).await
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+            tokio::spawn(conn);
+            let (mut parts, body) = req.into_parts();
+            parts.uri = "/".parse().unwrap();
+            parts.headers.insert("host", "world".parse().unwrap());
+            send.send_request(Request::from_parts(parts, body)).await
+        }
+    };
+    let rsp = tokio::time::timeout(BOUND, call).await.unwrap().unwrap();
+    assert_eq!(rsp.status(), StatusCode::OK, "{:?}", rsp.headers());
+    rsp.headers()
+        .get_all("x-echo-l5d-client-id")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// On a TLS router that verifies client certificates, the application
+/// gets the caller's identity (its first URI SAN, else its first DNS SAN)
+/// in `l5d-client-id`, over HTTP/1.1 and h2; a value the client sent is
+/// always removed: without a certificate, and on a plaintext router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_identity_reaches_the_application_and_cannot_be_forged() {
+    let pki = TestPki::new();
+    let (backend, _stop) = plain_backend("world").await;
+    let tls = |require: bool| {
+        format!(
+            "{{certPath: {}, keyPath: {}, caCertPath: {}, requireClientAuth: {require}}}",
+            pki.server.cert.display(),
+            pki.server.key.display(),
+            pki.ca_cert.display(),
+        )
+    };
+    let dtab = format!("/svc/world => /$/inet/127.0.0.1/{}", backend.port());
+    let config = ProxyConfig::from_yaml(&format!(
+        r#"
+admin: {{port: 0}}
+routers:
+- protocol: http
+  label: https
+  servers: [{{port: 0, tls: {optional}}}]
+  dtab: {dtab}
+- protocol: h2
+  label: h2s
+  servers: [{{port: 0, tls: {required}}}]
+  dtab: {dtab}
+- protocol: http
+  label: plain
+  servers: [{{port: 0}}]
+  dtab: {dtab}
+"#,
+        optional = tls(false),
+        required = tls(true),
+    ))
+    .unwrap();
+    let proxy = Proxy::start(config).await.unwrap();
+    let https = proxy.server_addrs("https")[0];
+    let h2s = proxy.server_addrs("h2s")[0];
+    let plain = proxy.server_addrs("plain")[0];
+    let with_cert = |alpn: &[&[u8]]| ClientTls::new(&pki.client_tls_with(&pki.client), alpn);
+    let spiffe = vec!["spiffe://l5d.test/deployer".to_string()];
+
+    let http1 = with_cert(&[b"http/1.1"]).unwrap();
+    assert_eq!(client_ids(&http1, https, false).await, spiffe);
+    let h2 = with_cert(&[b"h2"]).unwrap();
+    assert_eq!(client_ids(&h2, h2s, true).await, spiffe);
+    // A certificate with DNS names only: the first of them.
+    let dns_only = pki.issue("dns-only", &["first.test", "second.test"]);
+    let client = ClientTls::new(&pki.client_tls_with(&dns_only), &[b"http/1.1"]).unwrap();
+    assert_eq!(client_ids(&client, https, false).await, ["first.test"]);
+    // No certificate on a server where it is optional: nothing.
+    let anonymous = ClientTls::new(&pki.client_tls(), &[b"http/1.1"]).unwrap();
+    assert!(client_ids(&anonymous, https, false).await.is_empty());
+
+    // A plaintext router: the forged values are removed too.
+    let io = TokioIo::new(TcpStream::connect(plain).await.unwrap());
+    let (mut send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let req = Request::get("/")
+        .header("host", "world")
+        .header("l5d-client-id", "spiffe://l5d.test/forged")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let rsp = tokio::time::timeout(BOUND, send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rsp.status(), StatusCode::OK);
+    assert!(rsp.headers().get("x-echo-l5d-client-id").is_none());
+    assert!(rsp.headers().get("x-echo-l5d-dst-service").is_some());
+    proxy.shutdown(Duration::from_secs(1)).await;
 }
 
 async fn admin(addr: SocketAddr, path: &str) -> String {

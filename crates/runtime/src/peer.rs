@@ -27,6 +27,8 @@ pub struct ClientIdentity {
     pub names: Vec<String>,
 }
 
+// === impl Peer ===
+
 impl Peer {
     /// A peer without TLS.
     pub fn plain(addr: SocketAddr, local: SocketAddr) -> Peer {
@@ -34,6 +36,49 @@ impl Peer {
             addr,
             local,
             identity: None,
+        }
+    }
+}
+
+// === impl ClientIdentity ===
+
+impl ClientIdentity {
+    /// The one name that stands for the caller: its first URI SAN (a
+    /// SPIFFE id, say), else its first DNS SAN. Told apart by the names
+    /// alone: a URI always has a scheme followed by `:` (RFC 3986 3.1),
+    /// which a DNS name never contains.
+    pub fn primary(&self) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|n| n.contains(':'))
+            .or_else(|| self.names.first())
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientIdentity;
+
+    fn primary(names: &[&str]) -> Option<String> {
+        let identity = ClientIdentity {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        identity.primary().map(str::to_string)
+    }
+
+    #[test]
+    fn the_first_uri_else_the_first_dns_name() {
+        for (names, expected) in [
+            (
+                &["a.test", "spiffe://l5d.test/a", "urn:x"][..],
+                Some("spiffe://l5d.test/a"),
+            ),
+            (&["a.test", "b.test"], Some("a.test")),
+            (&["spiffe://l5d.test/only"], Some("spiffe://l5d.test/only")),
+            (&[], None),
+        ] {
+            assert_eq!(primary(names).as_deref(), expected, "{names:?}");
         }
     }
 }
