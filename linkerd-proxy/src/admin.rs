@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router as Http};
 use l5d_dtab::{Addr, Dtab, Path};
+use l5d_runtime::tls::HANDSHAKE_FAILURE_REASONS;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -256,6 +257,14 @@ impl AdminState {
                 self.metrics
                     .gauge("linkerd_namerd_rejected_updates", labels())
                     .set(stats.rejected as f64);
+                let failures = HANDSHAKE_FAILURE_REASONS.iter().zip(stats.tls_failures);
+                for (reason, n) in failures.filter(|(_, n)| *n > 0) {
+                    let mut labels = labels();
+                    labels.push(metrics::Label::new("reason", *reason));
+                    self.metrics
+                        .counter("linkerd_namerd_tls_failures_total", labels)
+                        .absolute(n);
+                }
             }
         }
     }

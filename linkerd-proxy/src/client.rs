@@ -119,17 +119,11 @@ impl Clients {
             }
         }
         let tls = tls.map(|(loaded, name)| {
-            let failures = self.metrics.counter(
-                "linkerd_client_tls_failures_total",
-                vec![
-                    metrics::Label::new("router", self.router.clone()),
-                    metrics::Label::new("client", id.show()),
-                ],
-            );
             Arc::new(EndpointTls::new(
                 loaded,
                 name.as_deref(),
-                failures,
+                self.metrics.clone(),
+                self.router.clone(),
                 id.show(),
             ))
         });

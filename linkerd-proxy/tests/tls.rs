@@ -194,8 +194,7 @@ routers:
     assert!(!body.contains("identity="), "a plaintext backend: {body}");
 
     let metrics = admin(proxy.admin_addr(), "/admin/metrics/prometheus").await;
-    let failures =
-        "linkerd_client_tls_failures_total{router=\"http\",client=\"/#/io.l5d.fs/other\"} 1";
+    let failures = "linkerd_client_tls_failures_total{router=\"http\",client=\"/#/io.l5d.fs/other\",reason=\"name_mismatch\"} 1";
     assert!(metrics.contains(failures), "no {failures} in\n{metrics}");
     proxy.shutdown(Duration::from_secs(1)).await;
     namerd.shutdown().await;

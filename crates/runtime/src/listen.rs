@@ -14,7 +14,12 @@
 //! Metrics (labelled `listener`): `listener_connections_open`,
 //! `listener_connections_refused_total{reason}` (`max_connections`,
 //! `max_connections_per_peer`), `listener_accept_errors_total`,
-//! `listener_handshake_failures_total{reason}` (`timeout`, `error`).
+//! `listener_handshake_failures_total{reason}` (`timeout`, or the reason
+//! of [`handshake_failure_reason`]: `no_certificate`, `expired`,
+//! `unknown_ca`, `protocol`, ...). A failed handshake is logged at warn
+//! with the peer and rustls' reason (at most one line a second per
+//! listener, saying how many were not logged; a reset or a timeout at
+//! debug only).
 
 use std::collections::HashMap;
 use std::io;
@@ -26,7 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::tls::ServerTls;
+use crate::tls::{ServerTls, handshake_failure_reason};
 use crate::{Backoff, ClientIdentity, Peer};
 
 mod refusals;
@@ -56,7 +61,7 @@ pub struct Listener {
     limits: ListenerLimits,
     open: Arc<Semaphore>,
     per_peer: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    refusals: Refusals,
+    refusals: Arc<Refusals>,
 }
 
 /// A connection accepted under the caps, before its TLS handshake.
@@ -68,6 +73,7 @@ pub struct Accepted {
     handshake_timeout: Duration,
     slot: Slot,
     name: Arc<str>,
+    refusals: Arc<Refusals>,
     /// When it was accepted: the first request's deadline counts from here.
     pub accepted_at: Instant,
 }
@@ -125,7 +131,7 @@ impl Listener {
         Ok(Listener {
             local: tcp.local_addr()?,
             tcp,
-            refusals: Refusals::new(name.clone()),
+            refusals: Arc::new(Refusals::new(name.clone())),
             name,
             tls,
             open: Arc::new(Semaphore::new(limits.max_connections)),
@@ -179,6 +185,7 @@ impl Listener {
                 handshake_timeout: self.limits.handshake_timeout,
                 slot,
                 name: self.name.clone(),
+                refusals: self.refusals.clone(),
                 accepted_at: Instant::now(),
             };
         }
@@ -262,6 +269,7 @@ impl Accepted {
             handshake_timeout,
             slot,
             name,
+            refusals,
             accepted_at,
         } = self;
         let Some(tls) = tls else {
@@ -285,7 +293,9 @@ impl Accepted {
             match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(source)) => {
-                    failed("error");
+                    let reason = handshake_failure_reason(&source);
+                    failed(reason);
+                    refusals.handshake_failed(reason, addr, &source);
                     return Err(HandshakeError::Tls { peer: addr, source });
                 }
                 Err(_) => {

@@ -12,6 +12,8 @@
 //!   the last good configuration stays in use.
 //! - [`ClientTls`]: a client configuration and the server name to verify;
 //!   a long-lived client's follows its files too.
+//! - [`handshake_failure_reason`]: why a handshake failed, as the one
+//!   metric label both servers and clients use;
 //! - [`TlsError`]: a file or setting that cannot be used, naming the file,
 //!   its key in the block, and why; [`TlsError::at`] turns it into the
 //!   configuration error a binary exits 64 on.
@@ -33,6 +35,7 @@ use crate::reload;
 mod certs;
 mod client;
 mod config;
+mod failure;
 mod server;
 
 pub use certs::{CertificateInfo, TlsError, TlsErrorKind};
@@ -40,6 +43,7 @@ pub use client::server_name;
 pub use config::{
     ClientAuthConfig, ClientTlsConfig, ServerTlsConfig, TlsProtocol, default_protocols,
 };
+pub use failure::{HANDSHAKE_FAILURE_REASONS, handshake_failure_reason};
 pub use rustls_pki_types::ServerName;
 pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 

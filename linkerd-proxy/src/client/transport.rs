@@ -4,22 +4,31 @@
 //!
 //! One connect timeout covers both the TCP connect and the TLS handshake.
 //! A refused handshake (the server's certificate expired, is for another
-//! name or from an untrusted CA; our client certificate refused) fails the
+//! name or from an untrusted CA; the server refused ours) fails the
 //! request as a connection failure, is counted in
-//! `linkerd_client_tls_failures_total{router, client}` and logged at most
-//! once per [`LOG_INTERVAL`] per id, naming the endpoint and the reason.
+//! `linkerd_client_tls_failures_total{router, client, reason}` (`reason`
+//! from `l5d-runtime`'s `handshake_failure_reason`, or `invalid_name` for a
+//! `commonName` that is no DNS name once its captures are substituted) and
+//! logged at most once per [`LOG_INTERVAL`] per id, naming the endpoint
+//! and the reason.
+//!
+//! With TLS 1.3 a client's handshake ends before the server has checked
+//! its certificate: a server refusing ours fails the first request on the
+//! connection instead (502, `l5d-err` naming the alert) and is counted by
+//! the server, which knows why.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use l5d_runtime::tls::{ClientTls, ServerName};
-use metrics::Counter;
+use l5d_runtime::tls::{ClientTls, ServerName, handshake_failure_reason};
+use metrics::Label;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
 use crate::error::ProxyError;
+use crate::metrics::Metrics;
 
 /// An endpoint connection's byte stream.
 pub(crate) type ClientIo = Either<TcpStream, Box<TlsStream<TcpStream>>>;
@@ -36,8 +45,10 @@ pub struct EndpointTls {
     /// (with `disableValidation` and no `commonName`); an invalid
     /// substituted name fails every connection with its reason.
     name: Result<Option<ServerName<'static>>, String>,
-    failures: Counter,
-    /// The id, for log lines.
+    /// Where failures are counted, by reason on first use of each.
+    metrics: Metrics,
+    router: String,
+    /// The id, for metrics and log lines.
     client: String,
     last_log: Mutex<Option<Instant>>,
 }
@@ -46,7 +57,8 @@ impl EndpointTls {
     pub fn new(
         tls: ClientTls,
         common_name: Option<&str>,
-        failures: Counter,
+        metrics: Metrics,
+        router: String,
         client: String,
     ) -> Self {
         let name = match common_name {
@@ -58,18 +70,26 @@ impl EndpointTls {
         EndpointTls {
             tls,
             name,
-            failures,
+            metrics,
+            router,
             client,
             last_log: Mutex::new(None),
         }
     }
 
-    fn failed(&self, addr: SocketAddr, why: &str) {
-        self.failures.increment(1);
+    fn failed(&self, addr: SocketAddr, reason: &'static str, why: &str) {
+        let labels = vec![
+            Label::new("router", self.router.clone()),
+            Label::new("client", self.client.clone()),
+            Label::new("reason", reason),
+        ];
+        self.metrics
+            .counter("linkerd_client_tls_failures_total", labels)
+            .increment(1);
         let mut last = self.last_log.lock().expect("never poisoned");
         if last.is_none_or(|at| at.elapsed() >= LOG_INTERVAL) {
             *last = Some(Instant::now());
-            tracing::warn!(client = %self.client, %addr, error = why, "TLS handshake with an endpoint failed");
+            tracing::warn!(client = %self.client, %addr, reason, error = why, "TLS handshake with an endpoint failed");
         }
     }
 }
@@ -97,7 +117,7 @@ pub(super) async fn connect(
             Ok(Some(name)) => name.clone(),
             Ok(None) => ServerName::IpAddress(addr.ip().into()),
             Err(why) => {
-                tls.failed(addr, why);
+                tls.failed(addr, "invalid_name", why);
                 return Err(connect_error(format!("TLS: {why}")));
             }
         };
@@ -105,7 +125,7 @@ pub(super) async fn connect(
             Ok(s) => Ok(Either::Right(Box::new(s))),
             Err(e) => {
                 let why = format!("TLS handshake failed: {e}");
-                tls.failed(addr, &why);
+                tls.failed(addr, handshake_failure_reason(&e), &why);
                 Err(connect_error(why))
             }
         }

@@ -26,6 +26,7 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use l5d_dtab::{Addr, Bound, DelegateTree, Dtab, NameTree, Path};
 use l5d_proto::mesh as pb;
+use l5d_runtime::tls::HANDSHAKE_FAILURE_REASONS;
 use l5d_runtime::watch_cache::spawn_sweeper;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -50,6 +51,9 @@ pub struct MeshStats {
     pub updates: u64,
     /// Messages that did not convert (the last good value was kept).
     pub rejected: u64,
+    /// Failed TLS handshakes with namerd, in the order of
+    /// `l5d_runtime::tls::HANDSHAKE_FAILURE_REASONS`.
+    pub tls_failures: [u64; HANDSHAKE_FAILURE_REASONS.len()],
 }
 
 /// The `io.l5d.mesh` client. See the module documentation.
@@ -67,7 +71,8 @@ impl MeshInterpreter {
     /// Starts the client; it connects when the first stream opens. Must be
     /// called within a tokio runtime.
     pub fn new(opts: MeshOptions) -> Arc<MeshInterpreter> {
-        let channel = channel::channel(&opts);
+        let counters = Counters::default();
+        let channel = channel::channel(&opts, counters.tls_failures.clone());
         let conn = Arc::new(Conn::new());
         conn::spawn_probe(
             Arc::downgrade(&conn),
@@ -81,7 +86,7 @@ impl MeshInterpreter {
                 opts,
                 channel,
                 conn,
-                counters: Counters::default(),
+                counters,
             }),
             binds: cache::cache(idle_ttl),
             resolves: Arc::new(cache::cache(idle_ttl)),
@@ -106,6 +111,7 @@ impl MeshInterpreter {
             reconnects: self.shared.conn.reconnects.load(Ordering::Relaxed),
             updates: c.updates.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
+            tls_failures: c.tls_failures.snapshot(),
         }
     }
 

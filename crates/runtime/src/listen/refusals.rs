@@ -1,8 +1,9 @@
-//! Counting refused connections and accept errors, and logging them at a
-//! bounded rate: a flood of refusals must not become a flood of log lines.
+//! Counting refused connections and accept errors, and logging them and
+//! failed TLS handshakes at a bounded rate: a flood of refusals must not
+//! become a flood of log lines.
 
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +45,21 @@ impl Refusals {
     pub(super) fn accept_error(&self, e: &io::Error, delay: Duration) {
         if let Some(suppressed) = self.due() {
             tracing::warn!(listener = %self.listener, error = %e, retry_in = ?delay, suppressed, "cannot accept connections");
+        }
+    }
+
+    /// Logs a failed TLS handshake: at warn, rate-limited, when it says
+    /// something about a certificate or a client's TLS (an expired or
+    /// foreign certificate, none where one is required, an old protocol);
+    /// at debug when the connection just went away (`io`), which port
+    /// scanners and health checks do all day.
+    pub(super) fn handshake_failed(&self, reason: &'static str, peer: SocketAddr, e: &io::Error) {
+        if reason == "io" {
+            tracing::debug!(listener = %self.listener, %peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        if let Some(suppressed) = self.due() {
+            tracing::warn!(listener = %self.listener, %peer, reason, error = %e, suppressed, "TLS handshake refused");
         }
     }
 

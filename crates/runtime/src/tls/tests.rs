@@ -123,6 +123,45 @@ async fn optional_client_certificates() {
     );
 }
 
+/// The reason a failed handshake is counted under, on the side that
+/// failed it: the server without a client certificate or with one from
+/// another CA, a TLS 1.2 client at a 1.3-only server; the client at a
+/// server of another CA or another name.
+#[tokio::test]
+async fn failed_handshakes_are_classified_on_each_side() {
+    let pki = TestPki::new();
+    let server_reason = |server: Result<Connection, crate::listen::HandshakeError>| match server {
+        Err(crate::listen::HandshakeError::Tls { source, .. }) => handshake_failure_reason(&source),
+        other => panic!("expected a refused handshake, got {other:?}"),
+    };
+    let client_reason = |client: std::io::Result<ClientStream>| {
+        handshake_failure_reason(&client.expect_err("a refused handshake"))
+    };
+    let mtls = listener(&pki.mtls(true)).await;
+    let (_, server) = dial(&mtls, &pki.client_tls()).await;
+    assert_eq!(server_reason(server), "no_certificate");
+    let (_, server) = dial(&mtls, &pki.client_tls_with(&pki.other_client)).await;
+    assert_eq!(server_reason(server), "unknown_ca");
+
+    let mut only13 = pki.server_tls();
+    only13.protocols = vec![TlsProtocol::Tls13];
+    let only13 = listener(&only13).await;
+    let mut client12 = pki.client_tls();
+    client12.protocols = Some(vec![TlsProtocol::Tls12]);
+    let (client, server) = dial(&only13, &client12).await;
+    assert_eq!(server_reason(server), "protocol");
+    assert_eq!(client_reason(client), "refused_by_peer");
+
+    let mut other_ca = pki.client_tls();
+    other_ca.trust_certs = vec![pki.other_ca_cert.clone()];
+    let (client, _) = dial(&only13, &other_ca).await;
+    assert_eq!(client_reason(client), "unknown_ca");
+    let mut other_name = pki.client_tls();
+    other_name.common_name = Some("other.test".into());
+    let (client, _) = dial(&only13, &other_name).await;
+    assert_eq!(client_reason(client), "name_mismatch");
+}
+
 #[tokio::test]
 async fn protocols_are_offered_as_configured() {
     let pki = TestPki::new();

@@ -3,11 +3,11 @@
 //! tasks depend on it, not on the interpreter that spawns them.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use l5d_dtab::Path;
-use l5d_runtime::tls::ClientTls;
+use l5d_runtime::tls::{ClientTls, HANDSHAKE_FAILURE_REASONS, handshake_failure_reason};
 use tonic::transport::Channel;
 
 use super::conn::Conn;
@@ -61,6 +61,31 @@ pub(super) struct Counters {
     pub(super) streams_open: AtomicU64,
     pub(super) updates: AtomicU64,
     pub(super) rejected: AtomicU64,
+    /// Shared with the channel's connector, which counts into it.
+    pub(super) tls_failures: Arc<TlsFailures>,
+}
+
+/// Failed TLS handshakes with namerd, one count per reason of
+/// [`HANDSHAKE_FAILURE_REASONS`].
+#[derive(Debug, Default)]
+pub(super) struct TlsFailures([AtomicU64; HANDSHAKE_FAILURE_REASONS.len()]);
+
+// === impl TlsFailures ===
+
+impl TlsFailures {
+    /// Counts a handshake that failed with `e`; the reason.
+    pub(super) fn count(&self, e: &std::io::Error) -> &'static str {
+        let reason = handshake_failure_reason(e);
+        if let Some(i) = HANDSHAKE_FAILURE_REASONS.iter().position(|r| *r == reason) {
+            self.0[i].fetch_add(1, Ordering::Relaxed);
+        }
+        reason
+    }
+
+    /// The counts, in the order of [`HANDSHAKE_FAILURE_REASONS`].
+    pub(super) fn snapshot(&self) -> [u64; HANDSHAKE_FAILURE_REASONS.len()] {
+        std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
+    }
 }
 
 // === impl MeshOptions ===
