@@ -117,27 +117,31 @@ impl Namerd {
     /// SIGTERM, then everything namerd logged (started with
     /// [`Namerd::start_logged`]).
     pub async fn stop_with_log(mut self) -> String {
-        use tokio::io::AsyncReadExt as _;
-        let mut stderr = self
-            .child
-            .stderr
-            .take()
-            .expect("namerd was started with start_logged");
-        let mut log = String::new();
-        let read = async {
-            stderr
-                .read_to_string(&mut log)
-                .await
-                .expect("namerd's log is readable")
-        };
-        let (_, _) = tokio::join!(signal_and_wait(&mut self.child, "-TERM"), read);
-        log
+        stop_with_log(&mut self.child, "namerd").await
     }
 
     /// SIGKILL: namerd dies without a chance to close anything.
     pub async fn kill(mut self) {
         signal_and_wait(&mut self.child, "-KILL").await;
     }
+}
+
+/// SIGTERM, then everything the child wrote on its piped standard error.
+async fn stop_with_log(child: &mut Child, what: &str) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut stderr = child
+        .stderr
+        .take()
+        .unwrap_or_else(|| panic!("{what} was started with start_logged"));
+    let mut log = String::new();
+    let read = async {
+        stderr
+            .read_to_string(&mut log)
+            .await
+            .unwrap_or_else(|e| panic!("{what}'s log is readable: {e}"))
+    };
+    let (_, _) = tokio::join!(signal_and_wait(child, "-TERM"), read);
+    log
 }
 
 /// Starts `<name> -` with `config` on standard input and stdout piped.
@@ -205,7 +209,17 @@ impl Proxy {
     /// Starts `linkerd-proxy -` with `config` on standard input and waits
     /// for its `linkerd-proxy listening ...` line.
     pub async fn start(config: &str) -> Proxy {
-        let mut child = spawn_with_config("linkerd-proxy", config, Stdio::inherit()).await;
+        Proxy::spawn(config, Stdio::inherit()).await
+    }
+
+    /// As [`Proxy::start`], keeping what the proxy logs for
+    /// [`Proxy::stop_with_log`].
+    pub async fn start_logged(config: &str) -> Proxy {
+        Proxy::spawn(config, Stdio::piped()).await
+    }
+
+    async fn spawn(config: &str, stderr: Stdio) -> Proxy {
+        let mut child = spawn_with_config("linkerd-proxy", config, stderr).await;
         let line = ready_line(&mut child, "linkerd-proxy").await;
         let admin = field(&line, "admin").unwrap_or_else(|| panic!("no admin= in {line:?}"));
         let routers = line
@@ -235,6 +249,12 @@ impl Proxy {
 
     pub async fn stop(mut self) -> Option<i32> {
         signal_and_wait(&mut self.child, "-TERM").await
+    }
+
+    /// SIGTERM, then everything the proxy logged (started with
+    /// [`Proxy::start_logged`]).
+    pub async fn stop_with_log(mut self) -> String {
+        stop_with_log(&mut self.child, "linkerd-proxy").await
     }
 }
 
@@ -301,6 +321,78 @@ pub async fn curl(args: &[&str]) -> (i32, String, String) {
         .await
         .expect("curl runs");
     outcome(&out)
+}
+
+/// Whether the `openssl` command-line tool runs (the TLS scans use its
+/// `s_client`).
+pub async fn has_openssl() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// True when `openssl` runs; otherwise skips loudly outside CI (false)
+/// and fails under `CI=true`.
+pub async fn openssl_or_skip() -> bool {
+    if has_openssl().await {
+        return true;
+    }
+    skip_or_fail("the openssl command-line tool (apt-get install openssl)");
+    false
+}
+
+/// Runs `openssl s_client -connect ADDR ARGS` with nothing on standard
+/// input (so it closes right after the handshake), within 15 s; returns
+/// (exit status, stdout, stderr).
+pub async fn s_client(addr: &str, args: &[&str]) -> (i32, String, String) {
+    let run = Command::new("openssl")
+        .args(["s_client", "-connect", addr])
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(15), run)
+        .await
+        .expect("openssl s_client ends within 15 s")
+        .expect("openssl runs");
+    outcome(&out)
+}
+
+/// `s_client` offering only `version` (`-tls1`, `-tls1_1`, `-tls1_2`,
+/// `-tls1_3`) with `args`; whether the handshake succeeded, and the output.
+/// OpenSSL 3 will not even offer TLS 1.0 or 1.1 at its default security
+/// level, so for those it is lowered: a refusal is then the server's.
+pub async fn s_client_version(addr: &str, version: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec![version];
+    if matches!(version, "-tls1" | "-tls1_1") {
+        all.extend(["-cipher", "DEFAULT@SECLEVEL=0"]);
+    }
+    all.extend_from_slice(args);
+    let (code, out, err) = s_client(addr, &all).await;
+    (code == 0, format!("{out}{err}"))
+}
+
+/// Waits up to `bound` for the other end to close `stream` (end of stream
+/// or an error), reading and dropping whatever arrives; when it did.
+pub async fn closed_by_peer(
+    stream: &mut tokio::net::TcpStream,
+    bound: Duration,
+) -> Option<std::time::Instant> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0; 1024];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return std::time::Instant::now(),
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(bound, read).await.ok()
 }
 
 /// A finished process as (exit status, stdout, stderr); -1 for a signal.

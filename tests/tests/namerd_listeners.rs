@@ -17,12 +17,11 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
-use l5d_e2e::{Namerd, curl, skip_or_fail};
+use l5d_e2e::{Namerd, closed_by_peer, curl, openssl_or_skip, s_client_version};
 use l5d_runtime::testing::TestPki;
 use l5d_runtime::tls::ClientTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::process::Command;
 
 const STORAGE: &str =
     "storage: {kind: io.l5d.inMemory, namespaces: {default: \"/svc => /#/io.l5d.fs\"}}\n";
@@ -58,20 +57,6 @@ async fn get_from(ip: &str, addr: &str, path: &str) -> String {
         .to_string()
 }
 
-/// Waits (up to `bound`) for the server to close `s`; when it did.
-async fn closed(s: &mut TcpStream, bound: Duration) -> Option<Instant> {
-    let mut buf = [0; 64];
-    let read = async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return Instant::now(),
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(bound, read).await.ok()
-}
-
 /// 1,000 slowloris connections to the API are all closed at the header
 /// timeout (2 s here), and admin answers meanwhile.
 /// Before: held open indefinitely (no header timeout).
@@ -93,7 +78,7 @@ async fn slowloris_connections_are_closed_at_the_header_timeout() {
         // 30 s: far beyond the 2 s timeout, for a busy machine.
         waits.push(tokio::spawn(async move {
             let mut s = s;
-            closed(&mut s, Duration::from_secs(30))
+            closed_by_peer(&mut s, Duration::from_secs(30))
                 .await
                 .map(|at| at - opened)
         }));
@@ -127,9 +112,12 @@ async fn idle_connections_do_not_exhaust_namerd() {
     }
     // A refusal closes at once; a held connection stays open until the
     // 10 s header timeout. 5 s tells them apart with room on both sides.
-    let results =
-        futures::future::join_all(conns.iter_mut().map(|s| closed(s, Duration::from_secs(5))))
-            .await;
+    let results = futures::future::join_all(
+        conns
+            .iter_mut()
+            .map(|s| closed_by_peer(s, Duration::from_secs(5))),
+    )
+    .await;
     let refused = results.iter().filter(|r| r.is_some()).count();
     eprintln!(
         "1,100 idle connections: {refused} refused, {} held",
@@ -169,16 +157,25 @@ fn tls_config(pki: &TestPki, cert: &Path, key: &Path, http_extra: &str) -> Strin
 /// 1.2 and 1.3 accepted.
 #[tokio::test]
 async fn a_tls_scan_of_every_listener() {
-    if Command::new("openssl")
-        .arg("version")
-        .output()
-        .await
-        .is_err()
-    {
-        return skip_or_fail("the openssl CLI is not installed");
+    if !openssl_or_skip().await {
+        return;
     }
     let pki = TestPki::new();
     let namerd = Namerd::start(&tls_config(&pki, &pki.server.cert, &pki.server.key, "")).await;
+    let ca = pki.ca_cert.display().to_string();
+    let cert = pki.client.cert.display().to_string();
+    let key = pki.client.key.display().to_string();
+    let args = [
+        "-servername",
+        "localhost",
+        "-verify_return_error",
+        "-CAfile",
+        &ca,
+        "-cert",
+        &cert,
+        "-key",
+        &key,
+    ];
     for (listener, addr) in [
         ("admin", &namerd.admin),
         ("http", &namerd.http),
@@ -190,36 +187,8 @@ async fn a_tls_scan_of_every_listener() {
             ("-tls1_2", true),
             ("-tls1_3", true),
         ] {
-            let mut cmd = Command::new("openssl");
-            cmd.args([
-                "s_client",
-                "-connect",
-                addr,
-                "-servername",
-                "localhost",
-                "-verify_return_error",
-            ])
-            .arg("-CAfile")
-            .arg(&pki.ca_cert)
-            .arg("-cert")
-            .arg(&pki.client.cert)
-            .arg("-key")
-            .arg(&pki.client.key)
-            .arg(flag)
-            .stdin(std::process::Stdio::null());
-            if !accepted {
-                // OpenSSL 3 will not even offer 1.0/1.1 at its default
-                // security level; lower it so that the refusal is namerd's.
-                cmd.args(["-cipher", "DEFAULT@SECLEVEL=0"]);
-            }
-            let out = cmd.output().await.unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(
-                out.status.success(),
-                accepted,
-                "{listener} {flag}: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let (ok, out) = s_client_version(addr, flag, &args).await;
+            assert_eq!(ok, accepted, "{listener} {flag}: {out}");
         }
     }
     namerd.stop().await;

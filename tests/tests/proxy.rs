@@ -18,6 +18,8 @@ use tokio::process::Command;
 
 #[path = "proxy/forwarder.rs"]
 mod forwarder;
+#[path = "proxy/tls.rs"]
+mod tls;
 
 use forwarder::Forwarder;
 
