@@ -109,23 +109,16 @@ impl Clients {
 
     /// The balancer kind and the connector for the endpoints of `id`.
     pub fn for_id(&self, id: &Path) -> (BalancerKind, Connector) {
-        let mut config = ClientConfig::default();
-        let mut tls = None;
-        for (i, entry, captures) in self.configs.matching(id) {
-            config.apply(&entry.value);
-            if let (Some(block), Some(loaded)) = (&entry.value.tls, &self.tls[i]) {
-                let name = block.common_name.as_deref().map(|n| captures.substitute(n));
-                tls = Some((loaded.clone(), name));
-            }
-        }
-        let tls = tls.map(|(loaded, name)| {
-            Arc::new(EndpointTls::new(
+        let config = self.configs.resolve(id);
+        let tls = self.configs.tls_for(id).and_then(|tls| {
+            let loaded = self.tls[tls.index].clone()?;
+            Some(Arc::new(EndpointTls::new(
                 loaded,
-                name.as_deref(),
+                tls.common_name.as_deref(),
                 self.metrics.clone(),
                 self.router.clone(),
                 id.show(),
-            ))
+            )))
         });
         (
             config.load_balancer,

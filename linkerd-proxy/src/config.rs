@@ -24,7 +24,7 @@ mod router;
 mod tls;
 
 pub use client::{
-    BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, ServiceConfig,
+    BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, ServiceConfig, TlsForId,
 };
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};

@@ -12,6 +12,9 @@
 //! - the seeded dtabs parse, and every router of the proxy configuration has
 //!   one; the proxy's ports agree between its configuration, the DaemonSet
 //!   and the Service;
+//! - the DaemonSet mesh hop is mutual TLS 1.3 with the certificates of the
+//!   Secret `l5d-tls`, and the openssl commands docs/kubernetes.md gives
+//!   for that Secret make files that complete the hop;
 //! - the NetworkPolicies admit each port's expected clients only
 //!   (`manifests/network_policies.rs`).
 //!
@@ -518,4 +521,218 @@ fn the_dtab_api_takes_tokens_mounted_from_secrets() {
         .and_then(|e| e["value"].as_str())
         .expect("the seed Job sets NAMERCTL_TOKEN_FILE");
     assert_eq!(token_file, format!("{seed_dir}/token"));
+}
+
+/// Where the DaemonSet mounts the Secret `l5d-tls`: a read-only directory
+/// with exactly `tls.crt`, `tls.key` and `ca.crt`, readable by the proxy's
+/// group only.
+fn mesh_tls_dir(daemonset: &Value) -> PathBuf {
+    let dir =
+        secret_mount(daemonset, "l5d-tls").expect("the l5d DaemonSet mounts the Secret l5d-tls");
+    let pod = &daemonset["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["secret"]["secretName"] == "l5d-tls")
+        .expect("the l5d-tls volume");
+    let keys: BTreeSet<&str> = volume["secret"]["items"]
+        .as_array()
+        .expect("the Secret's items are listed")
+        .iter()
+        .map(|i| {
+            assert_eq!(i["key"], i["path"], "l5d-tls items keep their names");
+            i["key"].as_str().expect("a key")
+        })
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["tls.crt", "tls.key", "ca.crt"]));
+    assert_eq!(volume["secret"]["defaultMode"], 0o440);
+    assert_eq!(
+        pod["securityContext"]["fsGroup"],
+        pod["securityContext"]["runAsGroup"]
+    );
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .expect("the mount");
+    assert_eq!(mount["readOnly"], true, "l5d-tls is mounted read-only");
+    PathBuf::from(dir)
+}
+
+/// The id namerd's daemonset transformer makes for an endpoint behind the
+/// l5d pod's `port`.
+fn daemonset_id(port: &str) -> l5d_dtab::Path {
+    l5d_dtab::Path::read(&format!(
+        "/%/io.l5d.k8s.daemonset/linkerd/{port}/l5d/#/io.l5d.k8s.http/default/http/world"
+    ))
+    .expect("a path")
+}
+
+const INCOMING: [&str; 3] = ["http-incoming", "h2-incoming", "grpc-incoming"];
+
+/// The DaemonSet mesh hop is mutual TLS 1.3 with the certificates of the
+/// Secret `l5d-tls`: every incoming server requires a client certificate
+/// from `ca.crt`; every outgoing router dials the ids of the l5d pods'
+/// incoming ports over TLS 1.3, presenting `tls.crt` and verifying the
+/// mesh name against `ca.crt`, and dials anything else in plaintext, as
+/// the dtabs route it.
+#[test]
+fn the_mesh_hop_is_mutual_tls_with_certificates_from_a_secret() {
+    use l5d_runtime::tls::TlsProtocol;
+
+    let dir = mesh_tls_dir(&object("DaemonSet", "l5d"));
+    let in_dir = |file: &str| dir.join(file);
+    let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").to_string();
+    let config = ProxyConfig::from_yaml(&text).expect("l5d-config parses");
+    let (mut incoming, mut outgoing) = (0, 0);
+    for router in &config.routers {
+        if router.label.ends_with("-incoming") {
+            incoming += 1;
+            for server in &router.servers {
+                let tls =
+                    server.settings.tls.as_ref().unwrap_or_else(|| {
+                        panic!("{}: the incoming server has no tls", router.label)
+                    });
+                assert_eq!(tls.cert_path, in_dir("tls.crt"), "{}", router.label);
+                assert_eq!(tls.key_path, in_dir("tls.key"), "{}", router.label);
+                assert_eq!(tls.ca_cert_path, Some(in_dir("ca.crt")), "{}", router.label);
+                assert!(tls.require_client_auth, "{}", router.label);
+                assert_eq!(tls.protocols, [TlsProtocol::Tls13], "{}", router.label);
+            }
+        } else {
+            assert!(router.label.ends_with("-outgoing"), "{}", router.label);
+            outgoing += 1;
+            for server in &router.servers {
+                assert!(
+                    server.settings.tls.is_none(),
+                    "{}: applications speak plaintext to their node's proxy",
+                    router.label
+                );
+            }
+            for port in INCOMING {
+                let id = daemonset_id(port);
+                let tls = router
+                    .client
+                    .tls_for(&id)
+                    .unwrap_or_else(|| panic!("{}: no TLS for {}", router.label, id.show()));
+                let block = tls.block;
+                assert_eq!(
+                    tls.common_name.as_deref(),
+                    Some("l5d.linkerd.svc.cluster.local")
+                );
+                assert_eq!(block.trust_certs, [in_dir("ca.crt")], "{}", router.label);
+                assert!(!block.disable_validation, "{}", router.label);
+                let auth = block.client_auth.as_ref().expect("a client certificate");
+                assert_eq!(
+                    (&auth.cert_path, &auth.key_path),
+                    (&in_dir("tls.crt"), &in_dir("tls.key")),
+                    "{}",
+                    router.label
+                );
+                assert_eq!(block.protocols.as_deref(), Some(&[TlsProtocol::Tls13][..]));
+            }
+            let elsewhere = l5d_dtab::Path::read("/$/inet/10.0.0.1/80").expect("a path");
+            assert!(
+                router.client.tls_for(&elsewhere).is_none(),
+                "{}: TLS beyond the mesh hop",
+                router.label
+            );
+        }
+    }
+    assert_eq!((incoming, outgoing), (3, 3));
+}
+
+/// The openssl commands of docs/kubernetes.md ("Make the mesh
+/// certificates"), run as printed, make files the proxy accepts, and the
+/// TLS blocks of `l5d-config` then complete the mesh hop: an outgoing
+/// router's client presents the certificate and verifies the incoming
+/// server's name, which identifies the caller by the certificate's URI.
+#[tokio::test]
+async fn the_documented_certificates_complete_the_mesh_hop() {
+    use l5d_runtime::listen::{Listener, ListenerLimits};
+    use l5d_runtime::tls::{ALPN_HTTP, ClientTls, ServerTls};
+
+    if !l5d_e2e::openssl_or_skip().await {
+        return;
+    }
+    let docs = std::fs::read_to_string(repo_root().join("docs/kubernetes.md")).unwrap();
+    let script = docs
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(code, _)| code))
+        .find(|code| code.contains("openssl req -x509"))
+        .expect("docs/kubernetes.md has the openssl commands for l5d-tls");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "the documented commands failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // l5d-config's blocks, with the Secret's mount replaced by the files.
+    let mount = mesh_tls_dir(&object("DaemonSet", "l5d"));
+    let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").replace(
+        &mount.display().to_string(),
+        &dir.path().display().to_string(),
+    );
+    let config = ProxyConfig::from_yaml(&text).expect("l5d-config parses");
+    let router = |label: &str| {
+        config
+            .routers
+            .iter()
+            .find(|r| r.label == label)
+            .unwrap_or_else(|| panic!("no router {label}"))
+    };
+    let server = router("http-incoming").servers[0]
+        .settings
+        .tls
+        .clone()
+        .unwrap();
+    let server = ServerTls::load(&server, ALPN_HTTP, "http-incoming.tls").expect("usable files");
+    let limits = ListenerLimits {
+        max_connections: 10,
+        max_connections_per_peer: 10,
+        handshake_timeout: std::time::Duration::from_secs(30),
+    };
+    let listener = Listener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "incoming",
+        Some(server),
+        limits,
+    )
+    .await
+    .unwrap();
+    let id = daemonset_id("http-incoming");
+    let outgoing = router("http-outgoing");
+    let tls = outgoing
+        .client
+        .tls_for(&id)
+        .expect("TLS to the incoming port");
+    let client = ClientTls::load(tls.block, &[b"http/1.1"], "http-outgoing.client.tls")
+        .expect("usable files");
+    let name = client
+        .server_name(tls.common_name.as_deref().expect("a commonName"))
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(listener.local_addr())
+        .await
+        .unwrap();
+    let (client, server) = tokio::join!(client.connector().connect(name, tcp), async {
+        listener.accept().await.handshake().await
+    });
+    client.expect("the outgoing router's handshake");
+    let server = server.expect("the incoming router's handshake");
+    let identity = server.peer.identity.expect("the caller is identified");
+    assert_eq!(
+        identity.primary(),
+        Some("spiffe://cluster.local/ns/linkerd/sa/l5d")
+    );
 }

@@ -100,6 +100,36 @@ impl ClientConfigs {
         }
         config
     }
+
+    /// The TLS towards the endpoints of `id`: that of the last matching
+    /// entry with a `tls` block, as (the entry's index, the block, its
+    /// `commonName` with the entry's captures substituted); `None` for
+    /// plaintext.
+    pub fn tls_for<'a>(&'a self, id: &'a l5d_dtab::Path) -> Option<TlsForId<'a>> {
+        let mut found = None;
+        for (index, entry, captures) in self.matching(id) {
+            if let Some(block) = &entry.value.tls {
+                let common_name = block.common_name.as_deref().map(|n| captures.substitute(n));
+                found = Some(TlsForId {
+                    index,
+                    block,
+                    common_name,
+                });
+            }
+        }
+        found
+    }
+}
+
+/// The client TLS that applies to one bound id (see
+/// [`ClientConfigs::tls_for`]).
+#[derive(Debug)]
+pub struct TlsForId<'a> {
+    /// The entry it comes from, in [`Static::entries`].
+    pub index: usize,
+    pub block: &'a ClientTlsConfig,
+    /// `commonName`, its captures substituted.
+    pub common_name: Option<String>,
 }
 
 /// `service`: policies for a logical name.
