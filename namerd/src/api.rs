@@ -1,15 +1,15 @@
 //! The namerd HTTP API (`io.l5d.httpController`): the dtab routes under
 //! `/api/1/dtabs` (JSON or dtab text, `ETag` versions, `If-Match`
-//! compare-and-set, `?watch=true` streams, plus the history of every
-//! namespace so a bad change can be rolled back), and the interpreter routes
+//! compare-and-set, `?watch=true` streams, plus the paginated history of
+//! every namespace so a bad change can be rolled back), and the interpreter routes
 //! (`/api/1/bind`, `/addr`, `/resolve`, `/delegate`, `/bound-names`).
 //!
 //! Built by [`router`], so tests call it without sockets. Every routed
 //! request is authorised first (`access.rs`, on the listener's
-//! [`Access`] rules). The routes live in `dtabs.rs` and `names.rs`; they
-//! read the namespace and `?watch` with the extractors of `extract.rs` and
-//! fail with the one `ApiError` of `error.rs`. It depends on the store
-//! trait, the interpreter and the access rules only.
+//! [`Access`] rules). The routes live in `dtabs.rs`, `history.rs` and
+//! `names.rs`; they read the namespace and `?watch` with the extractors of
+//! `extract.rs` and fail with the one `ApiError` of `error.rs`. It depends
+//! on the store trait, the interpreter and the access rules only.
 
 use std::sync::Arc;
 
@@ -32,6 +32,7 @@ mod codec;
 mod dtabs;
 mod error;
 mod extract;
+mod history;
 mod names;
 
 use codec::Media;
@@ -74,10 +75,10 @@ pub fn router(state: ApiState) -> Router {
                 .put(dtabs::put)
                 .delete(dtabs::delete),
         )
-        .route("/api/1/dtabs/{ns}/history", get(dtabs::history))
+        .route("/api/1/dtabs/{ns}/history", get(history::history))
         .route(
             "/api/1/dtabs/{ns}/history/{version}",
-            get(dtabs::history_version),
+            get(history::history_version),
         )
         .route("/api/1/bind/{ns}", get(names::bind))
         .route("/api/1/addr/{ns}", get(names::addr))

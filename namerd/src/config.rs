@@ -11,6 +11,8 @@ use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, or_default,
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::store::Retention;
+
 mod connection;
 mod interfaces;
 mod namers;
@@ -35,6 +37,9 @@ pub const ADMIN_PORT: u16 = 9991;
 pub struct NamerdConfig {
     pub admin: AdminConfig,
     pub storage: StorageConfig,
+    /// `storage.history`: how much dtab history the store keeps, whatever
+    /// its kind.
+    pub history: Retention,
     /// Service discovery, in configuration order.
     pub namers: Vec<NamerConfig>,
     pub interpreter: InterpreterConfig,
@@ -98,6 +103,7 @@ impl Default for NamerdConfig {
         NamerdConfig {
             admin: AdminConfig::loopback(ADMIN_PORT),
             storage: StorageConfig::default(),
+            history: Retention::default(),
             namers: Vec::new(),
             interpreter: InterpreterConfig::default(),
             interfaces: vec![
@@ -116,7 +122,7 @@ impl NamerdConfig {
             "expected a mapping with `storage` and `interfaces`",
         )?;
         let admin = AdminConfig::parse_serving(keys.admin, ADMIN_PORT)?;
-        let storage = StorageConfig::parse(
+        let (storage, history) = StorageConfig::parse(
             keys.storage
                 .ok_or_else(|| ConfigError::missing("storage"))?,
         )?;
@@ -135,6 +141,7 @@ impl NamerdConfig {
         Ok(NamerdConfig {
             admin,
             storage,
+            history,
             namers,
             interpreter,
             interfaces,

@@ -27,10 +27,10 @@ use crate::interpreter::{Interpreter, InterpreterOptions};
 use crate::mesh;
 use crate::namer::Namer;
 use crate::namer::inet::InetResolver;
-use crate::store::k8s::K8sStore;
+use crate::store::k8s::{K8sOptions, K8sStore};
 use crate::store::memory::MemoryStore;
 use crate::store::sql::{SqlOptions, SqlStore};
-use crate::store::{DtabStore, StoreError};
+use crate::store::{DtabStore, Retention, StoreError};
 
 /// A running namerd.
 pub struct Namerd {
@@ -133,17 +133,18 @@ impl Namerd {
         let opened = match &config.storage {
             StorageConfig::Postgres { .. } | StorageConfig::Kubernetes(_) => None,
             embedded => Some(
-                open_store(embedded)
+                open_store(embedded, config.history)
                     .await
                     .context("cannot open the dtab store")?,
             ),
         };
         let storage = config.storage.clone();
+        let history = config.history;
         let mut stop = shutdown_rx.clone();
         tasks.spawn(async move {
             let store = match opened {
                 Some(store) => store,
-                None => match open_with_retry(&storage, &mut stop).await {
+                None => match open_with_retry(&storage, history, &mut stop).await {
                     Some(store) => store,
                     None => return,
                 },
@@ -304,10 +305,15 @@ async fn serve_mesh(
     }
 }
 
-/// Opens the configured store once.
-pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn DtabStore>, StoreError> {
+/// Opens the configured store once, keeping the history `retention` allows.
+pub async fn open_store(
+    storage: &StorageConfig,
+    retention: Retention,
+) -> Result<Arc<dyn DtabStore>, StoreError> {
     Ok(match storage {
-        StorageConfig::InMemory { namespaces } => Arc::new(MemoryStore::new(namespaces.clone())),
+        StorageConfig::InMemory { namespaces } => {
+            Arc::new(MemoryStore::with_retention(namespaces.clone(), retention))
+        }
         StorageConfig::Sqlite {
             path,
             poll_interval,
@@ -316,17 +322,25 @@ pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn DtabStore>, S
                 path,
                 SqlOptions {
                     poll_interval: *poll_interval,
+                    retention,
                     ..SqlOptions::default()
                 },
             )
             .await?,
         ),
-        StorageConfig::Kubernetes(opts) => Arc::new(K8sStore::open(opts.clone()).await?),
+        StorageConfig::Kubernetes(opts) => Arc::new(
+            K8sStore::open(K8sOptions {
+                retention,
+                ..opts.clone()
+            })
+            .await?,
+        ),
         StorageConfig::Postgres { url, poll_interval } => Arc::new(
             SqlStore::open_postgres(
                 url,
                 SqlOptions {
                     poll_interval: *poll_interval,
+                    retention,
                     ..SqlOptions::default()
                 },
             )
@@ -339,11 +353,12 @@ pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn DtabStore>, S
 /// shuts down.
 async fn open_with_retry(
     storage: &StorageConfig,
+    retention: Retention,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Arc<dyn DtabStore>> {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     loop {
-        match open_store(storage).await {
+        match open_store(storage, retention).await {
             Ok(store) => {
                 tracing::info!("dtab store is open");
                 return Some(store);

@@ -3,7 +3,9 @@
 //! A store keeps one dtab per namespace with an opaque [`Version`]. Every
 //! write but [`DtabStore::put`] is conditional: `create` only if absent,
 //! `update` only if the caller's version is still current. Every committed
-//! version is kept in a history, so a bad change can be rolled back.
+//! version goes into a history, so a bad change can be rolled back; the
+//! history is bounded by a [`Retention`] (count and age, never the current
+//! version) and read a [`HistoryPage`] at a time.
 //!
 //! Watches are `tokio::sync::watch` channels: a receiver starts with the
 //! current value and then sees every committed change, except that a slow
@@ -26,9 +28,11 @@ use tokio::sync::watch;
 
 pub mod k8s;
 pub mod memory;
+mod retention;
 pub mod sql;
 mod watch_hub;
 
+pub use retention::{HistoryPage, Retention};
 pub use watch_hub::WatchHub;
 
 /// A dtab namespace name such as `internal`: letters, digits, `_` and `-`,
@@ -310,8 +314,19 @@ pub trait DtabStore: Send + Sync + 'static {
         self.write(Write { ns, change, meta }).await.map(drop)
     }
 
-    /// Every committed version of `ns`, oldest first (including deletions).
+    /// Every retained version of `ns`, oldest first (including deletions).
     async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// One page of the retained versions of `ns`, newest first. Backends
+    /// whose history is small or in memory page the whole of it; the SQL
+    /// store reads only the page.
+    async fn history_page(
+        &self,
+        ns: &Namespace,
+        page: &HistoryPage,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(page.select(self.history(ns).await?))
+    }
 
     /// One committed version of `ns`.
     async fn version(

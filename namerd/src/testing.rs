@@ -16,6 +16,7 @@ use crate::config::{
     NamerdConfig, StorageConfig, parse_namers,
 };
 use crate::server::Namerd;
+use crate::store::Retention;
 
 /// A namerd for a test; shut it down at the end.
 #[derive(Debug)]
@@ -69,6 +70,7 @@ pub fn loopback_config(storage: StorageConfig, namers: Vec<NamerConfig>) -> Name
     NamerdConfig {
         admin: AdminConfig::loopback(0),
         storage,
+        history: Retention::default(),
         namers,
         interpreter: InterpreterConfig::default(),
         interfaces: vec![

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use l5d_dtab::Dtab;
 use namerd::store::sql::{SqlOptions, SqlStore};
-use namerd::store::{DtabStore, Namespace, Op, StoreError, Version, WriteMeta};
+use namerd::store::{DtabStore, Namespace, Op, Retention, StoreError, Version, WriteMeta};
 use pg_cluster::PgCluster;
 use tokio::sync::watch;
 use wait::{wait_for, wait_until};
@@ -39,6 +39,9 @@ fn options() -> SqlOptions {
     SqlOptions {
         acquire_timeout: Duration::from_secs(2),
         max_backoff: Duration::from_millis(500),
+        // Every acknowledged write is looked up in the history, and the
+        // run writes more versions than the default retention keeps.
+        retention: Retention::UNBOUNDED,
         ..SqlOptions::default()
     }
 }

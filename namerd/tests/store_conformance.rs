@@ -8,10 +8,13 @@
 //! When the server is unreachable they print `SKIPPED: ...` and pass, except
 //! under `CI=true`, where they fail. The multi-replica cases (NOTIFY and
 //! listener loss) are in `support/replicas.rs`; the cases on reads and
-//! watches in `support/reads.rs`.
+//! watches in `support/reads.rs`; history retention and pagination in
+//! `support/history.rs`.
 
 #[path = "support/backends.rs"]
 mod backends;
+#[path = "support/history.rs"]
+mod history;
 #[path = "support/k8s_api.rs"]
 mod k8s_api;
 #[path = "support/reads.rs"]
@@ -24,6 +27,10 @@ mod wait;
 use std::time::Duration;
 
 use backends::{Harness, Kind};
+use history::{
+    concurrent_writers_never_lose_the_current_version, pages_walk_every_retained_version_once,
+    retention_keeps_the_newest_versions, retention_prunes_by_age,
+};
 use l5d_dtab::Dtab;
 use namerd::store::{Namespace, Op, StoreError, Version, VersionedDtab, WriteMeta};
 use reads::{
@@ -82,6 +89,10 @@ conformance!(
     reads_and_watches_see_own_writes,
     corrupt_stored_dtab_is_reported,
     large_dtab_round_trips,
+    retention_keeps_the_newest_versions,
+    retention_prunes_by_age,
+    pages_walk_every_retained_version_once,
+    concurrent_writers_never_lose_the_current_version,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,11 @@
 //! The dtab routes of namerd's HTTP API (`/api/1/dtabs`): JSON or dtab
-//! text, `ETag` versions, `If-Match` compare-and-set, `?watch=true`
-//! streams, and the history of every namespace so that a bad change can be
-//! rolled back. Depends on the store trait only.
+//! text, `ETag` versions, `If-Match` compare-and-set and `?watch=true`
+//! streams (the history routes are in `history.rs`). Depends on the store
+//! trait only.
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -15,7 +15,7 @@ use super::codec::{self, Media};
 use super::error::ApiError;
 use super::extract::{Author, DtabBody, IfMatch, Ns, Watch};
 use super::{ApiState, set_etag, stream};
-use crate::store::{HistoryEntry, Namespace, StoreError, Version, VersionedDtab};
+use crate::store::{Namespace, StoreError, Version, VersionedDtab};
 
 /// How long a read waits for storage before serving the last value seen.
 const READ_PATIENCE: Duration = Duration::from_secs(5);
@@ -144,72 +144,6 @@ pub(super) async fn delete(
 ) -> Result<Response, ApiError> {
     state.store.delete(&ns, &meta).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub(super) async fn history(
-    State(state): State<ApiState>,
-    Ns(ns): Ns,
-) -> Result<Response, ApiError> {
-    let entries = state.store.history(&ns).await?;
-    if entries.is_empty() {
-        return Ok(StatusCode::NOT_FOUND.into_response());
-    }
-    let entries = entries.iter().map(HistoryJson::from).collect::<Vec<_>>();
-    let json = serde_json::to_string(&entries).expect("history serializes");
-    Ok(codec::respond(
-        StatusCode::OK,
-        Media::Json,
-        format!("{json}\n"),
-    ))
-}
-
-/// One history entry on the wire.
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HistoryJson {
-    version: String,
-    op: &'static str,
-    committed_at: String,
-    author: Option<String>,
-    dtab: Option<Vec<codec::DentryJson>>,
-}
-
-impl From<&HistoryEntry> for HistoryJson {
-    fn from(e: &HistoryEntry) -> Self {
-        HistoryJson {
-            version: e.version.to_etag(),
-            op: e.op.as_str(),
-            committed_at: humantime::format_rfc3339_millis(e.committed_at).to_string(),
-            author: e.author.clone(),
-            dtab: e.dtab.as_ref().map(codec::dentries_json),
-        }
-    }
-}
-
-/// The `{version}` of a history route: an `ETag`.
-#[derive(Debug, serde::Deserialize)]
-pub(super) struct VersionParam {
-    version: String,
-}
-
-/// One past version, to inspect or roll back to.
-pub(super) async fn history_version(
-    State(state): State<ApiState>,
-    Ns(ns): Ns,
-    Path(VersionParam { version }): Path<VersionParam>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let version = Version::from_etag(&version)?;
-    let media = Media::negotiate(&headers);
-    let Some(entry) = state.store.version(&ns, &version).await? else {
-        return Ok(StatusCode::NOT_FOUND.into_response());
-    };
-    let Some(dtab) = entry.dtab else {
-        return Err(ApiError::Deleted { ns, version });
-    };
-    let mut rsp = codec::respond(StatusCode::OK, media, codec::encode(&dtab, media));
-    set_etag(&mut rsp, &entry.version);
-    Ok(rsp)
 }
 
 /// 204 with the new version, so a client need not read it back.

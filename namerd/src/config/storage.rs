@@ -1,6 +1,7 @@
 //! The `storage` section: where dtabs are kept, selected by `kind`
 //! (`io.l5d.inMemory`, `io.l5d.sqlite`, `io.l5d.postgres`, `io.l5d.k8s`),
-//! with each kind's keys checked before any store is opened.
+//! with each kind's keys checked before any store is opened, and the
+//! `history` every kind keeps (its [`Retention`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::connection::connection;
-use crate::store::Namespace;
 use crate::store::k8s::{K8sOptions, selector_labels};
+use crate::store::{Namespace, Retention};
 
 /// Where dtabs are kept.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +36,16 @@ pub enum StorageConfig {
     /// `io.l5d.k8s`: ConfigMaps in a Kubernetes namespace, shared by
     /// several namerd replicas.
     Kubernetes(K8sOptions),
+}
+
+/// `storage.history`, for every kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HistoryKeys {
+    #[serde(default = "default_history_versions")]
+    max_versions: usize,
+    #[serde(default = "default_history_days")]
+    max_age_days: u64,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +123,14 @@ fn default_sqlite_path() -> PathBuf {
 fn default_poll_ms() -> u64 {
     5_000
 }
+fn default_history_versions() -> usize {
+    Retention::default().max_versions
+}
+fn default_history_days() -> u64 {
+    Retention::default().max_age.as_secs() / DAY.as_secs()
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 // === impl StorageConfig ===
 
@@ -126,10 +145,20 @@ impl Default for StorageConfig {
 }
 
 impl StorageConfig {
-    /// Reads the `storage` section.
-    pub(super) fn parse(value: Value) -> Result<Self, ConfigError> {
-        let (kind, rest) = kind_of(value, "storage")?;
-        Ok(match kind.as_str() {
+    /// Reads the `storage` section: where, and how much history.
+    pub(super) fn parse(value: Value) -> Result<(Self, Retention), ConfigError> {
+        let (kind, mut rest) = kind_of(value, "storage")?;
+        let history = rest.remove("history");
+        let storage = Self::parse_kind(&kind, rest)?;
+        let history = match history {
+            None | Some(Value::Null) => Retention::default(),
+            Some(v) => retention(typed(v, "storage.history")?)?,
+        };
+        Ok((storage, history))
+    }
+
+    fn parse_kind(kind: &str, rest: serde_json::Map<String, Value>) -> Result<Self, ConfigError> {
+        Ok(match kind {
             "io.l5d.inMemory" => in_memory(typed(rest, "storage")?)?,
             "io.l5d.sqlite" => {
                 let keys: SqliteKeys = typed(rest, "storage")?;
@@ -156,6 +185,26 @@ impl StorageConfig {
             }
         })
     }
+}
+
+fn retention(keys: HistoryKeys) -> Result<Retention, ConfigError> {
+    check(
+        keys.max_versions >= 1,
+        "storage.history.maxVersions",
+        "must be at least 1 (the current version is always kept)",
+    )?;
+    check(
+        keys.max_age_days >= 1,
+        "storage.history.maxAgeDays",
+        "must be at least 1",
+    )?;
+    let max_age = DAY
+        .checked_mul(u32::try_from(keys.max_age_days).unwrap_or(u32::MAX))
+        .unwrap_or(Duration::MAX);
+    Ok(Retention {
+        max_versions: keys.max_versions,
+        max_age,
+    })
 }
 
 fn in_memory(keys: InMemoryKeys) -> Result<StorageConfig, ConfigError> {

@@ -247,6 +247,50 @@ fn k8s_storage_keys_and_defaults() {
 }
 
 #[test]
+fn storage_history_is_read_for_every_kind() {
+    let parse = |storage: &str| {
+        NamerdConfig::parse(&format!(
+            "storage: {storage}\ninterfaces: [{{kind: io.l5d.httpController}}]"
+        ))
+    };
+    let cfg = parse("{kind: io.l5d.inMemory}").unwrap();
+    assert_eq!(cfg.history, crate::store::Retention::default());
+    for kind in ["io.l5d.inMemory", "io.l5d.sqlite", "io.l5d.k8s"] {
+        let cfg = parse(&format!(
+            "{{kind: {kind}, history: {{maxVersions: 5, maxAgeDays: 2}}}}"
+        ))
+        .unwrap();
+        assert_eq!(cfg.history.max_versions, 5, "{kind}");
+        assert_eq!(cfg.history.max_age.as_secs(), 2 * 24 * 3600, "{kind}");
+    }
+    let cases = [
+        (
+            "{kind: io.l5d.sqlite, history: {maxVersions: 0}}",
+            "storage.history.maxVersions: must be at least 1",
+        ),
+        (
+            "{kind: io.l5d.sqlite, history: {maxAgeDays: 0}}",
+            "storage.history.maxAgeDays: must be at least 1",
+        ),
+        (
+            "{kind: io.l5d.sqlite, history: {maxVersion: 3}}",
+            "storage.history.maxVersion: unknown field",
+        ),
+        (
+            "{kind: io.l5d.sqlite, history: {maxVersions: -1}}",
+            "storage.history.maxVersions:",
+        ),
+    ];
+    for (storage, want) in cases {
+        let err = parse(storage).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "{storage}: got {err:?}, want {want:?}"
+        );
+    }
+}
+
+#[test]
 fn json_is_accepted() {
     let cfg = NamerdConfig::parse(
         r#"{"storage": {"kind": "io.l5d.sqlite", "path": "/tmp/x.db"}, "interfaces": [{"kind": "io.l5d.httpController"}]}"#,
@@ -275,6 +319,9 @@ const DOCUMENTED: &[&str] = &[
     "storage.labelSelector",
     "storage.dataKey",
     "storage.idleTimeoutSecs",
+    "storage.history",
+    "storage.history.maxVersions",
+    "storage.history.maxAgeDays",
     "namers",
     "namers[].kind",
     "namers[].prefix",

@@ -17,7 +17,8 @@
 //!
 //! Differences from the other backends: versions are resource versions,
 //! not counters; the history lives in the object (at most 16 earlier
-//! versions) and goes with it when the namespace is deleted.
+//! versions, fewer if the store's retention says so, pruned by each write
+//! of the object) and goes with it when the namespace is deleted.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -84,6 +85,7 @@ impl K8sStore {
             name_prefix: opts.name_prefix.clone(),
             labels,
             data_key: opts.data_key.clone(),
+            retention: opts.retention,
         };
         let index = Arc::new(Mutex::new(Index::new(
             layout,

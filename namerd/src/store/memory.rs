@@ -1,7 +1,8 @@
 //! The in-memory store (`io.l5d.inMemory`): for tests and trials, lost on
 //! restart. Versions are 8-byte big-endian counters per namespace, from 1,
 //! as namerd's, so the first `ETag` is `AAAAAAAAAAE=`; unlike namerd's, they
-//! are never reused after a delete.
+//! are never reused after a delete. Each write prunes its namespace's
+//! history by the store's [`Retention`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use l5d_dtab::Dtab;
 use tokio::sync::watch;
 
 use super::{
-    Change, DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version,
+    Change, DtabStore, HistoryEntry, Namespace, Op, Retention, StoreError, StoreHealth, Version,
     VersionedDtab, WatchHub, Write, WriteMeta,
 };
 
@@ -22,12 +23,22 @@ pub struct MemoryStore {
     /// orders publications to watchers.
     state: Mutex<BTreeMap<Namespace, Vec<HistoryEntry>>>,
     hub: WatchHub,
+    retention: Retention,
 }
 
 impl MemoryStore {
-    /// A store seeded with `namespaces` (namerd's `namespaces:` setting).
+    /// A store seeded with `namespaces` (namerd's `namespaces:` setting),
+    /// keeping the default history.
     pub fn new(namespaces: BTreeMap<Namespace, Dtab>) -> Self {
-        let store = MemoryStore::default();
+        Self::with_retention(namespaces, Retention::default())
+    }
+
+    /// [`MemoryStore::new`] keeping the history `retention` allows.
+    pub fn with_retention(namespaces: BTreeMap<Namespace, Dtab>, retention: Retention) -> Self {
+        let store = MemoryStore {
+            retention,
+            ..MemoryStore::default()
+        };
         {
             let mut state = store.state.lock().expect("memory store lock");
             for (ns, dtab) in namespaces {
@@ -63,13 +74,17 @@ impl MemoryStore {
             .unwrap_or(0)
             + 1;
         let version = Version::from_counter(next);
+        let now = SystemTime::now();
         history.push(HistoryEntry {
             version: version.clone(),
             op,
             dtab: dtab.clone(),
-            committed_at: SystemTime::now(),
+            committed_at: now,
             author: meta.author.clone(),
         });
+        // Versions stay counters from the newest entry, which is never
+        // pruned, so pruning cannot make a version be reused.
+        self.retention.prune(history, now);
         let value = dtab.map(|dtab| VersionedDtab {
             dtab,
             version: version.clone(),

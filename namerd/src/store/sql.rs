@@ -4,7 +4,8 @@
 //! The database is the source of truth. Reads go to it (read-your-writes
 //! across replicas), and every conditional write is a compare-and-set in
 //! one statement, with its `dtab_history` row (and on PostgreSQL its
-//! NOTIFY) in the same transaction. Watches are served from a local
+//! NOTIFY) and the pruning of older history by the store's [`Retention`]
+//! in the same transaction. Watches are served from a local
 //! [`WatchHub`] that a background task keeps in step with storage
 //! (`sql/sync.rs`); NOTIFY is only a hint, so every listener (re)connect and
 //! a periodic timer re-read the table.
@@ -26,8 +27,8 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::{
-    Change, DtabStore, HistoryEntry, Namespace, Op, StoreError, StoreHealth, Version,
-    VersionedDtab, Write,
+    Change, DtabStore, HistoryEntry, HistoryPage, Namespace, Op, Retention, StoreError,
+    StoreHealth, Version, VersionedDtab, Write,
 };
 
 mod backend;
@@ -37,7 +38,7 @@ mod sqlite;
 mod statements;
 mod sync;
 
-use backend::{Backend, Cas, HistoryRow, Stamp};
+use backend::{Backend, Cas, HistoryRow, Prune, Stamp};
 use dialect::Dialect as _;
 use sync::Shared;
 
@@ -57,6 +58,8 @@ pub struct SqlOptions {
     /// The longest pause between attempts to reach storage again; the
     /// attempts themselves never stop.
     pub max_backoff: Duration,
+    /// The history each write keeps of its namespace.
+    pub retention: Retention,
 }
 
 impl Default for SqlOptions {
@@ -66,6 +69,7 @@ impl Default for SqlOptions {
             acquire_timeout: Duration::from_secs(5),
             max_connections: 8,
             max_backoff: Duration::from_secs(5),
+            retention: Retention::default(),
         }
     }
 }
@@ -134,6 +138,7 @@ pub struct SyncStats {
 #[derive(Debug)]
 pub struct SqlStore {
     shared: Arc<Shared>,
+    retention: Retention,
     /// The background tasks; only held, so that dropping the store stops them.
     _tasks: Tasks,
 }
@@ -194,10 +199,12 @@ impl SqlStore {
             backend: shared.backend.name(),
             source,
         })?;
+        let retention = opts.retention;
         let sync = tokio::spawn(sync::run(shared.clone(), hints, opts));
         tasks.0.push(sync.abort_handle());
         Ok(SqlStore {
             shared,
+            retention,
             _tasks: tasks,
         })
     }
@@ -253,10 +260,15 @@ impl DtabStore for SqlStore {
 
     async fn write(&self, write: Write<'_>) -> Result<Version, StoreError> {
         let ns = write.ns;
+        let now = SystemTime::now();
         let stamp = Stamp {
             ns: ns.as_str(),
             author: write.meta.author.as_deref(),
-            at_ms: unix_millis(SystemTime::now()),
+            at_ms: unix_millis(now),
+            prune: Prune {
+                keep: i64::try_from(self.retention.versions()).unwrap_or(i64::MAX),
+                before_ms: unix_millis(self.retention.cutoff(now)),
+            },
         };
         let backend = &self.shared.backend;
         let (version, dtab) = match write.change {
@@ -308,6 +320,32 @@ impl DtabStore for SqlStore {
     async fn history(&self, ns: &Namespace) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows = self
             .run("history", self.shared.backend.history(ns.as_str()))
+            .await?;
+        rows.into_iter().map(|row| history_entry(ns, row)).collect()
+    }
+
+    /// Reads only the page: `version < before` through the primary key.
+    /// Versions are our counters, so a cursor no longer retained still
+    /// finds what is older (nothing, as pruning goes oldest first).
+    async fn history_page(
+        &self,
+        ns: &Namespace,
+        page: &HistoryPage,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let before = match &page.before {
+            None => i64::MAX,
+            // A version that is no counter of ours has nothing before it.
+            Some(v) => match v.counter().and_then(|c| i64::try_from(c).ok()) {
+                Some(before) => before,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+        let rows = self
+            .run(
+                "history",
+                self.shared.backend.history_page(ns.as_str(), before, limit),
+            )
             .await?;
         rows.into_iter().map(|row| history_entry(ns, row)).collect()
     }

@@ -14,7 +14,7 @@ use l5d_k8s_api_server::ApiServer;
 use namerd::store::k8s::K8sStore;
 use namerd::store::memory::MemoryStore;
 use namerd::store::sql::{SqlOptions, SqlStore};
-use namerd::store::{DtabStore, Version};
+use namerd::store::{DtabStore, Retention, Version};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _};
@@ -46,7 +46,7 @@ pub(crate) struct Harness {
 #[derive(Clone)]
 enum Raw {
     Memory,
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, std::path::PathBuf),
     Postgres(Box<TestSchema>),
     K8s(Arc<ApiServer>),
 }
@@ -72,7 +72,7 @@ impl Harness {
                     .expect("raw SQLite connection");
                 Harness {
                     store: Arc::new(store),
-                    raw: Raw::Sqlite(raw),
+                    raw: Raw::Sqlite(raw, path),
                     _dir: Some(Arc::new(dir)),
                 }
             }
@@ -103,7 +103,34 @@ impl Harness {
     }
 
     pub(crate) fn is_sql(&self) -> bool {
-        matches!(self.raw, Raw::Sqlite(_) | Raw::Postgres(_))
+        matches!(self.raw, Raw::Sqlite(..) | Raw::Postgres(_))
+    }
+
+    /// A second store keeping the history `retention` allows: over the same
+    /// storage for SQL and Kubernetes (another replica), a new one for
+    /// memory.
+    pub(crate) async fn reopen(&self, retention: Retention) -> Arc<dyn DtabStore> {
+        let sql = SqlOptions {
+            retention,
+            ..SqlOptions::default()
+        };
+        match &self.raw {
+            Raw::Memory => Arc::new(MemoryStore::with_retention(Default::default(), retention)),
+            Raw::Sqlite(_, path) => Arc::new(SqlStore::open_sqlite(path, sql).await.unwrap()),
+            Raw::Postgres(schema) => Arc::new(
+                SqlStore::open_postgres_with(schema.connect.clone(), sql)
+                    .await
+                    .unwrap(),
+            ),
+            Raw::K8s(server) => {
+                let opts = k8s_options(server);
+                Arc::new(
+                    K8sStore::open(namerd::store::k8s::K8sOptions { retention, ..opts })
+                        .await
+                        .unwrap(),
+                )
+            }
+        }
     }
 
     /// Whether versions are our 8-byte counters from 1 (Kubernetes'
@@ -138,7 +165,7 @@ impl Harness {
         let sql = AssertSqlSafe(sql.to_string());
         match &self.raw {
             Raw::Memory | Raw::K8s(_) => panic!("this store has no SQL"),
-            Raw::Sqlite(pool) => pool.execute(sql).await.map(drop),
+            Raw::Sqlite(pool, _) => pool.execute(sql).await.map(drop),
             Raw::Postgres(schema) => schema.pool.execute(sql).await.map(drop),
         }
         .expect("raw SQL");

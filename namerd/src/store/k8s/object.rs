@@ -14,7 +14,8 @@
 //!   version;
 //! - data: the dtab text under `dataKey`, and up to [`MAX_HISTORY`] earlier
 //!   versions as JSON under `<dataKey>.history`, trimmed oldest first to
-//!   keep the object under the API server's 1 MiB.
+//!   keep the object under the API server's 1 MiB, and to the store's
+//!   [`Retention`] (count and age) by every write.
 //!
 //! The version is `metadata.resourceVersion`, compared for equality only.
 //! Pure: no I/O.
@@ -27,7 +28,7 @@ use kube::api::ObjectMeta;
 use l5d_dtab::Dtab;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{HistoryEntry, Namespace, Op, Version, WriteMeta};
+use crate::store::{HistoryEntry, Namespace, Op, Retention, Version, WriteMeta};
 
 pub(super) const NAMESPACE_ANNOTATION: &str = "l5d.io/dtab-namespace";
 const OP_ANNOTATION: &str = "l5d.io/dtab-op";
@@ -46,6 +47,7 @@ pub(super) struct Layout {
     pub(super) name_prefix: String,
     pub(super) labels: BTreeMap<String, String>,
     pub(super) data_key: String,
+    pub(super) retention: Retention,
 }
 
 /// A dtab too large for one object.
@@ -180,7 +182,11 @@ impl Layout {
             });
         }
         let mut history = previous.map(|p| self.stored_history(p)).unwrap_or_default();
-        history.truncate(MAX_HISTORY);
+        // The new version is the newest and counts as one of the versions
+        // kept; pruning happens here because the object is the history.
+        history.truncate(MAX_HISTORY.min(self.retention.versions() - 1));
+        let cutoff = unix_millis(self.retention.cutoff(SystemTime::now()));
+        history.retain(|e| e.at >= cutoff);
         // Newest first in storage, so trimming drops the oldest.
         while !history.is_empty() {
             let json = serde_json::to_string(&history).expect("history serializes");
@@ -277,6 +283,7 @@ mod tests {
             name_prefix: "dtab-".into(),
             labels: [("l5d.io/dtab".to_string(), "true".to_string())].into(),
             data_key: "dtab".into(),
+            retention: Retention::default(),
         }
     }
 
@@ -378,6 +385,61 @@ mod tests {
             !next.data.unwrap().contains_key("dtab.history"),
             "one half-sized version cannot be kept"
         );
+    }
+
+    #[test]
+    fn writes_prune_the_history_by_count_and_by_age() {
+        let l = Layout {
+            retention: Retention {
+                max_versions: 3,
+                max_age: Duration::from_secs(3600),
+            },
+            ..layout()
+        };
+        let mut object: Option<ConfigMap> = None;
+        for i in 1..=5 {
+            let text = format!("/a=>/v{i}");
+            let op = if i == 1 { Op::Create } else { Op::Update };
+            let mut next = l
+                .build(
+                    &ns("web"),
+                    &Dtab::read(&text).unwrap(),
+                    op,
+                    &WriteMeta::default(),
+                    object.as_ref(),
+                )
+                .unwrap();
+            next.metadata.resource_version = Some(format!("rv{i}"));
+            object = Some(next);
+        }
+        let object = object.unwrap();
+        let versions = |cm: &ConfigMap| {
+            l.history(&ns("web"), cm)
+                .unwrap()
+                .iter()
+                .map(|e| String::from_utf8(e.version.as_bytes().to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions(&object), ["rv3", "rv4", "rv5"], "by count");
+        // The current version two hours old: the next write keeps only it.
+        let mut aged = object;
+        let two_hours_ago = unix_millis(SystemTime::now()) - 2 * 3600 * 1000;
+        aged.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(COMMITTED_ANNOTATION.into(), two_hours_ago.to_string());
+        let mut next = l
+            .build(
+                &ns("web"),
+                &Dtab::read("/a=>/v6").unwrap(),
+                Op::Update,
+                &WriteMeta::default(),
+                Some(&aged),
+            )
+            .unwrap();
+        next.metadata.resource_version = Some("rv6".into());
+        assert_eq!(versions(&next), ["rv4", "rv6"], "rv5 is too old");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::k8s::{ClientError, Connection};
-use crate::store::StoreError;
+use crate::store::{Retention, StoreError};
 
 /// How a [`K8sStore`](super::K8sStore) is set up (the `io.l5d.k8s` storage keys).
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +32,9 @@ pub struct K8sOptions {
     pub pending_ttl: Duration,
     /// How long `open` waits for the first complete list.
     pub open_timeout: Duration,
+    /// The history kept in each object, within its own bound of
+    /// [`MAX_HISTORY`](super::object::MAX_HISTORY) earlier versions and 1 MiB.
+    pub retention: Retention,
 }
 
 impl Default for K8sOptions {
@@ -47,6 +50,7 @@ impl Default for K8sOptions {
             missing_grace: Duration::from_secs(300),
             pending_ttl: Duration::from_secs(10),
             open_timeout: Duration::from_secs(10),
+            retention: Retention::default(),
         }
     }
 }

@@ -19,6 +19,13 @@ pub(super) trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn current(&self, ns: &str) -> Result<Option<CurrentRow>, sqlx::Error>;
     async fn history(&self, ns: &str) -> Result<Vec<HistoryRow>, sqlx::Error>;
     async fn history_at(&self, ns: &str, version: i64) -> Result<Option<HistoryRow>, sqlx::Error>;
+    /// At most `limit` rows below version `before`, newest first.
+    async fn history_page(
+        &self,
+        ns: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>, sqlx::Error>;
     async fn latest_history(&self, ns: &str) -> Result<Option<HistoryRow>, sqlx::Error>;
     /// The new version, or `None` if the namespace exists.
     async fn create(&self, stamp: &Stamp<'_>, dtab: &str) -> Result<Option<i64>, sqlx::Error>;
@@ -38,9 +45,22 @@ pub(super) trait Backend: fmt::Debug + Send + Sync + 'static {
 pub(super) struct Stamp<'a> {
     pub(super) ns: &'a str,
     pub(super) author: Option<&'a str>,
-    /// Unix milliseconds, from this replica's clock: only shown to people,
-    /// never used to order anything (versions do that).
+    /// Unix milliseconds, from this replica's clock: shown to people and
+    /// compared with the retention's age limit, never used to order
+    /// anything (versions do that).
     pub(super) at_ms: i64,
+    /// What history the write's transaction keeps.
+    pub(super) prune: Prune,
+}
+
+/// The store's retention, as the write's transaction applies it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Prune {
+    /// Versions kept, the new one included (at least 1).
+    pub(super) keep: i64,
+    /// Versions committed before these Unix milliseconds go (the new one
+    /// never does).
+    pub(super) before_ms: i64,
 }
 
 /// The outcome of a compare-and-set.

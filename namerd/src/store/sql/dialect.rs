@@ -97,6 +97,16 @@ impl<D: Dialect> Backend for D {
         conn.history_at(ns, version).await
     }
 
+    async fn history_page(
+        &self,
+        ns: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>, sqlx::Error> {
+        let mut conn = self.readers().acquire().await?;
+        conn.history_page(ns, before, limit).await
+    }
+
     async fn latest_history(&self, ns: &str) -> Result<Option<HistoryRow>, sqlx::Error> {
         self.readers().acquire().await?.latest_history(ns).await
     }
@@ -169,9 +179,18 @@ impl<D: Dialect> Backend for D {
     }
 }
 
-/// Appends the history row and the dialect's announcement to a write, and
-/// commits it: the change, its history and its notification are one
-/// transaction.
+/// Appends the history row and the dialect's announcement to a write,
+/// prunes the history, and commits it: the change, its history and its
+/// notification are one transaction.
+///
+/// Pruning here rather than in a periodic sweep: the number of versions
+/// grows only by writes, so the write that adds one is the one place it can
+/// be exceeded; it runs under the lock that orders the namespace's writers
+/// (PostgreSQL's row lock on `dtabs`, SQLite's write lock), deletes only
+/// versions older than the one it writes, so no writer can prune the
+/// current version of another; and it needs no task, timer or coordination
+/// between replicas. A namespace nobody writes keeps its old versions until
+/// its next write, but it does not grow meanwhile either.
 async fn commit<D: Dialect>(
     mut tx: Transaction<'static, D::Db>,
     stamp: &Stamp<'_>,
@@ -180,6 +199,7 @@ async fn commit<D: Dialect>(
     dtab: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     tx.record(stamp, version, op, dtab).await?;
+    tx.prune(stamp, version).await?;
     D::announce(&mut *tx, stamp.ns, version).await?;
     tx.commit().await
 }

@@ -11,7 +11,7 @@
 
 use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use super::backend::{CurrentRow, HistoryRow, Stamp};
+use super::backend::{CurrentRow, HistoryRow, Prune, Stamp};
 use crate::store::Op;
 
 // Both databases accept `$n` placeholders. Each conditional write is one
@@ -54,6 +54,19 @@ const DELETE_DTAB: &str = "DELETE FROM dtabs WHERE namespace = $1 RETURNING vers
 const INSERT_HISTORY: &str = "\
     INSERT INTO dtab_history (namespace, version, op, dtab, author, committed_at) \
     VALUES ($1, $2, $3, $4, $5, $6)";
+/// One page of history, newest first, through the primary key.
+const SELECT_HISTORY_PAGE: &str = "\
+    SELECT version, op, dtab, author, committed_at FROM dtab_history \
+    WHERE namespace = $1 AND version < $2 ORDER BY version DESC LIMIT $3";
+/// Retention: deletes versions older than the one just written ($2, the
+/// newest, never deleted) that are too old ($3, Unix milliseconds) or not
+/// among the newest $4 + 1. Counting by OFFSET rather than by version
+/// arithmetic keeps it right whatever the gaps between versions.
+const PRUNE_HISTORY: &str = "\
+    DELETE FROM dtab_history WHERE namespace = $1 AND version < $2 AND ( \
+        committed_at < $3 OR version < ( \
+            SELECT version FROM dtab_history WHERE namespace = $1 \
+            ORDER BY version DESC LIMIT 1 OFFSET $4))";
 
 /// The store's statements on one connection, as raw rows.
 pub(super) trait Statements: Send {
@@ -78,6 +91,14 @@ pub(super) trait Statements: Send {
         ns: &str,
         version: i64,
     ) -> impl Future<Output = Result<Option<HistoryRow>, sqlx::Error>> + Send;
+    /// At most `limit` history rows of `ns` below version `before`, newest
+    /// first.
+    fn history_page(
+        &mut self,
+        ns: &str,
+        before: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<HistoryRow>, sqlx::Error>> + Send;
     fn latest_history(
         &mut self,
         ns: &str,
@@ -113,6 +134,13 @@ pub(super) trait Statements: Send {
         version: i64,
         op: Op,
         dtab: Option<&str>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Deletes the history rows of `stamp.ns` older than `version` that
+    /// its retention no longer keeps.
+    fn prune(
+        &mut self,
+        stamp: &Stamp<'_>,
+        version: i64,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
@@ -175,6 +203,20 @@ where
             .bind(ns)
             .bind(version)
             .fetch_optional(self)
+            .await
+    }
+
+    async fn history_page(
+        &mut self,
+        ns: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<HistoryRow>, sqlx::Error> {
+        sqlx::query_as(SELECT_HISTORY_PAGE)
+            .bind(ns)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(self)
             .await
     }
 
@@ -246,6 +288,18 @@ where
             .bind(dtab)
             .bind(stamp.author)
             .bind(stamp.at_ms)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune(&mut self, stamp: &Stamp<'_>, version: i64) -> Result<(), sqlx::Error> {
+        let Prune { keep, before_ms } = stamp.prune;
+        sqlx::query(PRUNE_HISTORY)
+            .bind(stamp.ns)
+            .bind(version)
+            .bind(before_ms)
+            .bind(keep - 1)
             .execute(self)
             .await?;
         Ok(())

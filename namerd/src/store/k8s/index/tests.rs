@@ -18,6 +18,7 @@ fn index() -> Index {
         name_prefix: "dtab-".into(),
         labels: Default::default(),
         data_key: "dtab".into(),
+        retention: Default::default(),
     };
     Index::new(layout, TTL, GRACE)
 }

@@ -41,6 +41,9 @@ impl Backend for Held {
     async fn history_at(&self, _: &str, _: i64) -> Result<Option<HistoryRow>, sqlx::Error> {
         unreachable!("not part of a re-read")
     }
+    async fn history_page(&self, _: &str, _: i64, _: i64) -> Result<Vec<HistoryRow>, sqlx::Error> {
+        unreachable!("not part of a re-read")
+    }
     async fn latest_history(&self, _: &str) -> Result<Option<HistoryRow>, sqlx::Error> {
         unreachable!("not part of a re-read")
     }
