@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, LINK};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -27,11 +27,15 @@ use crate::api::{Dentry, HistoryEntry};
 use crate::cli::TlsFiles;
 use crate::config::BaseUrl;
 use crate::error::Error;
+use crate::history;
 use crate::input::CONTENT_TYPE_JSON;
 use crate::token::Token;
 
 /// Responses larger than this are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// History pages followed at most: a namerd keeps 1,000 versions by
+/// default, and pages have at least one; more means links in a loop.
+const MAX_HISTORY_PAGES: usize = 10_000;
 /// How much of an error body is quoted in an error message.
 const MAX_DETAIL_CHARS: usize = 2000;
 
@@ -54,6 +58,8 @@ pub struct Fetched {
 struct Reply {
     status: StatusCode,
     etag: Option<String>,
+    /// The `Link` header (history pages).
+    link: Option<String>,
     body: Bytes,
 }
 
@@ -171,14 +177,39 @@ impl NamerdClient {
         check(self.send(Method::DELETE, &[name], None, None).await?).map(drop)
     }
 
-    /// `GET /api/1/dtabs/<name>/history`: the body as namerd sent it (for
-    /// `--json`, so fields this version does not know survive, in namerd's
-    /// order) and its entries.
+    /// `GET /api/1/dtabs/<name>/history`, following namerd's `Link`s to
+    /// every page: one array as namerd sent it (for `--json`, so fields
+    /// this version does not know survive, in namerd's order) and its
+    /// entries, oldest first.
     pub async fn history(&self, name: &str) -> Result<(Bytes, Vec<HistoryEntry>), Error> {
         let segments = [name, "history"];
-        let reply = check(self.send(Method::GET, &segments, None, None).await?)?;
-        let entries = decode(&reply.body, &format!("the history of dtab {name}"))?;
-        Ok((reply.body, entries))
+        let what = format!("the history of dtab {name}");
+        let bad = |message: String| Error::BadResponse {
+            what: what.clone(),
+            message,
+        };
+        let mut uri = self.base.dtabs_uri(&segments);
+        let mut pages = Vec::new();
+        loop {
+            let reply = check(self.send_to(Method::GET, uri, None, None).await?)?;
+            let entries = decode(&reply.body, &what)?;
+            let next = reply.link.as_deref().and_then(history::next_query);
+            let next = next
+                .map(|query| {
+                    self.base
+                        .dtabs_uri_with_query(&segments, query)
+                        .ok_or_else(|| bad(format!("invalid next page link {query:?}")))
+                })
+                .transpose()?;
+            pages.push((reply.body, entries));
+            match next {
+                None => return Ok(history::join(pages)),
+                Some(_) if pages.len() >= MAX_HISTORY_PAGES => {
+                    return Err(bad(format!("more than {MAX_HISTORY_PAGES} pages")));
+                }
+                Some(next) => uri = next,
+            }
+        }
     }
 
     /// `GET /api/1/dtabs/<name>/history/<version>`: the dtab as of a
@@ -204,7 +235,8 @@ impl NamerdClient {
         }
     }
 
-    /// One request under the timeout, body buffered.
+    /// One request to `<base>/api/1/dtabs/<segments>` under the timeout,
+    /// body buffered.
     async fn send(
         &self,
         method: Method,
@@ -212,9 +244,20 @@ impl NamerdClient {
         if_match: Option<&str>,
         payload: Option<Payload>,
     ) -> Result<Reply, Error> {
+        let uri = self.base.dtabs_uri(segments);
+        self.send_to(method, uri, if_match, payload).await
+    }
+
+    async fn send_to(
+        &self,
+        method: Method,
+        uri: http::Uri,
+        if_match: Option<&str>,
+        payload: Option<Payload>,
+    ) -> Result<Reply, Error> {
         let mut request = Request::builder()
             .method(method)
-            .uri(self.base.dtabs_uri(segments))
+            .uri(uri)
             .header(ACCEPT, CONTENT_TYPE_JSON);
         // namerd records who wrote each version in the dtab's history.
         if let Some(who) = operator() {
@@ -247,15 +290,18 @@ impl NamerdClient {
                 .await
                 .map_err(|e| self.unreachable(&*e))?
                 .to_bytes();
-            let etag = parts
-                .headers
-                .get(ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty());
+            let header = |name| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+            };
             Ok::<_, Error>(Reply {
                 status: parts.status,
-                etag,
+                etag: header(ETAG),
+                link: header(LINK),
                 body,
             })
         };
@@ -495,6 +541,7 @@ mod tests {
         let reply = |code: u16, body: &'static str| Reply {
             status: StatusCode::from_u16(code).unwrap(),
             etag: None,
+            link: None,
             body: Bytes::from_static(body.as_bytes()),
         };
         for code in [200, 201, 204] {

@@ -117,17 +117,32 @@ impl BaseUrl {
     /// `<base>/api/1/dtabs` followed by the given segments, each
     /// percent-encoded so a name or version cannot change the route.
     pub fn dtabs_uri(&self, segments: &[&str]) -> http::Uri {
+        self.build(self.dtabs_path(segments))
+            .expect("a validated base URL and percent-encoded segments form a URI")
+    }
+
+    /// [`dtabs_uri`](Self::dtabs_uri) with a query namerd sent (the next
+    /// page of a history); `None` if it is not a valid query.
+    pub fn dtabs_uri_with_query(&self, segments: &[&str], query: &str) -> Option<http::Uri> {
+        self.build(format!("{}?{query}", self.dtabs_path(segments)))
+    }
+
+    fn dtabs_path(&self, segments: &[&str]) -> String {
         let mut path = format!("{}api/1/dtabs", self.path);
         for segment in segments {
             path.push('/');
             path.push_str(&percent_encode(segment));
         }
+        path
+    }
+
+    fn build(&self, path_and_query: String) -> Option<http::Uri> {
         http::Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(path)
+            .path_and_query(path_and_query)
             .build()
-            .expect("a validated base URL and percent-encoded segments form a URI")
+            .ok()
     }
 }
 

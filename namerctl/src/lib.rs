@@ -9,9 +9,9 @@
 //!
 //! The binary (`src/main.rs`) only parses arguments and maps errors to exit
 //! codes; everything else is here so it can be tested without a process.
-//! The pure parts ([`config`], [`input`], [`format`](mod@format)) do no network I/O;
-//! only [`client`] talks to namerd, sending the bearer token of [`token`]
-//! when one is given.
+//! The pure parts ([`config`], [`input`], [`format`](mod@format),
+//! [`history`]) do no network I/O; only [`client`] talks to namerd, sending
+//! the bearer token of [`token`] when one is given.
 
 pub mod api;
 pub mod cli;
@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod history;
 pub mod input;
 pub mod run;
 pub mod token;

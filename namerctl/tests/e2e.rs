@@ -265,3 +265,46 @@ async fn fifty_concurrent_updates_from_one_version(namerd: namerd::testing::Test
 
     namerd.shutdown().await;
 }
+
+/// namerd answers the history a page of 100 at a time: `dtab history`
+/// follows the links and shows every version once, oldest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_every_page() {
+    use namerctl::cli::TlsFiles;
+    use namerctl::client::{NamerdClient, Payload};
+    use namerctl::config::BaseUrl;
+
+    let dir = tempfile::tempdir().unwrap();
+    let namerd = namerd::testing::start_sqlite(dir.path()).await;
+    let url = namerd.base_url();
+    let base = BaseUrl::parse(&url).unwrap();
+    let timeout = std::time::Duration::from_secs(10);
+    let client = NamerdClient::new(base, timeout, &TlsFiles::default()).unwrap();
+    let versions = 230;
+    for i in 1..=versions {
+        let payload = Payload {
+            content_type: "application/dtab",
+            body: format!("/svc=>/v{i}").into(),
+        };
+        client.update("paged", payload, None).await.unwrap();
+    }
+    let d = dir.path();
+    let table = ok(&url, d, &["dtab", "history", "paged"]).await;
+    let lines: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(lines.len(), versions, "{table}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.contains(&format!("/svc=>/v{}", i + 1)), "{line}");
+    }
+    let json = ok(&url, d, &["dtab", "history", "paged", "--json"]).await;
+    let json: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let first = json.first().map(|e| e["op"].as_str());
+    assert_eq!((json.len(), first), (versions, Some(Some("create"))));
+    for (i, entry) in json.iter().enumerate() {
+        assert_eq!(
+            entry["dtab"][0]["dst"],
+            format!("/v{}", i + 1),
+            "oldest first"
+        );
+    }
+    namerd.shutdown().await;
+}
