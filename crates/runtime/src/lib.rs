@@ -3,7 +3,8 @@
 //! - [`Backoff`]: capped, never-ending retry delays with decorrelated
 //!   jitter, for every reconnect loop;
 //! - [`watch_cache`]: the idle-evicting cache of live values keyed by what
-//!   is watched (bindings, address sets, routes);
+//!   is watched (bindings, address sets, routes), optionally bounded by
+//!   least-recently-used eviction by count and key weight;
 //! - [`config`]: the configuration toolkit (errors that name the field
 //!   path, kind dispatch, unknown-field refusal, the admin block, telemetry
 //!   kinds, exit status 64);

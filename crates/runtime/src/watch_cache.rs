@@ -8,7 +8,12 @@
 //! not grow a process without bound, so an entry nobody used for the idle
 //! TTL is evicted by a sweep on a timer, and the number of entries is
 //! capped: at the cap, entries nobody watches go at once, and a new key is
-//! refused if that does not make room.
+//! refused if that does not make room. A cache made [`with_lru`] instead
+//! bounds the summed weight of its keys too and, at either bound, evicts
+//! the least recently used entries not in use, a batch at a time; it
+//! refuses a new key only when every entry is in use.
+//!
+//! [`with_lru`]: WatchCache::with_lru
 //!
 //! "Used" has two sources. A lookup stamps the entry (to the thousandth of
 //! the TTL, so that a hit on the request path writes a shared cache line
@@ -24,7 +29,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
@@ -32,8 +37,11 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+mod lru;
 #[cfg(test)]
 mod tests;
+
+pub use lru::Lru;
 
 /// What a cached value says about its use.
 pub trait Watched: Send + Sync + 'static {
@@ -44,6 +52,17 @@ pub trait Watched: Send + Sync + 'static {
     /// The entry left the cache (idle, at the cap, or the cache dropped):
     /// stop what feeds it.
     fn evicted(&self) {}
+
+    /// Whether the value is in use now, so that no eviction may take it;
+    /// `holders` counts the handles to it outside the cache (its `Arc`'s
+    /// other owners, e.g. requests in flight). By default: it has
+    /// watchers. Counted under the cache's write lock, and handles are
+    /// only handed out under a lock, so a value counted unused has no
+    /// holder a lookup is about to give it to.
+    fn in_use(&self, holders: usize) -> bool {
+        let _ = holders;
+        self.watchers().is_some_and(|n| n > 0)
+    }
 }
 
 /// How big a cache may grow and how long unused entries stay.
@@ -70,11 +89,17 @@ pub struct WatchCache<K, V: Watched, S = RandomState> {
     entries: RwLock<HashMap<K, Slot<V>, S>>,
     limits: CacheLimits,
     clock: Clock,
+    lru: Option<Lru<K>>,
+    /// The summed weight of the keys (0 without [`Lru`]); written under
+    /// the write lock.
+    weight: AtomicUsize,
 }
 
 #[derive(Debug)]
 struct Slot<V> {
     value: Arc<V>,
+    /// The key's weight (0 without [`Lru`]).
+    weight: usize,
     /// Ticks of the cache's clock at the last lookup.
     last_used: AtomicU64,
     /// When a sweep first found no watchers, since one last found some.
@@ -115,7 +140,22 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
             entries: RwLock::new(HashMap::with_hasher(hasher)),
             clock: Clock::new(limits.idle_ttl),
             limits,
+            lru: None,
+            weight: AtomicUsize::new(0),
         }
+    }
+
+    /// The cache with least-recently-used eviction at its capacity and at
+    /// `lru`'s weight (see the module documentation). Call before use.
+    #[must_use]
+    pub fn with_lru(mut self, lru: Lru<K>) -> Self {
+        self.lru = Some(lru);
+        self
+    }
+
+    /// The summed weight of the keys (0 without [`Lru`]).
+    pub fn weight(&self) -> usize {
+        self.weight.load(Ordering::Relaxed)
     }
 
     pub fn limits(&self) -> CacheLimits {
@@ -143,10 +183,20 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
             return Ok(hand_out(&slot.value));
         }
         let capacity = self.limits.capacity;
-        if entries.len() >= capacity {
-            // At the cap, anything nobody watches goes, idle long or not.
-            evict_where(&mut entries, |slot| slot.value.watchers() == Some(0));
-            if entries.len() >= capacity {
+        let weight = self.lru.as_ref().map_or(0, |lru| (lru.weigh)(&key));
+        if self.lru.as_ref().is_some_and(|lru| weight > lru.max_weight) {
+            // Evicting everything would not make room: evict nothing.
+            return Err(CacheFull { capacity });
+        }
+        if self.full(&entries, weight) {
+            match &self.lru {
+                // At the cap, anything nobody watches goes, idle long or not.
+                None => {
+                    self.evict_where(&mut entries, |slot| slot.value.watchers() == Some(0));
+                }
+                Some(lru) => self.evict_lru(&mut entries, lru, weight),
+            }
+            if self.full(&entries, weight) {
                 return Err(CacheFull { capacity });
             }
         }
@@ -156,10 +206,12 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
             key,
             Slot {
                 value,
+                weight,
                 last_used: AtomicU64::new(now),
                 unwatched_since: None,
             },
         );
+        self.weight.fetch_add(weight, Ordering::Relaxed);
         Ok(handle)
     }
 
@@ -191,13 +243,33 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
         self.len() == 0
     }
 
+    /// Evicts `key`'s entry now if it is not in use (a caller that held
+    /// it let go and knows no one else needs it); whether it did.
+    pub fn evict_if_unused<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut entries = write(&self.entries);
+        if entries.get(key).is_none_or(Slot::in_use) {
+            return false;
+        }
+        let slot = entries.remove(key).expect("present under the lock");
+        self.weight.fetch_sub(slot.weight, Ordering::Relaxed);
+        slot.value.evicted();
+        true
+    }
+
     /// Evicts the entries unused for the idle TTL; returns how many.
     pub fn sweep(&self) -> usize {
         let now = Instant::now();
         let ttl = self.limits.idle_ttl;
         let mut entries = write(&self.entries);
-        let before = entries.len();
-        evict_where(&mut entries, |slot| {
+        self.evict_where(&mut entries, |slot| {
+            if slot.in_use() {
+                slot.unwatched_since = None;
+                return false;
+            }
             let last_used = self.clock.instant(slot.last_used.load(Ordering::Relaxed));
             let idle_from = match slot.value.watchers() {
                 Some(0) => last_used.max(*slot.unwatched_since.get_or_insert(now)),
@@ -208,7 +280,36 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
                 None => last_used,
             };
             now.saturating_duration_since(idle_from) >= ttl
+        })
+    }
+
+    /// Whether `entries` has no room for a key of `weight`.
+    fn full(&self, entries: &HashMap<K, Slot<V>, S>, weight: usize) -> bool {
+        entries.len() >= self.limits.capacity
+            || self
+                .lru
+                .as_ref()
+                .is_some_and(|lru| self.weight().saturating_add(weight) > lru.max_weight)
+    }
+
+    /// Evicts the entries `idle` says are, calling their `evicted`;
+    /// returns how many.
+    fn evict_where(
+        &self,
+        entries: &mut HashMap<K, Slot<V>, S>,
+        mut idle: impl FnMut(&mut Slot<V>) -> bool,
+    ) -> usize {
+        let before = entries.len();
+        let mut freed = 0;
+        entries.retain(|_, slot| {
+            if idle(slot) {
+                slot.value.evicted();
+                freed += slot.weight;
+                return false;
+            }
+            true
         });
+        self.weight.fetch_sub(freed, Ordering::Relaxed);
         before - entries.len()
     }
 }
@@ -222,19 +323,6 @@ impl<K, V: Watched, S> Drop for WatchCache<K, V, S> {
     }
 }
 
-fn evict_where<K, V: Watched, S>(
-    entries: &mut HashMap<K, Slot<V>, S>,
-    mut idle: impl FnMut(&mut Slot<V>) -> bool,
-) {
-    entries.retain(|_, slot| {
-        if idle(slot) {
-            slot.value.evicted();
-            return false;
-        }
-        true
-    });
-}
-
 // A poisoned lock only means a panic elsewhere; the map itself is intact.
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
@@ -245,6 +333,13 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 // === impl Slot ===
+
+impl<V: Watched> Slot<V> {
+    /// Whether the value is in use: see [`Watched::in_use`].
+    fn in_use(&self) -> bool {
+        self.value.in_use(Arc::strong_count(&self.value) - 1)
+    }
+}
 
 impl<V> Slot<V> {
     /// Stores only a new tick: most hits on a busy key write nothing.

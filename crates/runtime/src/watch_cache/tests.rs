@@ -174,3 +174,153 @@ async fn the_sweeper_runs_until_its_owner_is_dropped() {
         "the sweeper holds no strong reference"
     );
 }
+
+/// A value in use while anyone outside the cache holds it (as a route is
+/// while requests hold it), which records its eviction.
+#[derive(Debug, Default)]
+struct Held {
+    evicted: AtomicBool,
+}
+
+impl Watched for Held {
+    fn watchers(&self) -> Option<usize> {
+        None
+    }
+
+    fn evicted(&self) {
+        self.evicted.store(true, Ordering::Relaxed);
+    }
+
+    fn in_use(&self, holders: usize) -> bool {
+        holders > 0
+    }
+}
+
+/// Longer than a tick of a [`TTL`] cache's clock, so lookups are ordered.
+const STEP: Duration = Duration::from_millis(20);
+
+fn lru_cache(capacity: usize, max_weight: usize) -> WatchCache<String, Held> {
+    WatchCache::new(limits(capacity)).with_lru(Lru {
+        max_weight,
+        weigh: String::len,
+    })
+}
+
+fn get(cache: &WatchCache<String, Held>, key: &str) -> Result<Arc<Held>, CacheFull> {
+    cache.get_or_start(key.to_string(), Arc::clone, |_| Arc::new(Held::default()))
+}
+
+fn present(cache: &WatchCache<String, Held>, keys: &[&str]) -> Vec<bool> {
+    keys.iter().map(|k| cache.peek(*k).is_some()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn lru_at_the_cap_evicts_the_least_recently_used() {
+    let cache = lru_cache(8, usize::MAX);
+    let mut values = Vec::new();
+    for i in 0..8 {
+        values.push(get(&cache, &format!("k{i}")).unwrap());
+        tokio::time::advance(STEP).await;
+    }
+    drop(values);
+    // k0 is used again: now k1 is the least recently used.
+    get(&cache, "k0").unwrap();
+    tokio::time::advance(STEP).await;
+    // Not held: a holder would keep it in use.
+    let first = Arc::downgrade(&cache.peek("k1").unwrap());
+    drop(get(&cache, "new").unwrap());
+    assert_eq!(cache.len(), 8, "one eighth of 8 went: one entry");
+    assert_eq!(present(&cache, &["k0", "k1", "k2"]), [true, false, true]);
+    assert!(first.upgrade().is_none(), "the cache let go of it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn lru_evicts_an_eighth_at_a_time_and_never_what_is_in_use() {
+    let cache = lru_cache(16, usize::MAX);
+    let mut held = Vec::new();
+    for i in 0..16 {
+        let value = get(&cache, &format!("k{i:02}")).unwrap();
+        // The two oldest are in use: the next two go instead.
+        if i < 2 {
+            held.push(value);
+        }
+        tokio::time::advance(STEP).await;
+    }
+    get(&cache, "new").unwrap();
+    assert_eq!(cache.len(), 15, "down to 14, then the new key");
+    assert_eq!(
+        present(&cache, &["k00", "k01", "k02", "k03", "k04"]),
+        [true, true, false, false, true]
+    );
+    for value in &held {
+        assert!(!value.evicted.load(Ordering::Relaxed));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn lru_refuses_only_when_everything_is_in_use() {
+    let cache = lru_cache(2, usize::MAX);
+    let a = get(&cache, "a").unwrap();
+    let b = get(&cache, "b").unwrap();
+    assert_eq!(get(&cache, "c").unwrap_err(), CacheFull { capacity: 2 });
+    assert_eq!(present(&cache, &["a", "b"]), [true, true]);
+    drop(b);
+    // "b" is unused now, whatever its age: it makes room.
+    get(&cache, "c").unwrap();
+    assert_eq!(present(&cache, &["a", "b", "c"]), [true, false, true]);
+    drop(a);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lru_bounds_the_summed_weight_of_the_keys() {
+    // Keys of 10 bytes; at most 100 bytes of them.
+    let cache = lru_cache(usize::MAX, 100);
+    for i in 0..10 {
+        drop(get(&cache, &format!("key-{i:06}")).unwrap());
+        tokio::time::advance(STEP).await;
+    }
+    assert_eq!(cache.weight(), 100);
+    drop(get(&cache, "key-new-00").unwrap());
+    // Down to 100 - max(100 / 8, 10) = 88 bytes: two keys went.
+    assert_eq!((cache.len(), cache.weight()), (9, 90));
+    assert_eq!(
+        present(&cache, &["key-000000", "key-000001", "key-000002"]),
+        [false, false, true]
+    );
+    // A key heavier than the whole budget evicts nothing.
+    let huge = "x".repeat(101);
+    assert!(get(&cache, &huge).is_err());
+    assert_eq!((cache.len(), cache.weight()), (9, 90));
+    // Sweeps and explicit evictions give the weight back.
+    assert!(cache.evict_if_unused("key-000002"));
+    assert_eq!(cache.weight(), 80);
+    tokio::time::advance(TTL * 2).await;
+    cache.sweep();
+    assert_eq!((cache.len(), cache.weight()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn evict_if_unused_keeps_what_is_held_or_watched() {
+    let cache = lru_cache(usize::MAX, usize::MAX);
+    let held = get(&cache, "held").unwrap();
+    assert!(!cache.evict_if_unused("held"));
+    assert!(!cache.evict_if_unused("absent"));
+    drop(held);
+    assert!(cache.evict_if_unused("held"));
+    assert!(cache.is_empty());
+    let feeds = WatchCache::new(limits(usize::MAX));
+    let rx = feed(&feeds, "watched");
+    assert!(!feeds.evict_if_unused("watched"));
+    drop(rx);
+    assert!(feeds.evict_if_unused("watched"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sweep_keeps_what_is_in_use_past_its_ttl() {
+    let cache = lru_cache(usize::MAX, usize::MAX);
+    let held = get(&cache, "held").unwrap();
+    tokio::time::advance(TTL * 2).await;
+    assert_eq!(cache.sweep(), 0, "held past its TTL");
+    drop(held);
+    assert_eq!(cache.sweep(), 1, "idle since its last lookup");
+}
