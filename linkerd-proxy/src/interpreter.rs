@@ -85,6 +85,19 @@ pub trait Interpreter: Send + Sync + fmt::Debug + 'static {
     /// (transformer prefixes `/%/...` included).
     fn resolve(&self, id: &Path) -> watch::Receiver<Resolution>;
 
+    /// The caller dropped its receivers of `bind(local, name)` and will not
+    /// ask again soon (its route was evicted): stop the binding now, with
+    /// its namerd stream, unless someone else still holds it, rather than
+    /// after the idle TTL. So a proxy's evicted routes stop loading namerd.
+    fn release(&self, local: &Dtab, name: &Path) {
+        let _ = (local, name);
+    }
+
+    /// The same for `resolve(id)`'s address set.
+    fn release_resolution(&self, id: &Path) {
+        let _ = id;
+    }
+
     /// The delegation trace of `path` through the interpreter's dtab and
     /// `local`, as the JSON of namerd's `/api/1/delegate` (Linkerd's
     /// `/delegator.json`).

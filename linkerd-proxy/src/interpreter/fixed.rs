@@ -142,6 +142,15 @@ impl Interpreter for FixedInterpreter {
         })
     }
 
+    fn release(&self, local: &Dtab, name: &Path) {
+        self.binds.evict_if_unused(&BindKey::new(local, name));
+    }
+
+    fn release_resolution(&self, id: &Path) {
+        // Stops the DNS task of a host name.
+        self.resolves.evict_if_unused(id);
+    }
+
     fn delegate(
         &self,
         local: &Dtab,

@@ -138,6 +138,17 @@ impl Interpreter for LocalNode {
         self.inner.bind(local, name)
     }
 
+    fn release(&self, local: &Dtab, name: &Path) {
+        self.inner.release(local, name);
+    }
+
+    /// Drops the filtered view; the inner address set goes after the
+    /// inner interpreter's idle TTL (its receiver is dropped with the
+    /// filtering task, which ends only after this returns).
+    fn release_resolution(&self, id: &Path) {
+        self.resolves.evict_if_unused(id);
+    }
+
     fn resolve(&self, id: &Path) -> watch::Receiver<Resolution> {
         cache::subscribe(&self.resolves, id.clone(), |id| {
             let mut inner = self.inner.resolve(id);

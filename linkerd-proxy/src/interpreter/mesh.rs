@@ -6,7 +6,8 @@
 //! feeding a `watch` channel shared by every caller ([`cache`]). Each stream
 //! lives in a task ([`stream`]) that reconnects forever on a capped,
 //! jittered backoff and never turns a known answer into a failure; a key
-//! nobody holds for `idle_ttl` is dropped, which cancels its stream.
+//! nobody holds for `idle_ttl` is dropped, which cancels its stream, and so
+//! is a key whose router released it (an evicted route).
 //! Depends on `l5d-proto`'s generated clients and conversions only.
 //!
 //! [`cache`]: super::cache
@@ -146,6 +147,15 @@ impl Interpreter for MeshInterpreter {
             let watch = ResolveWatch { id: id.clone() };
             self.stream(Resolution::now(Addr::Pending), watch)
         })
+    }
+
+    fn release(&self, local: &Dtab, name: &Path) {
+        // Eviction aborts the stream's task, which cancels the gRPC stream.
+        self.binds.evict_if_unused(&BindKey::new(local, name));
+    }
+
+    fn release_resolution(&self, id: &Path) {
+        self.resolves.evict_if_unused(id);
     }
 
     fn delegate(
