@@ -7,9 +7,10 @@
 //! `/admin/metrics/prometheus` renders the registry; `/admin/metrics.json`
 //! is the same figures as Linkerd's flat JSON map.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use l5d_dtab::Path;
 use metrics::{
@@ -28,11 +29,29 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// clients, so their number must not grow without bound).
 const IDLE_SERIES: Duration = Duration::from_secs(600);
 
+/// Logical names given series of their own within [`IDLE_SERIES`], per
+/// proxy. A route is bounded by the route cache, but its series outlive it
+/// by [`IDLE_SERIES`], so without this a stream of distinct `Host` values
+/// would grow the registry by every name seen in ten minutes (about 5 KiB
+/// each). Names beyond it share the series of [`OVERFLOW_SERVICE`].
+pub const MAX_SERVICE_SERIES: usize = 10_000;
+
+/// The `service` label of names beyond [`MAX_SERVICE_SERIES`].
+pub const OVERFLOW_SERVICE: &str = "(overflow)";
+
 /// The registry of one proxy.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    services: Arc<Mutex<ServiceNames>>,
+}
+
+/// Which names have series of their own, and since when.
+#[derive(Debug, Default)]
+struct ServiceNames {
+    given: HashMap<(String, String), Instant>,
+    last_pruned: Option<Instant>,
 }
 
 static METADATA: Metadata<'static> =
@@ -58,6 +77,7 @@ impl Metrics {
         Metrics {
             recorder: Arc::new(recorder),
             handle,
+            services: Arc::default(),
         }
     }
 
@@ -73,6 +93,13 @@ impl Metrics {
     /// Drains histogram samples into their buckets; call periodically.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// Drops the series idle for [`IDLE_SERIES`]: the exporter does so only
+    /// when it renders, so without a scrape they would stay. Call every
+    /// minute or so.
+    pub fn expire_idle(&self) {
+        drop(self.handle.render());
     }
 
     pub fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
@@ -123,16 +150,52 @@ impl Metrics {
         )
     }
 
-    /// Request figures for one logical name of a router.
+    /// Request figures for one logical name of a router; shared with
+    /// other names under [`OVERFLOW_SERVICE`] when [`MAX_SERVICE_SERIES`]
+    /// names already have their own.
     pub fn service(&self, router: &str, name: &Path) -> RequestMetrics {
+        let name = name.show();
+        let label = if self.admit(router, &name) {
+            name
+        } else {
+            OVERFLOW_SERVICE.to_string()
+        };
         RequestMetrics::new(
             self,
             "service",
             vec![
                 Label::new("router", router.to_string()),
-                Label::new("service", name.show()),
+                Label::new("service", label),
             ],
         )
+    }
+
+    /// Whether `name` of `router` gets series of its own: it has them, or
+    /// there is room among the names given series within [`IDLE_SERIES`].
+    /// Older names are forgotten at most once a second, so that a flood of
+    /// new names does not scan the map on every one.
+    fn admit(&self, router: &str, name: &str) -> bool {
+        let mut names = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let key = (router.to_string(), name.to_string());
+        if let Some(since) = names.given.get_mut(&key) {
+            *since = now;
+            return true;
+        }
+        let due = names
+            .last_pruned
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if names.given.len() >= MAX_SERVICE_SERIES && due {
+            names
+                .given
+                .retain(|_, since| now.duration_since(*since) < IDLE_SERIES);
+            names.last_pruned = Some(now);
+        }
+        if names.given.len() >= MAX_SERVICE_SERIES {
+            return false;
+        }
+        names.given.insert(key, now);
+        true
     }
 
     /// Request figures for one endpoint of a bound id.
@@ -252,5 +315,32 @@ impl std::ops::Deref for EndpointMetrics {
     type Target = RequestMetrics;
     fn deref(&self) -> &RequestMetrics {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_beyond_the_budget_share_the_overflow_series() {
+        let metrics = Metrics::new();
+        for i in 0..MAX_SERVICE_SERIES {
+            assert!(metrics.admit("http", &format!("/svc/n{i}")));
+        }
+        assert!(!metrics.admit("http", "/svc/one-too-many"));
+        assert!(
+            metrics.admit("http", "/svc/n0"),
+            "a name with series keeps them"
+        );
+        metrics
+            .service("http", &Path::utf8(["svc", "late"]))
+            .request();
+        let text = metrics.render_prometheus();
+        assert!(
+            text.contains("service=\"(overflow)\""),
+            "the late name counts under the overflow label"
+        );
+        assert!(!text.contains("/svc/late"));
     }
 }

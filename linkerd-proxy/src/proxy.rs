@@ -263,7 +263,8 @@ fn build_interpreter(rc: &RouterConfig, r: usize) -> Result<BuiltInterpreter, St
     Ok((interpreter, mesh))
 }
 
-/// Drains histogram samples and sweeps idle routes until shutdown.
+/// Drains histogram samples, sweeps idle routes and drops idle metric
+/// series until shutdown.
 async fn upkeep(
     routers: Arc<Vec<RouterHandle>>,
     metrics: Metrics,
@@ -282,6 +283,7 @@ async fn upkeep(
             for handle in routers.iter() {
                 handle.router.sweep();
             }
+            metrics.expire_idle();
         }
     }
 }
