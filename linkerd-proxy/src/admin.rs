@@ -238,13 +238,20 @@ async fn routes_json(State(state): State<AdminState>) -> Json<Value> {
 }
 
 impl AdminState {
-    /// Gauges read from the interpreters at scrape time.
+    /// Gauges read from the routers and interpreters at scrape time.
     fn refresh_gauges(&self) {
         for handle in self.routers.iter() {
+            let label = handle.router.label().to_string();
+            let labels = || vec![metrics::Label::new("router", label.clone())];
+            let (routes, key_bytes) = handle.router.route_usage();
+            self.metrics
+                .gauge("linkerd_proxy_routes", labels())
+                .set(routes as f64);
+            self.metrics
+                .gauge("linkerd_proxy_route_key_bytes", labels())
+                .set(key_bytes as f64);
             if let Some(mesh) = &handle.mesh {
                 let stats = mesh.stats();
-                let label = handle.router.label().to_string();
-                let labels = || vec![metrics::Label::new("router", label.clone())];
                 self.metrics
                     .gauge("linkerd_namerd_streams_open", labels())
                     .set(stats.streams_open as f64);

@@ -15,6 +15,7 @@ use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, present, ty
 use serde::Deserialize;
 use serde_json::Value;
 
+mod binding_cache;
 mod client;
 mod identifier;
 mod interpreter;
@@ -23,6 +24,7 @@ mod protocol;
 mod router;
 mod tls;
 
+pub use binding_cache::BindingCacheConfig;
 pub use client::{
     BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, ServiceConfig, TlsForId,
 };

@@ -39,6 +39,33 @@ pub enum ProxyError {
     NoEndpoints { name: Path, id: Path, why: String },
     #[error("Binding {name} timed out after {timeout:?}")]
     BindingTimeout { name: Path, timeout: Duration },
+    /// No route could be made for a new name: the router's route cache is
+    /// at a bound (`bindingCache`) and no route in it could be evicted,
+    /// every one having requests in flight. Usage is as the refusal found
+    /// it.
+    #[error(
+        "Cannot route {name}: the route cache is full ({routes} routes of bindingCache.paths {paths}, \
+         {key_bytes} key bytes of bindingCache.maxKeyBytes {max_key_bytes}) and every route in it \
+         has requests in flight; retry later"
+    )]
+    RouteCacheFull {
+        name: Path,
+        routes: usize,
+        paths: usize,
+        key_bytes: usize,
+        max_key_bytes: usize,
+    },
+    /// A name and local dtab whose key alone exceeds the route cache's
+    /// byte bound: no eviction could make room, now or later.
+    #[error(
+        "Cannot route {name}: its name and local dtab take {bytes} bytes, more than the route \
+         cache's bindingCache.maxKeyBytes ({max_key_bytes})"
+    )]
+    RouteKeyTooLarge {
+        name: Path,
+        bytes: usize,
+        max_key_bytes: usize,
+    },
     #[error("Connection to {addr} failed: {message}")]
     Connect { addr: String, message: String },
     #[error("Request to {addr} failed: {message}")]
@@ -55,8 +82,10 @@ impl ProxyError {
             ProxyError::Unidentified(_)
             | ProxyError::BadDtab(_)
             | ProxyError::BadHost(_)
-            | ProxyError::CallDepth { .. } => StatusCode::BAD_REQUEST,
+            | ProxyError::CallDepth { .. }
+            | ProxyError::RouteKeyTooLarge { .. } => StatusCode::BAD_REQUEST,
             ProxyError::BindingTimeout { .. }
+            | ProxyError::RouteCacheFull { .. }
             | ProxyError::Timeout { .. }
             | ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::NoRoute { .. }
@@ -77,6 +106,8 @@ impl ProxyError {
             ProxyError::NoRoute { .. } => "no_route",
             ProxyError::NoEndpoints { .. } => "no_endpoints",
             ProxyError::BindingTimeout { .. } => "binding_timeout",
+            ProxyError::RouteCacheFull { .. } => "route_cache_full",
+            ProxyError::RouteKeyTooLarge { .. } => "route_key_too_large",
             ProxyError::Connect { .. } => "connect",
             ProxyError::Upstream { .. } => "upstream",
             ProxyError::Timeout { .. } => "timeout",
@@ -95,6 +126,8 @@ impl ProxyError {
         "no_route",
         "no_endpoints",
         "binding_timeout",
+        "route_cache_full",
+        "route_key_too_large",
         "connect",
         "upstream",
         "timeout",
@@ -259,6 +292,26 @@ mod tests {
                     timeout: Duration::from_secs(1),
                 },
                 503,
+                false,
+            ),
+            (
+                ProxyError::RouteCacheFull {
+                    name: Path::utf8(["svc", "b"]),
+                    routes: 2,
+                    paths: 2,
+                    key_bytes: 12,
+                    max_key_bytes: 1024,
+                },
+                503,
+                true,
+            ),
+            (
+                ProxyError::RouteKeyTooLarge {
+                    name: Path::utf8(["svc", "b"]),
+                    bytes: 2000,
+                    max_key_bytes: 1024,
+                },
+                400,
                 false,
             ),
             (ProxyError::Overloaded, 503, true),

@@ -89,7 +89,7 @@ impl Router {
             base_dtab,
             binding_timeout: config.binding_timeout,
             total_timeout: config.service.total_timeout,
-            routes: Routes::default(),
+            routes: Routes::new(config.binding_cache),
             metrics: metrics.router(&config.label),
             errors: ErrorCounters::new(metrics, &config.label),
             shared,
@@ -108,9 +108,14 @@ impl Router {
         self.routes.snapshot()
     }
 
-    /// Drops idle routes and their balancers.
+    /// Drops idle routes (each releases its binding and balancers).
     pub fn sweep(&self) {
         self.routes.sweep(&self.shared);
+    }
+
+    /// The routes cached now, and the bytes of their keys.
+    pub fn route_usage(&self) -> (usize, usize) {
+        self.routes.usage()
     }
 
     /// Serves one request end to end in two steps, [`lookup`](Self::lookup)
@@ -249,8 +254,10 @@ impl Router {
         Ok(rsp)
     }
 
-    /// The route for `name` under `local`, made on first use; `Overloaded`
-    /// when the cache is full.
+    /// The route for `name` under `local`, made on first use;
+    /// `RouteCacheFull` when the cache is at a bound and no route in it can
+    /// be evicted, `RouteKeyTooLarge` when the key alone exceeds the byte
+    /// bound.
     fn route_for(
         &self,
         name: l5d_dtab::Path,
@@ -265,9 +272,36 @@ impl Router {
             Some(l) if self.base_dtab.is_empty() => l.clone(),
             Some(l) => self.base_dtab.concat(l),
         };
+        // Arc clones, for the refusal's message only: weighing the key
+        // shows the name, which would allocate on every request.
+        let refused = RouteKey {
+            local: key.local.clone(),
+            name: key.name.clone(),
+        };
         self.routes
             .get_or_create(&self.shared, key, local, &bind_dtab)
-            .ok_or(ProxyError::Overloaded)
+            .map_err(|_| self.refusal(&refused))
+    }
+
+    /// Why the route cache refused `key`.
+    fn refusal(&self, key: &RouteKey) -> ProxyError {
+        let limits = self.routes.config();
+        let bytes = key.bytes();
+        if bytes > limits.max_key_bytes {
+            return ProxyError::RouteKeyTooLarge {
+                name: key.name.clone(),
+                bytes,
+                max_key_bytes: limits.max_key_bytes,
+            };
+        }
+        let (routes, key_bytes) = self.routes.usage();
+        ProxyError::RouteCacheFull {
+            name: key.name.clone(),
+            routes,
+            paths: limits.paths,
+            key_bytes,
+            max_key_bytes: limits.max_key_bytes,
+        }
     }
 
     /// The route's plan, waiting up to the binding timeout for the first.

@@ -394,6 +394,21 @@ fn bad_configurations_name_the_field() {
             "routers[0].interpreter.tls.protocols[0]",
             "refused",
         ),
+        (
+            "routers: [{protocol: http, servers: [{}], bindingCache: {paths: 0}}]",
+            "routers[0].bindingCache.paths",
+            "at least 1",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], bindingCache: {maxKeyBytes: 10}}]",
+            "routers[0].bindingCache.maxKeyBytes",
+            "at least 1024",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], bindingCache: {trees: 10}}]",
+            "routers[0].bindingCache.trees",
+            "unknown field",
+        ),
     ];
     for (text, field, fragment) in cases {
         let err = ProxyConfig::from_yaml(text).expect_err(text);
@@ -430,6 +445,10 @@ fn the_reference_documents_every_field() {
         "routers[].dtab",
         "routers[].interpreter",
         "routers[].bindingTimeoutMs",
+        "routers[].bindingCache",
+        "routers[].bindingCache.paths",
+        "routers[].bindingCache.maxKeyBytes",
+        "routers[].bindingCache.idleTtlSecs",
         "routers[].maxHeadersKB",
         "routers[].maxInitialLineKB",
         "routers[].client.kind",

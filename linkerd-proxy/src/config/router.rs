@@ -10,6 +10,7 @@ use l5d_runtime::config::{AdminConfig, ConfigError, ServerSettings, check, or_de
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::binding_cache::{BindingCacheConfig, parse_binding_cache};
 use super::client::{ClientConfigs, ServiceConfig, parse_client, parse_service};
 use super::identifier::{self, IdentifierConfig};
 use super::interpreter::{InterpreterConfig, parse_interpreter};
@@ -33,6 +34,8 @@ pub struct RouterConfig {
     pub interpreter: InterpreterConfig,
     /// How long a request waits for a name's first binding.
     pub binding_timeout: Duration,
+    /// The routes kept (`bindingCache`).
+    pub binding_cache: BindingCacheConfig,
     pub client: ClientConfigs,
     pub service: ServiceConfig,
     /// HTTP/1.1: the largest request head (request line and headers).
@@ -95,6 +98,7 @@ struct RouterKeys {
     interpreter: Option<Value>,
     #[serde(default = "binding_timeout_ms")]
     binding_timeout_ms: u64,
+    binding_cache: Option<Value>,
     client: Option<Value>,
     service: Option<Value>,
     #[serde(default = "max_headers_kb", rename = "maxHeadersKB")]
@@ -239,6 +243,7 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
     let interpreter = or_default(raw.interpreter, &at("interpreter"), parse_interpreter)?;
     let client = or_default(raw.client, &at("client"), parse_client)?;
     let service = or_default(raw.service, &at("service"), parse_service)?;
+    let binding_cache = or_default(raw.binding_cache, &at("bindingCache"), parse_binding_cache)?;
     check(
         raw.binding_timeout_ms != 0,
         format!("{field}.bindingTimeoutMs"),
@@ -253,6 +258,7 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
         dtab,
         interpreter,
         binding_timeout: Duration::from_millis(raw.binding_timeout_ms),
+        binding_cache,
         client,
         service,
         max_head_bytes: (raw.max_headers_kb + raw.max_initial_line_kb) * 1024,

@@ -6,10 +6,17 @@
 //!
 //! Requests find their route in `l5d-runtime`'s [`WatchCache`] (a shared
 //! read lock, no allocation) and read its current plan from a watch
-//! channel. Routes are used by lookups only, so a route is idle from its
-//! last request; idle routes and unreferenced balancers are swept
-//! periodically, so client-chosen names cannot grow the cache without
-//! bound.
+//! channel. Names and local dtabs come from clients, so the cache is
+//! bounded (`bindingCache`): by count and by the bytes of its keys, and at
+//! either bound a new route evicts the least recently used routes that no
+//! request holds, instead of being refused; only when every route has
+//! requests in flight is a new name refused ([`CacheFull`], which the
+//! router answers as `RouteCacheFull`). Routes unused for the idle TTL are
+//! swept too. A route that goes releases what it held at once: its
+//! binding (and so its namerd stream, unless another route shares it) and
+//! the balancers, with their address-set streams, that no other route
+//! uses; otherwise an evicted route would keep loading namerd until the
+//! interpreter's own idle TTL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,23 +24,20 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use l5d_dtab::{Dtab, Path};
-use l5d_runtime::watch_cache::{CacheLimits, WatchCache, Watched};
-use tokio::sync::watch;
-use tokio::task::AbortHandle;
+pub use l5d_runtime::watch_cache::CacheFull;
+use l5d_runtime::watch_cache::{CacheLimits, Lru, WatchCache, Watched};
+use tokio::sync::{oneshot, watch};
 
 use super::plan::Plan;
 use crate::balance::Balancer;
 use crate::client::Clients;
+use crate::config::BindingCacheConfig;
 use crate::headers;
 use crate::interpreter::{BindState, Interpreter};
 use crate::metrics::{Metrics, RequestMetrics};
 
-/// Routes per router at most; beyond it, new names are refused until idle
-/// ones are swept.
-pub const MAX_ROUTES: usize = 10_000;
-
-/// A route unused this long is dropped with its streams.
-pub const ROUTE_IDLE_TTL: Duration = Duration::from_secs(600);
+#[cfg(test)]
+mod tests;
 
 /// What routes need to build balancers.
 #[derive(Debug)]
@@ -84,6 +88,42 @@ impl Shared {
         balancers.insert(id.clone(), b.clone());
         b
     }
+
+    /// Drops the balancers of `ids` (of every id, for `None`) that no plan
+    /// uses any more and releases their address sets in the interpreter.
+    /// A route that goes names its own ids, so evicting a batch of routes
+    /// costs a lookup per id, not a scan of every balancer per route; the
+    /// periodic sweep scans them all for the ids of plans a dtab change
+    /// replaced.
+    fn release_balancers(&self, ids: Option<&[Path]>) {
+        let mut released = Vec::new();
+        {
+            // A balancer held only by the map belongs to no live plan;
+            // plans get theirs under this lock, so none is handed out
+            // meanwhile.
+            let mut balancers = self.balancers.lock().expect("not poisoned");
+            let unused = |b: &Arc<Balancer>| Arc::strong_count(b) == 1;
+            match ids {
+                None => balancers.retain(|id, b| {
+                    if unused(b) {
+                        released.push(id.clone());
+                    }
+                    !unused(b)
+                }),
+                Some(ids) => {
+                    for id in ids {
+                        if balancers.get(id).is_some_and(unused) {
+                            balancers.remove(id);
+                            released.push(id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for id in released {
+            self.interpreter.release_resolution(&id);
+        }
+    }
 }
 
 /// The cache key: the request-local dtab (as shown) and the name.
@@ -91,6 +131,13 @@ impl Shared {
 pub struct RouteKey {
     pub local: Option<Arc<str>>,
     pub name: Path,
+}
+
+impl RouteKey {
+    /// What the key weighs against `bindingCache.maxKeyBytes`: its text.
+    pub fn bytes(&self) -> usize {
+        self.name.show().len() + self.local.as_deref().map_or(0, str::len)
+    }
 }
 
 /// One logical name (under one local dtab).
@@ -101,24 +148,23 @@ pub struct Route {
     /// `l5d-dst-service` and `l5d-ctx-dtab`, made once.
     pub name_header: HeaderValue,
     pub ctx_dtab_header: Option<HeaderValue>,
-    pub bind: watch::Receiver<BindState>,
     pub plan: watch::Receiver<Arc<Plan>>,
     pub metrics: RequestMetrics,
-    task: AbortHandle,
+    /// Dropped with the route, which tells its task to stop and release
+    /// what the route held (see [`run`]).
+    _stop: oneshot::Sender<()>,
 }
 
-impl Drop for Route {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Requests hold a route only while they use it; its last lookup alone
-/// says when it is idle. A request still holding an evicted route keeps
-/// its plan until it is done (the task stops with the last holder).
+/// Requests hold a route (its `Arc`) while they use it: a held route is in
+/// use and no eviction takes it; otherwise its last lookup says when it
+/// was used.
 impl Watched for Route {
     fn watchers(&self) -> Option<usize> {
         None
+    }
+
+    fn in_use(&self, holders: usize) -> bool {
+        holders > 0
     }
 }
 
@@ -128,72 +174,124 @@ pub struct Routes {
     /// Keyed with foldhash's seeded hasher: names come from clients, so
     /// the seed is random per map; it hashes a path in a few nanoseconds.
     map: WatchCache<RouteKey, Route, foldhash::fast::RandomState>,
-}
-
-impl Default for Routes {
-    fn default() -> Self {
-        let limits = CacheLimits {
-            capacity: MAX_ROUTES,
-            idle_ttl: ROUTE_IDLE_TTL,
-        };
-        Routes {
-            map: WatchCache::with_hasher(limits, foldhash::fast::RandomState::default()),
-        }
-    }
+    config: BindingCacheConfig,
 }
 
 impl Routes {
-    /// The route for `key`, made (and its binding started) on first use.
-    /// `None` when the cache is full.
+    pub fn new(config: BindingCacheConfig) -> Self {
+        let limits = CacheLimits {
+            capacity: config.paths,
+            idle_ttl: Duration::from_secs(config.idle_ttl_secs),
+        };
+        let lru = Lru {
+            max_weight: config.max_key_bytes,
+            weigh: RouteKey::bytes,
+        };
+        let map = WatchCache::with_hasher(limits, foldhash::fast::RandomState::default());
+        Routes {
+            map: map.with_lru(lru),
+            config,
+        }
+    }
+
+    /// The route for `key`, made (and its binding started) on first use,
+    /// evicting least recently used idle routes if the cache is at a
+    /// bound; [`CacheFull`] if none could be.
     pub fn get_or_create(
         &self,
         shared: &Arc<Shared>,
         key: RouteKey,
         local: Option<Dtab>,
         bind_dtab: &Dtab,
-    ) -> Option<Arc<Route>> {
+    ) -> Result<Arc<Route>, CacheFull> {
         let start = |key: &RouteKey| {
             let bind = shared.interpreter.bind(bind_dtab, &key.name);
             let (plan_tx, plan_rx) = watch::channel(Arc::new(Plan::Pending));
-            let task = tokio::spawn(follow(shared.clone(), bind.clone(), plan_tx)).abort_handle();
+            let (stop_tx, stop_rx) = oneshot::channel();
+            let held = Held {
+                bind_dtab: bind_dtab.clone(),
+                name: key.name.clone(),
+            };
+            tokio::spawn(run(shared.clone(), held, bind, plan_tx, stop_rx));
             Arc::new(Route {
                 metrics: shared.metrics.service(&shared.label, &key.name),
                 name: key.name.clone(),
                 name_header: headers::path_value(&key.name),
                 ctx_dtab_header: local.as_ref().and_then(headers::dtab_value),
                 local,
-                bind,
                 plan: plan_rx,
-                task,
+                _stop: stop_tx,
             })
         };
-        self.map.get_or_start(key, Arc::clone, start).ok()
+        self.map.get_or_start(key, Arc::clone, start)
     }
 
     pub fn snapshot(&self) -> Vec<Arc<Route>> {
         self.map.snapshot().into_iter().map(|(_, r)| r).collect()
     }
 
-    /// Drops routes unused for [`ROUTE_IDLE_TTL`], then balancers no route
-    /// uses.
+    /// The routes cached now, and the bytes of their keys.
+    pub fn usage(&self) -> (usize, usize) {
+        (self.map.len(), self.map.weight())
+    }
+
+    pub fn config(&self) -> &BindingCacheConfig {
+        &self.config
+    }
+
+    /// Drops routes unused for the idle TTL (each releases what it held),
+    /// then the balancers no plan uses (those of plans a dtab change
+    /// replaced).
     pub fn sweep(&self, shared: &Shared) {
         self.map.sweep();
-        // A balancer held only by the map belongs to no live plan.
-        shared
-            .balancers
-            .lock()
-            .expect("not poisoned")
-            .retain(|_, b| Arc::strong_count(b) > 1);
+        shared.release_balancers(None);
     }
+}
+
+/// What a route's task releases when the route goes.
+#[derive(Debug)]
+struct Held {
+    bind_dtab: Dtab,
+    name: Path,
+}
+
+/// A route's task: follows its binding until the route is dropped (evicted
+/// or swept; requests hold the route, so it is not dropped under them),
+/// then releases, in an order in which each step finds nothing of the
+/// route's left: its binding receiver, the binding in the interpreter,
+/// the plan (once the route's receiver of it is gone), and the balancers
+/// no other plan uses.
+async fn run(
+    shared: Arc<Shared>,
+    held: Held,
+    mut bind: watch::Receiver<BindState>,
+    plan: watch::Sender<Arc<Plan>>,
+    stop: oneshot::Receiver<()>,
+) {
+    tokio::select! {
+        () = follow(&shared, &mut bind, &plan) => {}
+        _ = stop => {}
+    }
+    drop(bind);
+    shared.interpreter.release(&held.bind_dtab, &held.name);
+    plan.closed().await;
+    let ids: Vec<Path> = plan
+        .borrow()
+        .leaves()
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    drop(plan);
+    shared.release_balancers(Some(&ids));
 }
 
 /// Follows a binding: every new bound tree becomes a plan, published once
 /// its ids' address sets are known (or after `resolve_timeout`), so a dtab
 /// change moves traffic without a window of "no endpoints".
 async fn follow(
-    shared: Arc<Shared>,
-    mut bind: watch::Receiver<BindState>,
-    plan: watch::Sender<Arc<Plan>>,
+    shared: &Shared,
+    bind: &mut watch::Receiver<BindState>,
+    plan: &watch::Sender<Arc<Plan>>,
 ) {
     loop {
         let state = bind.borrow_and_update().clone();
