@@ -7,7 +7,8 @@ use std::time::Duration;
 use l5d_dtab::{Dtab, Path};
 
 use super::*;
-use crate::config::{ClientConfig, Protocol};
+use crate::client::Clients;
+use crate::config::{ClientConfigs, Protocol};
 use crate::interpreter::fixed::FixedInterpreter;
 
 /// Longer than a tick of the cache's clock (a thousandth of the TTL).
@@ -17,6 +18,11 @@ struct Fixture {
     fixed: Arc<FixedInterpreter>,
     shared: Arc<Shared>,
     routes: Routes,
+}
+
+/// Plaintext HTTP/1.1 clients with the default settings.
+fn clients(metrics: &Metrics) -> Clients {
+    Clients::new("test", Protocol::Http, ClientConfigs::default(), metrics).unwrap()
 }
 
 impl Fixture {
@@ -30,12 +36,12 @@ impl Fixture {
         .unwrap();
         let idle = Duration::from_secs(3600);
         let fixed = FixedInterpreter::with_idle_ttl(dtab, Duration::from_secs(5), idle);
+        let metrics = Metrics::new();
         let shared = Arc::new(Shared::new(
             "test".into(),
             fixed.clone(),
-            Connector::new(Protocol::Http, &ClientConfig::default()),
-            BalancerKind::P2c,
-            Metrics::new(),
+            clients(&metrics),
+            metrics,
             Duration::from_millis(100),
         ));
         let routes = Routes::new(BindingCacheConfig {
