@@ -15,6 +15,10 @@
 //! - the DaemonSet mesh hop is mutual TLS 1.3 with the certificates of the
 //!   Secret `l5d-tls`, and the openssl commands docs/kubernetes.md gives
 //!   for that Secret make files that complete the hop;
+//! - namerd serves its gRPC API over mutual TLS (only the proxies'
+//!   certificate gets in) and its dtab API over HTTPS, with the Secret
+//!   `namerd-tls`, and the proxies, the seed Job and the documented
+//!   namerctl commands dial them over TLS (`manifests/namerd_tls.rs`);
 //! - the NetworkPolicies admit each port's expected clients only
 //!   (`manifests/network_policies.rs`).
 //!
@@ -36,6 +40,8 @@ use tokio::process::Command;
 /// to catch APIs that newer clusters removed.
 const KUBERNETES_VERSIONS: &[&str] = &["1.33", "1.37"];
 
+#[path = "manifests/namerd_tls.rs"]
+mod namerd_tls;
 #[path = "manifests/network_policies.rs"]
 mod network_policies;
 
@@ -523,30 +529,34 @@ fn the_dtab_api_takes_tokens_mounted_from_secrets() {
     assert_eq!(token_file, format!("{seed_dir}/token"));
 }
 
-/// Where the DaemonSet mounts the Secret `l5d-tls`: a read-only directory
-/// with exactly `tls.crt`, `tls.key` and `ca.crt`, readable by the proxy's
-/// group only.
-fn mesh_tls_dir(daemonset: &Value) -> PathBuf {
-    let dir =
-        secret_mount(daemonset, "l5d-tls").expect("the l5d DaemonSet mounts the Secret l5d-tls");
-    let pod = &daemonset["spec"]["template"]["spec"];
+/// Where `workload` mounts the TLS Secret `secret`: a read-only directory
+/// with exactly `tls.crt`, `tls.key` and `ca.crt`, readable by the pod's
+/// group only (the `l5d-tls` of the proxies, the `namerd-tls` of namerd).
+fn tls_secret_dir(workload: &Value, secret: &str) -> PathBuf {
+    let dir = secret_mount(workload, secret)
+        .unwrap_or_else(|| panic!("{} mounts no Secret {secret}", workload["metadata"]["name"]));
+    let pod = &workload["spec"]["template"]["spec"];
     let volume = pod["volumes"]
         .as_array()
         .expect("volumes")
         .iter()
-        .find(|v| v["secret"]["secretName"] == "l5d-tls")
-        .expect("the l5d-tls volume");
+        .find(|v| v["secret"]["secretName"] == secret)
+        .expect("the Secret's volume");
     let keys: BTreeSet<&str> = volume["secret"]["items"]
         .as_array()
-        .expect("the Secret's items are listed")
+        .unwrap_or_else(|| panic!("{secret}'s items are listed"))
         .iter()
         .map(|i| {
-            assert_eq!(i["key"], i["path"], "l5d-tls items keep their names");
+            assert_eq!(i["key"], i["path"], "{secret} items keep their names");
             i["key"].as_str().expect("a key")
         })
         .collect();
-    assert_eq!(keys, BTreeSet::from(["tls.crt", "tls.key", "ca.crt"]));
-    assert_eq!(volume["secret"]["defaultMode"], 0o440);
+    assert_eq!(
+        keys,
+        BTreeSet::from(["tls.crt", "tls.key", "ca.crt"]),
+        "{secret}"
+    );
+    assert_eq!(volume["secret"]["defaultMode"], 0o440, "{secret}");
     assert_eq!(
         pod["securityContext"]["fsGroup"],
         pod["securityContext"]["runAsGroup"]
@@ -557,7 +567,7 @@ fn mesh_tls_dir(daemonset: &Value) -> PathBuf {
         .iter()
         .find(|m| m["mountPath"] == dir)
         .expect("the mount");
-    assert_eq!(mount["readOnly"], true, "l5d-tls is mounted read-only");
+    assert_eq!(mount["readOnly"], true, "{secret} is mounted read-only");
     PathBuf::from(dir)
 }
 
@@ -582,7 +592,7 @@ const INCOMING: [&str; 3] = ["http-incoming", "h2-incoming", "grpc-incoming"];
 fn the_mesh_hop_is_mutual_tls_with_certificates_from_a_secret() {
     use l5d_runtime::tls::TlsProtocol;
 
-    let dir = mesh_tls_dir(&object("DaemonSet", "l5d"));
+    let dir = tls_secret_dir(&object("DaemonSet", "l5d"), "l5d-tls");
     let in_dir = |file: &str| dir.join(file);
     let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").to_string();
     let config = ProxyConfig::from_yaml(&text).expect("l5d-config parses");
@@ -644,29 +654,16 @@ fn the_mesh_hop_is_mutual_tls_with_certificates_from_a_secret() {
     assert_eq!((incoming, outgoing), (3, 3));
 }
 
-/// The openssl commands of docs/kubernetes.md ("Make the mesh
-/// certificates"), run as printed, make files the proxy accepts, and the
-/// TLS blocks of `l5d-config` then complete the mesh hop: an outgoing
-/// router's client presents the certificate and verifies the incoming
-/// server's name, which identifies the caller by the certificate's URI.
-#[tokio::test]
-async fn the_documented_certificates_complete_the_mesh_hop() {
-    use l5d_runtime::listen::{Listener, ListenerLimits};
-    use l5d_runtime::tls::{ALPN_HTTP, ClientTls, ServerTls};
-
-    if !l5d_e2e::openssl_or_skip().await {
-        return;
-    }
-    let docs = std::fs::read_to_string(repo_root().join("docs/kubernetes.md")).unwrap();
-    let script = docs
-        .split("```sh\n")
-        .skip(1)
-        .filter_map(|block| block.split_once("```").map(|(code, _)| code))
+/// The files the openssl commands of docs/kubernetes.md ("Make the mesh
+/// certificates") make, run as printed in bash, in a new directory.
+async fn documented_certificates() -> tempfile::TempDir {
+    let script = docs_blocks()
+        .into_iter()
         .find(|code| code.contains("openssl req -x509"))
-        .expect("docs/kubernetes.md has the openssl commands for l5d-tls");
+        .expect("docs/kubernetes.md has the openssl commands for the mesh certificates");
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+        .args(["-euo", "pipefail", "-c", &script])
         .current_dir(dir.path())
         .output()
         .await
@@ -677,12 +674,114 @@ async fn the_documented_certificates_complete_the_mesh_hop() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    dir
+}
+
+/// The ```sh blocks of docs/kubernetes.md.
+fn docs_blocks() -> Vec<String> {
+    let docs = std::fs::read_to_string(repo_root().join("docs/kubernetes.md")).unwrap();
+    docs.split("```sh\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(code, _)| code.to_string()))
+        .collect()
+}
+
+/// The Secret `secret` as docs/kubernetes.md's `kubectl create secret
+/// generic` makes it from the files in `made`, laid out as its volume
+/// mount: a directory with one file per key (`--from-file=KEY=FILE`, or
+/// `--from-file=FILE` for the key FILE).
+fn documented_secret(secret: &str, made: &Path) -> tempfile::TempDir {
+    let command = format!("create secret generic {secret} ");
+    let line = docs_blocks()
+        .iter()
+        .flat_map(|code| code.lines().map(str::to_string).collect::<Vec<_>>())
+        .find(|line| line.contains(&command))
+        .unwrap_or_else(|| panic!("docs/kubernetes.md has no `kubectl {command}`"));
+    let mount = tempfile::tempdir().unwrap();
+    let mut keys = BTreeSet::new();
+    for spec in line
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("--from-file="))
+    {
+        let (key, file) = spec.split_once('=').unwrap_or((spec, spec));
+        std::fs::copy(made.join(file), mount.path().join(key))
+            .unwrap_or_else(|e| panic!("{secret}: {file} (for {key}): {e}"));
+        keys.insert(key.to_string());
+    }
+    assert_eq!(
+        keys,
+        BTreeSet::from(["tls.crt", "tls.key", "ca.crt"].map(String::from)),
+        "the keys of {secret}: {line}"
+    );
+    mount
+}
+
+/// A manifest's text with the mount directory `mount` replaced by `files`.
+fn with_files(text: &str, mount: &Path, files: &Path) -> String {
+    text.replace(&mount.display().to_string(), &files.display().to_string())
+}
+
+/// One TLS handshake between `client`, verifying `name`, and a loopback
+/// listener serving `server`: the client's outcome and the server's
+/// connection (with the caller's identity and the ALPN protocol) or why it
+/// refused. The 30 s handshake timeout only bounds a hang: a handshake on
+/// loopback takes milliseconds, even with a busy core.
+async fn handshake(
+    server: &l5d_runtime::tls::ServerTls,
+    client: &l5d_runtime::tls::ClientTls,
+    name: &str,
+) -> (
+    std::io::Result<()>,
+    Result<l5d_runtime::listen::Connection, l5d_runtime::listen::HandshakeError>,
+) {
+    use l5d_runtime::listen::{Listener, ListenerLimits};
+
+    let limits = ListenerLimits {
+        max_connections: 10,
+        max_connections_per_peer: 10,
+        handshake_timeout: std::time::Duration::from_secs(30),
+    };
+    let listener = Listener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "manifests",
+        Some(server.clone()),
+        limits,
+    )
+    .await
+    .unwrap();
+    let name = client
+        .server_name(name)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let tcp = tokio::net::TcpStream::connect(listener.local_addr())
+        .await
+        .unwrap();
+    let (client, server) = tokio::join!(client.connector().connect(name, tcp), async {
+        listener.accept().await.handshake().await
+    });
+    (client.map(drop), server)
+}
+
+/// The openssl commands of docs/kubernetes.md ("Make the mesh
+/// certificates"), run as printed, make files the proxy accepts, and the
+/// TLS blocks of `l5d-config` then complete the mesh hop: an outgoing
+/// router's client presents the certificate and verifies the incoming
+/// server's name, which identifies the caller by the certificate's URI.
+#[tokio::test]
+async fn the_documented_certificates_complete_the_mesh_hop() {
+    use l5d_runtime::tls::{ALPN_HTTP, ClientTls, ServerTls};
+
+    if !l5d_e2e::openssl_or_skip().await {
+        return;
+    }
+    let made = documented_certificates().await;
+    let files = documented_secret("l5d-tls", made.path());
 
     // l5d-config's blocks, with the Secret's mount replaced by the files.
-    let mount = mesh_tls_dir(&object("DaemonSet", "l5d"));
-    let text = data(&object("ConfigMap", "l5d-config"), "config.yaml").replace(
-        &mount.display().to_string(),
-        &dir.path().display().to_string(),
+    let mount = tls_secret_dir(&object("DaemonSet", "l5d"), "l5d-tls");
+    let text = with_files(
+        data(&object("ConfigMap", "l5d-config"), "config.yaml"),
+        &mount,
+        files.path(),
     );
     let config = ProxyConfig::from_yaml(&text).expect("l5d-config parses");
     let router = |label: &str| {
@@ -698,19 +797,6 @@ async fn the_documented_certificates_complete_the_mesh_hop() {
         .clone()
         .unwrap();
     let server = ServerTls::load(&server, ALPN_HTTP, "http-incoming.tls").expect("usable files");
-    let limits = ListenerLimits {
-        max_connections: 10,
-        max_connections_per_peer: 10,
-        handshake_timeout: std::time::Duration::from_secs(30),
-    };
-    let listener = Listener::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        "incoming",
-        Some(server),
-        limits,
-    )
-    .await
-    .unwrap();
     let id = daemonset_id("http-incoming");
     let outgoing = router("http-outgoing");
     let tls = outgoing
@@ -719,15 +805,8 @@ async fn the_documented_certificates_complete_the_mesh_hop() {
         .expect("TLS to the incoming port");
     let client = ClientTls::load(tls.block, &[b"http/1.1"], "http-outgoing.client.tls")
         .expect("usable files");
-    let name = client
-        .server_name(tls.common_name.as_deref().expect("a commonName"))
-        .unwrap();
-    let tcp = tokio::net::TcpStream::connect(listener.local_addr())
-        .await
-        .unwrap();
-    let (client, server) = tokio::join!(client.connector().connect(name, tcp), async {
-        listener.accept().await.handshake().await
-    });
+    let name = tls.common_name.as_deref().expect("a commonName");
+    let (client, server) = handshake(&server, &client, name).await;
     client.expect("the outgoing router's handshake");
     let server = server.expect("the incoming router's handshake");
     let identity = server.peer.identity.expect("the caller is identified");
