@@ -7,13 +7,15 @@
 //! requests for a name share one upstream stream. Client-chosen keys must
 //! not grow a process without bound, so an entry nobody used for the idle
 //! TTL is evicted by a sweep on a timer, and the number of entries is
-//! capped: at the cap, entries nobody watches go at once, and a new key is
-//! refused if that does not make room. A cache made [`with_lru`] instead
-//! bounds the summed weight of its keys too and, at either bound, evicts
-//! the least recently used entries not in use, a batch at a time; it
-//! refuses a new key only when every entry is in use.
+//! capped. What goes at the cap follows one order (`watch_cache/lru.rs`):
+//! first entries not in use (all that nobody watches; or, in a cache made
+//! [`with_lru`], which bounds the summed weight of its keys too, the least
+//! recently used of them, a batch at a time); then, only if the caller of
+//! [`get_or_start_evicting`] allows, the least recently used entries in
+//! use that it names; and only then is a new key refused.
 //!
 //! [`with_lru`]: WatchCache::with_lru
+//! [`get_or_start_evicting`]: WatchCache::get_or_start_evicting
 //!
 //! "Used" has two sources. A lookup stamps the entry (to the thousandth of
 //! the TTL, so that a hit on the request path writes a shared cache line
@@ -172,6 +174,22 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
         hand_out: impl FnOnce(&Arc<V>) -> H,
         start: impl FnOnce(&K) -> Arc<V>,
     ) -> Result<H, CacheFull> {
+        self.get_or_start_evicting(key, hand_out, start, |_| false)
+    }
+
+    /// [`get_or_start`](Self::get_or_start), except that at the cap, when
+    /// evicting the entries not in use does not make room, entries in use
+    /// for which `evictable` holds go too, least recently looked up first
+    /// (their [`Watched::evicted`] must tell their watchers). `evictable`
+    /// runs under the cache's write lock, only then, at most once per
+    /// entry.
+    pub fn get_or_start_evicting<H>(
+        &self,
+        key: K,
+        hand_out: impl FnOnce(&Arc<V>) -> H,
+        start: impl FnOnce(&K) -> Arc<V>,
+        evictable: impl FnMut(&V) -> bool,
+    ) -> Result<H, CacheFull> {
         let now = self.clock.ticks();
         if let Some(slot) = read(&self.entries).get(&key) {
             slot.touch(now);
@@ -188,17 +206,8 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
             // Evicting everything would not make room: evict nothing.
             return Err(CacheFull { capacity });
         }
-        if self.full(&entries, weight) {
-            match &self.lru {
-                // At the cap, anything nobody watches goes, idle long or not.
-                None => {
-                    self.evict_where(&mut entries, |slot| slot.value.watchers() == Some(0));
-                }
-                Some(lru) => self.evict_lru(&mut entries, lru, weight),
-            }
-            if self.full(&entries, weight) {
-                return Err(CacheFull { capacity });
-            }
+        if self.full(&entries, weight) && !self.make_room(&mut entries, weight, evictable) {
+            return Err(CacheFull { capacity });
         }
         let value = start(&key);
         let handle = hand_out(&value);
@@ -285,11 +294,17 @@ impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
 
     /// Whether `entries` has no room for a key of `weight`.
     fn full(&self, entries: &HashMap<K, Slot<V>, S>, weight: usize) -> bool {
-        entries.len() >= self.limits.capacity
-            || self
+        !self.fits(entries.len(), self.weight(), weight)
+    }
+
+    /// Whether `len` entries of summed weight `total` leave room for a key
+    /// of `weight`.
+    fn fits(&self, len: usize, total: usize, weight: usize) -> bool {
+        len < self.limits.capacity
+            && self
                 .lru
                 .as_ref()
-                .is_some_and(|lru| self.weight().saturating_add(weight) > lru.max_weight)
+                .is_none_or(|lru| total.saturating_add(weight) <= lru.max_weight)
     }
 
     /// Evicts the entries `idle` says are, calling their `evicted`;

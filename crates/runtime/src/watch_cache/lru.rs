@@ -1,9 +1,13 @@
-//! Least-recently-used eviction for a [`WatchCache`] made
-//! [`with_lru`](WatchCache::with_lru): by count and by the summed weight of
-//! the keys, a batch at a time, never an entry in use.
+//! What a [`WatchCache`] evicts at its bounds, in one order, in one place
+//! ([`WatchCache::make_room`]): entries not in use first (least recently
+//! used first, a batch at a time, in a cache made
+//! [`with_lru`](WatchCache::with_lru), which bounds the summed weight of
+//! the keys too); then entries in use that the caller names as evictable,
+//! least recently used first, only as many as make room; then refusal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Slot, WatchCache, Watched};
@@ -21,6 +25,59 @@ pub struct Lru<K> {
 // === impl WatchCache ===
 
 impl<K: Hash + Eq, V: Watched, S: BuildHasher> WatchCache<K, V, S> {
+    /// Makes room in a full cache for a key of `incoming` weight, in the
+    /// order of the module documentation; whether it did.
+    pub(super) fn make_room(
+        &self,
+        entries: &mut HashMap<K, Slot<V>, S>,
+        incoming: usize,
+        evictable: impl FnMut(&V) -> bool,
+    ) -> bool {
+        match &self.lru {
+            // Anything nobody watches goes, idle long or not.
+            None => {
+                self.evict_where(entries, |slot| slot.value.watchers() == Some(0));
+            }
+            Some(lru) => self.evict_lru(entries, lru, incoming),
+        }
+        if self.full(entries, incoming) {
+            self.evict_in_use(entries, incoming, evictable);
+        }
+        !self.full(entries, incoming)
+    }
+
+    /// Evicts entries in use for which `evictable` holds, least recently
+    /// used first, until a key of `incoming` weight fits or none is left.
+    fn evict_in_use(
+        &self,
+        entries: &mut HashMap<K, Slot<V>, S>,
+        incoming: usize,
+        mut evictable: impl FnMut(&V) -> bool,
+    ) {
+        let mut candidates: Vec<(u64, *const V, usize)> = entries
+            .values()
+            .filter(|slot| evictable(&slot.value))
+            .map(|slot| {
+                let used = slot.last_used.load(Ordering::Relaxed);
+                (used, Arc::as_ptr(&slot.value), slot.weight)
+            })
+            .collect();
+        candidates.sort_unstable_by_key(|&(used, _, _)| used);
+        let (mut len, mut weight) = (entries.len(), self.weight());
+        let mut victims = HashSet::new();
+        for (_, value, freed) in candidates {
+            if self.fits(len, weight, incoming) {
+                break;
+            }
+            victims.insert(value);
+            len -= 1;
+            weight -= freed;
+        }
+        if !victims.is_empty() {
+            self.evict_where(entries, |slot| victims.contains(&Arc::as_ptr(&slot.value)));
+        }
+    }
+
     /// Makes room for a key of `incoming` weight by evicting the least
     /// recently used entries not in use, down to 7/8 of the capacity and
     /// of the weight, so that a stream of new keys pays for one scan per

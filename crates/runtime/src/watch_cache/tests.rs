@@ -324,3 +324,68 @@ async fn a_sweep_keeps_what_is_in_use_past_its_ttl() {
     drop(held);
     assert_eq!(cache.sweep(), 1, "idle since its last lookup");
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_the_cap_the_least_recently_looked_up_evictable_entry_goes() {
+    let cache = WatchCache::new(limits(3));
+    let _a = feed(&cache, "a");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let _b = feed(&cache, "b");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let _c = feed(&cache, "c");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    // A lookup of "a" makes "b" the least recent.
+    let _a2 = feed(&cache, "a");
+    let start = |_: &&str| Arc::new(Feed::new(0));
+    let evictable = |f: &Feed<u32>| *f.sender().borrow() == 0;
+    let _d = cache
+        .get_or_start_evicting("d", |f| f.subscribe(), start, evictable)
+        .unwrap();
+    assert!(cache.peek("b").is_none(), "b was looked up least recently");
+    assert_eq!(cache.len(), 3);
+    // Only entries `evictable` allows may go: with none, the key is refused.
+    for key in ["a", "c", "d"] {
+        cache.peek(key).unwrap().sender().send_replace(1);
+    }
+    let refused = cache.get_or_start_evicting("e", |f| f.subscribe(), start, evictable);
+    assert_eq!(refused.unwrap_err(), CacheFull { capacity: 3 });
+    // Watched entries are never evicted by plain `get_or_start`.
+    let refused = cache.get_or_start("e", |f| f.subscribe(), start);
+    assert!(refused.is_err());
+}
+
+/// The one order at the cap, in a cache made `with_lru`: the least
+/// recently used entry not in use goes before any in use, and an evictable
+/// entry in use goes only when nothing unused is left; then refusal.
+#[tokio::test(start_paused = true)]
+async fn lru_evicts_what_is_unused_before_what_the_caller_allows() {
+    let cache = lru_cache(2, usize::MAX);
+    let held = get(&cache, "held").unwrap();
+    tokio::time::advance(STEP).await;
+    drop(get(&cache, "unused").unwrap());
+    tokio::time::advance(STEP).await;
+    let anything = |_: &Held| true;
+    let start = |_: &String| Arc::new(Held::default());
+    let first = cache
+        .get_or_start_evicting("first".into(), Arc::clone, start, anything)
+        .unwrap();
+    assert_eq!(
+        present(&cache, &["held", "unused", "first"]),
+        [true, false, true],
+        "the unused entry went, though newer than the held one"
+    );
+    tokio::time::advance(STEP).await;
+    let _second = cache
+        .get_or_start_evicting("second".into(), Arc::clone, start, anything)
+        .unwrap();
+    assert_eq!(
+        present(&cache, &["held", "first", "second"]),
+        [false, true, true],
+        "then the least recently used entry in use"
+    );
+    assert!(held.evicted.load(Ordering::Relaxed), "its holder can tell");
+    let none = |_: &Held| false;
+    let refused = cache.get_or_start_evicting("third".into(), Arc::clone, start, none);
+    assert_eq!(refused.unwrap_err(), CacheFull { capacity: 2 });
+    drop(first);
+}
