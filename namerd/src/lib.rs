@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod interpreter;
 pub mod k8s;

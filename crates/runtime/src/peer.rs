@@ -18,8 +18,9 @@ pub struct Peer {
     pub identity: Option<Arc<ClientIdentity>>,
 }
 
-/// The names a verified client certificate carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The names a verified client certificate carries (hashable, so that
+/// per-client limits can count by it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientIdentity {
     /// Subject alternative names (DNS names, then URIs such as SPIFFE ids),
     /// in certificate order. The common name is not used: RFC 6125 and
