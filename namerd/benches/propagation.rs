@@ -77,9 +77,15 @@ async fn main() {
     let streams = env("STREAMS", 10_000);
     let connections = env("CONNECTIONS", 10);
 
-    let config = "admin: {port: 0}\n\
-                  storage: {kind: io.l5d.inMemory, namespaces: {internal: \"/svc => /$/inet/127.0.0.1/1\"}}\n\
-                  interfaces:\n- {kind: io.l5d.httpController, port: 0}\n- {kind: io.l5d.mesh, port: 0}\n";
+    // The watchers stand for many proxies but come from one address: the
+    // per-client limits are raised to what they hold together.
+    let config = format!(
+        "admin: {{port: 0}}\n\
+         storage: {{kind: io.l5d.inMemory, namespaces: {{internal: \"/svc => /$/inet/127.0.0.1/1\"}}}}\n\
+         interpreter: {{maxBindingsPerClient: {n}, maxStreamsPerClient: {n}}}\n\
+         interfaces:\n- {{kind: io.l5d.httpController, port: 0}}\n- {{kind: io.l5d.mesh, port: 0}}\n",
+        n = watchers.max(streams)
+    );
     let mut namerd = Command::new(env!("CARGO_BIN_EXE_namerd"))
         .arg("-")
         .env("RUST_LOG", "error")

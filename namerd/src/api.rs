@@ -112,17 +112,23 @@ async fn count_requests(req: Request, next: Next) -> Response {
 
 // === helpers ===
 
-/// A chunked response of one document per value, ended at shutdown.
+/// A chunked response of one document per value, ended at shutdown,
+/// holding `leases` (what the stream counts against its client) until the
+/// body is dropped, however the stream ends.
 fn stream(
     state: &ApiState,
     media: Media,
     docs: impl futures::Stream<Item = String> + Send + 'static,
+    leases: impl Send + Sync + 'static,
 ) -> Response {
     let mut shutdown = state.shutdown.clone();
     let done = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    let body = docs.take_until(done).map(Ok::<_, std::convert::Infallible>);
+    let body = docs.take_until(done).map(move |doc| {
+        let _held = &leases;
+        Ok::<_, std::convert::Infallible>(doc)
+    });
     let mut rsp = Response::new(Body::from_stream(body));
     rsp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -7,7 +7,7 @@
 //! unknown fields are refused, and kinds we do not support are refused by
 //! name rather than ignored.
 
-use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, or_default, present, typed};
+use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, present};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,6 +15,7 @@ use crate::store::Retention;
 
 mod connection;
 mod interfaces;
+mod interpreter;
 mod namers;
 mod storage;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use interfaces::{
     HTTP_CONTROLLER_PORT, HttpControllerConfig, InterfaceConfig, MAX_BODY_BYTES, MESH_IDLE,
     MESH_PORT, MeshConfig,
 };
+pub use interpreter::InterpreterConfig;
 pub use namers::{NamerConfig, NamerKind, build_namers, parse_namers};
 pub use storage::StorageConfig;
 pub use transformers::{BuildContext, TransformerConfig, TransformerKind};
@@ -64,35 +66,6 @@ struct NamerdKeys {
     telemetry: Option<Value>,
 }
 
-/// Limits of the interpreter (`interpreter:` in our configuration).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct InterpreterConfig {
-    /// Live bindings at most; more distinct names are refused until idle
-    /// ones are evicted.
-    #[serde(default = "max_bindings")]
-    pub max_bindings: usize,
-    /// A binding nobody watches is stopped after this long.
-    #[serde(default = "idle_ttl_secs")]
-    pub idle_ttl_secs: u64,
-}
-
-impl Default for InterpreterConfig {
-    fn default() -> Self {
-        InterpreterConfig {
-            max_bindings: max_bindings(),
-            idle_ttl_secs: idle_ttl_secs(),
-        }
-    }
-}
-
-fn max_bindings() -> usize {
-    10_000
-}
-fn idle_ttl_secs() -> u64 {
-    600
-}
-
 // === impl NamerdConfig ===
 
 impl Default for NamerdConfig {
@@ -130,7 +103,7 @@ impl NamerdConfig {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => parse_namers(v)?,
         };
-        let interpreter: InterpreterConfig = or_default(keys.interpreter, "interpreter", typed)?;
+        let interpreter = InterpreterConfig::parse(keys.interpreter)?;
         if let Some(telemetry) = keys.telemetry {
             toolkit::telemetry(&telemetry)?;
         }

@@ -10,6 +10,13 @@
 //! [`WatchCache`]: idle ones are evicted after a TTL and the number of live
 //! bindings is capped, so clients asking for endless distinct names cannot
 //! grow namerd without bound.
+//!
+//! The cap is shared fairly. Each client's bindings are counted and
+//! limited (`crate::client`), and at the cap, once the bindings nobody
+//! watches are gone, a binding held only by clients over their fair share
+//! (the cap divided among the clients holding bindings) is evicted, least
+//! recently asked for first, so that a new client can always bind while
+//! someone holds more than their share.
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,23 +25,33 @@ use std::time::{Duration, Instant, SystemTime};
 use l5d_dtab::{
     Activity, Addr, Binder, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
 };
-use l5d_runtime::watch_cache::{CacheFull, CacheLimits, Feed, WatchCache, spawn_sweeper};
+use l5d_runtime::watch_cache::{CacheFull, CacheLimits, WatchCache, spawn_sweeper};
 use tokio::sync::watch;
 
+use crate::client::{Client, ClientLimits, Clients, FairShare, LimitError};
 use crate::namer::inet::InetResolver;
 use crate::namer::{Namer, fixed};
 use crate::store::{DtabStore, Namespace, StoreError};
 
+mod binding;
 mod changes;
+#[cfg(test)]
+mod tests;
+
+use binding::LiveBinding;
+pub use binding::{BindingLease, BindingWatch};
 
 /// Limits of the interpreter.
 #[derive(Clone, Debug)]
 pub struct InterpreterOptions {
     /// Live bindings at most; at the cap, bindings nobody watches are
-    /// stopped at once, and new keys refused if that does not make room.
+    /// stopped at once, then bindings held only by clients over their fair
+    /// share, and new keys are refused if that does not make room.
     pub max_bindings: usize,
     /// A binding nobody has watched for this long is stopped.
     pub idle_ttl: Duration,
+    /// What one client may hold.
+    pub clients: ClientLimits,
 }
 
 impl Default for InterpreterOptions {
@@ -42,6 +59,7 @@ impl Default for InterpreterOptions {
         InterpreterOptions {
             max_bindings: 10_000,
             idle_ttl: Duration::from_secs(600),
+            clients: ClientLimits::default(),
         }
     }
 }
@@ -58,12 +76,34 @@ pub struct Binding {
     /// When this binding saw the dtab change that produced `tree`, if a
     /// dtab change did (for the commit-to-stream-write metric).
     pub dtab_changed_at: Option<Instant>,
+    /// The binding was evicted while watched, to make room at the global
+    /// cap: it changes no more, and its watchers should end their streams.
+    pub evicted: bool,
+}
+
+impl Binding {
+    /// Whether a one-off answer can be given: the name bound or failed,
+    /// or the binding was evicted.
+    pub fn settled(&self) -> bool {
+        self.evicted || !matches!(self.tree, Activity::Pending)
+    }
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum InterpretError {
-    #[error("too many live bindings (the limit is {limit}); try again later")]
+    #[error(
+        "too many live bindings (the limit is {limit}, interpreter.maxBindings); try again later"
+    )]
     TooManyBindings { limit: usize },
+    /// The client is at one of its own limits.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// A watched binding was evicted to make room for another client.
+    #[error(
+        "binding evicted: namerd is at its limit of live bindings (interpreter.maxBindings) \
+         and this client holds more than its share; try again later"
+    )]
+    Evicted,
     #[error("Request timed out.")]
     Timeout,
     #[error("{0}")]
@@ -72,7 +112,7 @@ pub enum InterpretError {
     Store(StoreError),
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct BindKey {
     ns: Namespace,
     name: Path,
@@ -89,7 +129,8 @@ pub struct Interpreter {
     opts: InterpreterOptions,
     /// Each binding's channel is shared with its task, so that the cache
     /// can hand out receivers and see when nobody holds one.
-    bindings: WatchCache<BindKey, Feed<Binding>>,
+    bindings: WatchCache<BindKey, LiveBinding>,
+    clients: Arc<Clients>,
 }
 
 impl fmt::Debug for Interpreter {
@@ -135,6 +176,7 @@ impl Interpreter {
                 capacity: opts.max_bindings,
                 idle_ttl: opts.idle_ttl,
             }),
+            clients: Clients::new(opts.clients),
             opts,
         });
         spawn_sweeper(
@@ -157,14 +199,22 @@ impl Interpreter {
         &self.inet
     }
 
+    /// What every client holds, for the APIs' stream leases.
+    pub fn clients(&self) -> &Arc<Clients> {
+        &self.clients
+    }
+
     /// Live binding of `name` in namespace `ns` through the stored dtab
-    /// `++ local`, shared with every other caller of the same key.
+    /// `++ local`, shared with every other caller of the same key, and
+    /// counted against `client` until the watch is dropped.
     pub fn bind(
         &self,
+        client: &Client,
         ns: &Namespace,
         name: &Path,
         local: &Dtab,
-    ) -> Result<watch::Receiver<Binding>, InterpretError> {
+    ) -> Result<BindingWatch, InterpretError> {
+        let hold = self.clients.hold_binding(client)?;
         let key = BindKey {
             ns: ns.clone(),
             name: name.clone(),
@@ -173,29 +223,36 @@ impl Interpreter {
         let mut started = false;
         let start = |key: &BindKey| {
             started = true;
-            let binding = Arc::new(Feed::new(Binding {
-                tree: Activity::Pending,
-                updated: SystemTime::now(),
-                stale: None,
-                dtab_changed_at: None,
-            }));
-            let task = tokio::spawn(run_binding(
-                self.store.clone(),
-                self.namers.clone(),
-                self.all_namers.clone(),
+            let binding = LiveBinding::new();
+            let inputs = binding::Inputs {
+                store: self.store.clone(),
+                namers: self.namers.clone(),
+                all_namers: self.all_namers.clone(),
+            };
+            let task = tokio::spawn(binding::run(
+                inputs,
                 key.clone(),
                 local.clone(),
                 binding.clone(),
             ));
-            binding.fed_by(task.abort_handle());
+            binding.feed().fed_by(task.abort_handle());
             binding
         };
-        match self.bindings.get_or_start(key, |b| b.subscribe(), start) {
-            Ok(rx) => {
+        // Computed at the cap only, once per call.
+        let mut fair: Option<FairShare> = None;
+        let evictable = |b: &LiveBinding| {
+            let fair = fair.get_or_insert_with(|| self.clients.fair_share(self.opts.max_bindings));
+            !fair.over.contains(client) && b.held_only_by(&fair.over)
+        };
+        let watch = self
+            .bindings
+            .get_or_start_evicting(key, |b| b.watch(hold), start, evictable);
+        match watch {
+            Ok(watch) => {
                 if started {
                     metrics::gauge!("namerd_bindings").set(self.bindings.len() as f64);
                 }
-                Ok(rx)
+                Ok(watch)
             }
             Err(CacheFull { capacity }) => {
                 metrics::counter!("namerd_bindings_refused_total").increment(1);
@@ -285,7 +342,7 @@ impl Interpreter {
             .snapshot()
             .into_iter()
             .map(|(k, b)| {
-                let binding = b.sender().borrow().clone();
+                let binding = b.feed().sender().borrow().clone();
                 (k.ns, k.name, k.local, binding)
             })
             .collect();
@@ -310,77 +367,4 @@ pub fn namer_changes(
         changes.next().await;
         Some(((), changes))
     })
-}
-
-/// Binds `key` now and after every change of its inputs, publishing only
-/// changes, and never replacing a good tree with a failure.
-async fn run_binding(
-    store: Arc<dyn DtabStore>,
-    namers: Arc<NamerSet<NamerRef>>,
-    all_namers: Vec<Arc<dyn Namer>>,
-    key: BindKey,
-    local: Dtab,
-    binding: Arc<Feed<Binding>>,
-) {
-    let mut dtab = store.watch(&key.ns);
-    let mut changes = changes::NamerChanges::new(&all_namers);
-    let mut dtab_changed_at = None;
-    loop {
-        let base = dtab
-            .borrow_and_update()
-            .clone()
-            .map(|v| v.dtab)
-            .unwrap_or_default();
-        let full = base.concat(&local);
-        let started = Instant::now();
-        let result = Binder::new(&full, &*namers).bind_path(&key.name);
-        metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("namerd_binds_total").increment(1);
-        publish(binding.sender(), &key, result, dtab_changed_at);
-        tokio::select! {
-            changed = dtab.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                dtab_changed_at = Some(Instant::now());
-            }
-            () = changes.next() => dtab_changed_at = None,
-        }
-    }
-}
-
-fn publish(
-    tx: &watch::Sender<Binding>,
-    key: &BindKey,
-    result: Activity<NameTree<Bound>>,
-    dtab_changed_at: Option<Instant>,
-) {
-    tx.send_if_modified(|current| match (result, &current.tree) {
-        (Activity::Ok(tree), Activity::Ok(old)) if **old == tree => {
-            current.dtab_changed_at = None;
-            current.stale.take().is_some()
-        }
-        (Activity::Ok(tree), _) => {
-            current.tree = Activity::Ok(Arc::new(tree));
-            current.updated = SystemTime::now();
-            current.stale = None;
-            current.dtab_changed_at = dtab_changed_at;
-            true
-        }
-        (Activity::Failed(e), Activity::Ok(_)) => {
-            tracing::warn!(ns = %key.ns, name = %key.name, error = %e, "binding failed; serving the last good tree");
-            metrics::counter!("namerd_bind_failures_total").increment(1);
-            current.stale = Some(e.to_string().into());
-            false
-        }
-        (Activity::Failed(e), _) => {
-            metrics::counter!("namerd_bind_failures_total").increment(1);
-            let changed = !matches!(&current.tree, Activity::Failed(old) if *old == e);
-            current.tree = Activity::Failed(e);
-            current.updated = SystemTime::now();
-            changed
-        }
-        // A namer that is pending again (re-listing) keeps what we had.
-        (Activity::Pending, _) => false,
-    });
 }

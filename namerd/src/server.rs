@@ -23,7 +23,7 @@ use crate::admin;
 use crate::api::{self, ApiState};
 use crate::auth::Access;
 use crate::config::{InterfaceConfig, MeshConfig, NamerdConfig, StorageConfig};
-use crate::interpreter::{Interpreter, InterpreterOptions};
+use crate::interpreter::Interpreter;
 use crate::mesh;
 use crate::namer::Namer;
 use crate::namer::inet::InetResolver;
@@ -113,10 +113,7 @@ impl Namerd {
         }
         namers.reverse();
         let inet = Arc::new(InetResolver::new());
-        let opts = InterpreterOptions {
-            max_bindings: config.interpreter.max_bindings,
-            idle_ttl: Duration::from_secs(config.interpreter.idle_ttl_secs),
-        };
+        let opts = config.interpreter.options();
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (store_tx, store) = watch::channel(None);

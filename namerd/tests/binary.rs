@@ -45,6 +45,11 @@ async fn bad_configurations_exit_64_naming_the_field() {
             "storage.namespaces.internal",
         ),
         (": : :", "(document)"),
+        // A per-client limit of zero would refuse every client.
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterpreter: {maxBindingsPerClient: 0}\ninterfaces: [{kind: io.l5d.mesh}]",
+            "interpreter.maxBindingsPerClient: must be at least 1",
+        ),
         // The dtab API beyond loopback without authentication.
         (
             "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController, ip: 0.0.0.0}]",

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use l5d_dtab::{Activity, Addr, Bound, Dtab, Endpoint, Name, NameError, NameTree, Path};
+use namerd::client::{Client, ClientLimits};
 use namerd::interpreter::{Binding, InterpretError, Interpreter, InterpreterOptions};
 use namerd::namer::inet::InetResolver;
 use namerd::namer::{Namer, NamerState};
@@ -132,7 +133,12 @@ async fn bindings_follow_the_dtab_and_the_namers() {
     let (store, namer, interpreter) = setup(InterpreterOptions::default()).await;
     let internal = ns("internal");
     let mut rx = interpreter
-        .bind(&internal, &path("/svc/web"), &Dtab::empty())
+        .bind(
+            &Client::UNKNOWN,
+            &internal,
+            &path("/svc/web"),
+            &Dtab::empty(),
+        )
         .unwrap();
     // An absent namespace binds with an empty dtab: ~.
     wait_for_tree(&mut rx, "~").await;
@@ -157,12 +163,17 @@ async fn bindings_follow_the_dtab_and_the_namers() {
 
     // The same key shares one binding; a local dtab is another key.
     let again = interpreter
-        .bind(&internal, &path("/svc/web"), &Dtab::empty())
+        .bind(
+            &Client::UNKNOWN,
+            &internal,
+            &path("/svc/web"),
+            &Dtab::empty(),
+        )
         .unwrap();
     assert!(again.same_channel(&rx));
     let local = Dtab::read("/svc/web => /$/inet/127.0.0.1/8080").unwrap();
     let mut overridden = interpreter
-        .bind(&internal, &path("/svc/web"), &local)
+        .bind(&Client::UNKNOWN, &internal, &path("/svc/web"), &local)
         .unwrap();
     assert!(!overridden.same_channel(&rx));
     wait_for_tree(&mut overridden, "/$/inet/127.0.0.1/8080").await;
@@ -199,7 +210,12 @@ async fn a_failing_namer_keeps_the_last_good_tree() {
         s.0.insert("web".into());
     });
     let mut rx = interpreter
-        .bind(&internal, &path("/svc/web"), &Dtab::empty())
+        .bind(
+            &Client::UNKNOWN,
+            &internal,
+            &path("/svc/web"),
+            &Dtab::empty(),
+        )
         .unwrap();
     wait_for_tree(&mut rx, "/#/test/web").await;
 
@@ -219,7 +235,12 @@ async fn a_failing_namer_keeps_the_last_good_tree() {
 
     // A name that never bound fails instead of hanging.
     let mut fresh = interpreter
-        .bind(&internal, &path("/svc/other"), &Dtab::empty())
+        .bind(
+            &Client::UNKNOWN,
+            &internal,
+            &path("/svc/other"),
+            &Dtab::empty(),
+        )
         .unwrap();
     wait_for_tree(&mut fresh, "failed: test namer is down").await;
 
@@ -235,16 +256,17 @@ async fn idle_bindings_are_evicted_and_the_cap_holds() {
     let opts = InterpreterOptions {
         max_bindings: 2,
         idle_ttl: Duration::from_millis(50),
+        clients: ClientLimits::default(),
     };
     let (_store, _namer, interpreter) = setup(opts).await;
     let internal = ns("internal");
     let a = interpreter
-        .bind(&internal, &path("/a"), &Dtab::empty())
+        .bind(&Client::UNKNOWN, &internal, &path("/a"), &Dtab::empty())
         .unwrap();
     let _b = interpreter
-        .bind(&internal, &path("/b"), &Dtab::empty())
+        .bind(&Client::UNKNOWN, &internal, &path("/b"), &Dtab::empty())
         .unwrap();
-    match interpreter.bind(&internal, &path("/c"), &Dtab::empty()) {
+    match interpreter.bind(&Client::UNKNOWN, &internal, &path("/c"), &Dtab::empty()) {
         Err(InterpretError::TooManyBindings { limit: 2 }) => {}
         other => panic!("expected the cap, got {:?}", other.map(|_| ())),
     }
@@ -256,7 +278,7 @@ async fn idle_bindings_are_evicted_and_the_cap_holds() {
     .await;
     assert!(
         interpreter
-            .bind(&internal, &path("/c"), &Dtab::empty())
+            .bind(&Client::UNKNOWN, &internal, &path("/c"), &Dtab::empty())
             .is_ok()
     );
 }

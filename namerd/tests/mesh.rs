@@ -272,8 +272,48 @@ async fn bindings_beyond_the_limit_are_refused() {
     let mesh = start(1).await;
     let _held = mesh.watch_tree("/default", "/a").await;
     let refused = mesh.get_tree(Some("/default"), Some("/b")).await;
-    let message = "too many live bindings (the limit is 1); try again later";
+    let message =
+        "too many live bindings (the limit is 1, interpreter.maxBindings); try again later";
     assert_status(refused, Code::ResourceExhausted, message);
+}
+
+/// At the cap, a client holding more than its share loses one of its
+/// bindings (the one asked for least recently; here both were asked for
+/// within one tick of the idle clock): that stream ends, naming the cap,
+/// the other stays open, and the new client binds.
+#[tokio::test]
+async fn at_the_cap_a_client_over_its_share_loses_a_binding() {
+    let mesh = start(2).await;
+    mesh.put("default", "/svc=>/$/inet/127.0.0.1/1").await;
+    let mut a1 = mesh.watch_tree("/default", "/svc/a1").await;
+    let mut a2 = mesh.watch_tree("/default", "/svc/a2").await;
+    for stream in [&mut a1, &mut a2] {
+        assert!(next(stream).await.unwrap().is_some());
+    }
+    // Another peer (any 127/8 address is loopback on Linux).
+    let other = tonic::transport::Endpoint::from_shared(format!("http://{}", mesh.addr))
+        .unwrap()
+        .local_address(Some([127, 0, 0, 2].into()))
+        .connect()
+        .await
+        .unwrap();
+    let got = Interp::new(other)
+        .get_bound_tree(bind_req(Some("/default"), Some("/svc/b")))
+        .await;
+    assert!(got.is_ok(), "{got:?}");
+    let message = "binding evicted: namerd is at its limit of live bindings \
+                   (interpreter.maxBindings) and this client holds more than its share; try again later";
+    let (ended, kept) = tokio::select! {
+        m = next(&mut a1) => (m, &mut a2),
+        m = next(&mut a2) => (m, &mut a1),
+    };
+    assert_status(ended, Code::ResourceExhausted, message);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), kept.message())
+            .await
+            .is_err(),
+        "the other stream stays open"
+    );
 }
 
 #[tokio::test]

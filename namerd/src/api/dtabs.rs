@@ -26,9 +26,9 @@ pub(super) async fn list(
     State(state): State<ApiState>,
     Watch(watch): Watch,
 ) -> Result<Response, ApiError> {
-    if watch {
+    if let Some(lease) = watch {
         let names = WatchStream::new(state.store.watch_list()).map(|names| codec::names(&names));
-        return Ok(stream(&state, Media::Json, names));
+        return Ok(stream(&state, Media::Json, names, lease));
     }
     let names = state.store.list().await?;
     Ok(codec::respond(
@@ -45,11 +45,11 @@ pub(super) async fn get_dtab(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let media = Media::negotiate(&headers);
-    if watch {
+    if let Some(lease) = watch {
         // Absent states are skipped, as namerd does.
         let dtabs = WatchStream::new(state.store.watch(&ns))
             .filter_map(move |v| futures::future::ready(v.map(|v| codec::encode(&v.dtab, media))));
-        return Ok(stream(&state, media, dtabs));
+        return Ok(stream(&state, media, dtabs, lease));
     }
     let (current, stale) = read(&state, &ns).await?;
     let Some(current) = current else {

@@ -65,6 +65,7 @@ impl ApiError {
             },
             ApiError::Interpret(e) => match e {
                 InterpretError::Name(_) => StatusCode::BAD_REQUEST,
+                InterpretError::Limit(_) | InterpretError::Evicted => StatusCode::TOO_MANY_REQUESTS,
                 InterpretError::TooManyBindings { .. }
                 | InterpretError::Timeout
                 | InterpretError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,

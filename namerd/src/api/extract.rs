@@ -1,5 +1,6 @@
 //! What the handlers read from a request, read one way for every route:
-//! the `{ns}` of the path, validated; the `?watch=true` flag; and for dtab
+//! the `{ns}` of the path, validated; the `?watch=true` flag (with the
+//! stream's lease against the client's limits); the client; and for dtab
 //! writes their author, `If-Match` and the dtab in the body. They reject
 //! with [`ApiError`], so an invalid namespace gets the same answer on every
 //! route. Must not depend on the handlers.
@@ -14,6 +15,8 @@ use l5d_dtab::Dtab;
 use super::access::Verified;
 use super::error::ApiError;
 use super::{ApiState, codec};
+use crate::client::{Client, StreamLease};
+use crate::interpreter::InterpretError;
 use crate::store::{Namespace, Version, WriteMeta};
 
 /// The query string as a map, for routes that read more than `watch`.
@@ -40,16 +43,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Ns {
 }
 
 /// Whether the client asked for a stream of every change (`?watch=true`)
-/// rather than the current value.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Watch(pub(super) bool);
+/// rather than the current value: if it did, the stream, counted against
+/// the client until the lease is dropped (429 if the client is at its
+/// stream limit).
+#[derive(Debug)]
+pub(super) struct Watch(pub(super) Option<StreamLease>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Watch {
+impl FromRequestParts<ApiState> for Watch {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let params: Params = Query::from_request_parts(parts, state).await?;
-        Ok(Watch(params.get("watch").is_some_and(|v| v == "true")))
+        if params.get("watch").is_none_or(|v| v != "true") {
+            return Ok(Watch(None));
+        }
+        let client = Client::of(&parts.extensions);
+        let lease = state.interpreter.clients().open_stream(&client);
+        Ok(Watch(Some(lease.map_err(InterpretError::from)?)))
+    }
+}
+
+/// The client a request came from, for its limits.
+#[derive(Debug, Clone)]
+pub(super) struct Caller(pub(super) Client);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller(Client::of(&parts.extensions)))
     }
 }
 

@@ -16,9 +16,10 @@ use tokio_stream::wrappers::WatchStream;
 
 use super::codec::{self, Media};
 use super::error::ApiError;
-use super::extract::{Ns, Params, Watch};
+use super::extract::{Caller, Ns, Params, Watch};
 use super::{ApiState, stream};
-use crate::interpreter::{Binding, InterpretError, Interpreter};
+use crate::client::Client;
+use crate::interpreter::{Binding, BindingWatch, InterpretError, Interpreter};
 use crate::store::Namespace;
 
 mod json;
@@ -60,23 +61,26 @@ fn ok_json<T: Serialize>(value: &T) -> Response {
     codec::respond(StatusCode::OK, Media::Json, json(value))
 }
 
-/// The live binding a bind or resolve request names (`path`, `dtab`).
+/// The live binding a bind or resolve request names (`path`, `dtab`),
+/// held for `client`.
 fn live_binding(
     state: &ApiState,
+    client: &Client,
     ns: &Namespace,
     params: &Params,
-) -> Result<tokio::sync::watch::Receiver<Binding>, ApiError> {
+) -> Result<BindingWatch, ApiError> {
     let path = path_param(params)?;
     let local = dtab_param(params)?;
-    Ok(state.interpreter.bind(ns, &path, &local)?)
+    Ok(state.interpreter.bind(client, ns, &path, &local)?)
 }
 
 /// Waits for a binding that is not pending: its tree, or why it failed.
-async fn settled(
-    mut binding: tokio::sync::watch::Receiver<Binding>,
-) -> Result<Arc<NameTree<Bound>>, ApiError> {
-    let wait = binding.wait_for(|b| !matches!(b.tree, Activity::Pending));
+/// The binding is held until then.
+async fn settled(binding: BindingWatch) -> Result<Arc<NameTree<Bound>>, ApiError> {
+    let (mut binding, _lease) = binding.into_parts();
+    let wait = binding.wait_for(Binding::settled);
     let tree = match tokio::time::timeout(BIND_TIMEOUT, wait).await {
+        Ok(Ok(b)) if b.evicted => return Err(InterpretError::Evicted.into()),
         Ok(Ok(b)) => b.tree.clone(),
         _ => Activity::Pending,
     };
@@ -91,25 +95,42 @@ async fn settled(
 
 pub(super) async fn bind(
     State(state): State<ApiState>,
+    Caller(client): Caller,
     Ns(ns): Ns,
     Watch(watch): Watch,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let binding = live_binding(&state, &ns, &params)?;
+    let binding = live_binding(&state, &client, &ns, &params)?;
     let interpreter = state.interpreter.clone();
-    if watch {
-        let docs = WatchStream::new(binding).filter_map(move |b| {
-            let doc = match &b.tree {
-                Activity::Pending => None,
-                Activity::Ok(tree) => Some(json(&bound_tree_json(&interpreter, tree))),
-                Activity::Failed(e) => Some(format!("{e}\n")),
-            };
-            futures::future::ready(doc)
-        });
-        return Ok(stream(&state, Media::Json, docs));
+    if let Some(lease) = watch {
+        let (binding, binding_lease) = binding.into_parts();
+        let docs = binding_docs(binding, interpreter);
+        return Ok(stream(&state, Media::Json, docs, (lease, binding_lease)));
     }
     let tree = settled(binding).await?;
     Ok(ok_json(&bound_tree_json(&interpreter, &tree)))
+}
+
+/// A document per bound tree (or failure) of a binding, until it is
+/// evicted: then the eviction's message, and the end.
+fn binding_docs(
+    binding: tokio::sync::watch::Receiver<Binding>,
+    interpreter: Arc<Interpreter>,
+) -> impl futures::Stream<Item = String> + Send + 'static {
+    let doc = move |b: &Binding| match &b.tree {
+        _ if b.evicted => Some(format!("{}\n", InterpretError::Evicted)),
+        Activity::Pending => None,
+        Activity::Ok(tree) => Some(json(&bound_tree_json(&interpreter, tree))),
+        Activity::Failed(e) => Some(format!("{e}\n")),
+    };
+    let docs = WatchStream::new(binding)
+        .filter_map(move |b| futures::future::ready(doc(&b).map(|d| (d, b.evicted))));
+    // The eviction's document is the last.
+    docs.scan(false, |ended, (doc, evicted)| {
+        let item = (!*ended).then_some(doc);
+        *ended |= evicted;
+        futures::future::ready(item)
+    })
 }
 
 pub(super) async fn addr(
@@ -120,9 +141,9 @@ pub(super) async fn addr(
 ) -> Result<Response, ApiError> {
     let id = path_param(&params)?;
     let addr = state.interpreter.resolve(&id);
-    if watch {
+    if let Some(lease) = watch {
         let docs = WatchStream::new(addr).map(|a| json(&AddrJson::from(&a)));
-        return Ok(stream(&state, Media::Json, docs));
+        return Ok(stream(&state, Media::Json, docs, lease));
     }
     let current = addr.borrow().clone();
     Ok(ok_json(&AddrJson::from(&current)))
@@ -130,10 +151,11 @@ pub(super) async fn addr(
 
 pub(super) async fn resolve(
     State(state): State<ApiState>,
+    Caller(client): Caller,
     Ns(ns): Ns,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let tree = settled(live_binding(&state, &ns, &params)?).await?;
+    let tree = settled(live_binding(&state, &client, &ns, &params)?).await?;
     // Every leaf is a candidate: namerd does not know which ids a client
     // can reach.
     let addr = match tree.pick(&mut fastrand::f64, &|_| true) {
@@ -224,7 +246,7 @@ pub(super) async fn bound_names(
     Watch(watch): Watch,
 ) -> Result<Response, ApiError> {
     let names = |i: &Interpreter| json(&i.bound_names().iter().map(Path::show).collect::<Vec<_>>());
-    if watch {
+    if let Some(lease) = watch {
         let interpreter = state.interpreter.clone();
         let changes = crate::interpreter::namer_changes(&interpreter);
         let docs = futures::stream::once(futures::future::ready(()))
@@ -237,7 +259,7 @@ pub(super) async fn bound_names(
             last = Some(doc.clone());
             futures::future::ready(new)
         });
-        return Ok(stream(&state, Media::Json, docs));
+        return Ok(stream(&state, Media::Json, docs, lease));
     }
     Ok(ok_json(
         &state

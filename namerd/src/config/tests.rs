@@ -28,6 +28,24 @@ fn namerd_shaped_config() {
 }
 
 #[test]
+fn interpreter_limits_default_and_parse() {
+    let cfg = NamerdConfig::parse(
+        "storage: {kind: io.l5d.inMemory}\n\
+         interpreter: {maxBindingsPerClient: 7, maxStreamsPerClient: 8}\n\
+         interfaces: [{kind: io.l5d.mesh}]",
+    )
+    .unwrap();
+    let opts = cfg.interpreter.options();
+    assert_eq!(opts.clients.max_bindings_per_client, 7);
+    assert_eq!(opts.clients.max_streams_per_client, 8);
+    let defaults = InterpreterConfig::default().options();
+    assert_eq!(
+        (defaults.max_bindings, defaults.idle_ttl.as_secs()),
+        (10_000, 600)
+    );
+}
+
+#[test]
 fn errors_name_the_field() {
     let cases = [
         (
@@ -53,6 +71,14 @@ fn errors_name_the_field() {
         (
             "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.httpController, prot: 1}]",
             "interfaces[0].prot: unknown field",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterpreter: {maxStreamsPerClient: -1}\ninterfaces: [{kind: io.l5d.mesh}]",
+            "interpreter.maxStreamsPerClient:",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterpreter: {maxBindingsPerClient: 0}\ninterfaces: [{kind: io.l5d.mesh}]",
+            "interpreter.maxBindingsPerClient: must be at least 1",
         ),
         (
             "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.thriftNameInterpreter}]",
@@ -346,6 +372,8 @@ const DOCUMENTED: &[&str] = &[
     "namers[].transformers[].kubeconfig",
     "interpreter.maxBindings",
     "interpreter.idleTtlSecs",
+    "interpreter.maxBindingsPerClient",
+    "interpreter.maxStreamsPerClient",
     "interfaces",
     "interfaces[].kind",
     "interfaces[].ip",

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::error::MeshError;
 use super::stream::{self, MeshStream, OnClose, Step};
 use super::{Context, refuse, request, unary};
+use crate::client::Client;
 use crate::store::VersionedDtab;
 
 const GET_DTAB: &str = "GetDtab";
@@ -74,12 +75,15 @@ impl DelegatorRpc for DelegatorService {
         &self,
         request: Request<pb::DtabReq>,
     ) -> Result<Response<Self::StreamDtabStream>, Status> {
-        let ns = request::namespace(request.get_ref().root.as_ref())
+        let client = Client::of(request.extensions());
+        let (ns, lease) = request::namespace(request.get_ref().root.as_ref())
+            .and_then(|ns| Ok((ns, self.ctx.interpreter.clients().open_stream(&client)?)))
             .map_err(|e| refuse(STREAM_DTAB, e))?;
         let dtab = self.ctx.interpreter.store().watch(&ns);
         Ok(Response::new(stream::from_watch(
             STREAM_DTAB,
             dtab,
+            (lease, None),
             self.ctx.shutdown.clone(),
             OnClose::End { what: "dtab" },
             |dtab: &Option<VersionedDtab>| match dtab {

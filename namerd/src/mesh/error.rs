@@ -9,6 +9,7 @@ use l5d_dtab::Path;
 use l5d_proto::convert::ConvertError;
 use tonic::{Code, Status};
 
+use crate::client::LimitError;
 use crate::interpreter::InterpretError;
 use crate::store::StoreError;
 
@@ -69,7 +70,9 @@ impl MeshError {
             MeshError::NoName | MeshError::RootNotFound => Code::NotFound,
             MeshError::Store(e) => store_code(e),
             MeshError::Interpret(e) => match e {
-                InterpretError::TooManyBindings { .. } => Code::ResourceExhausted,
+                InterpretError::TooManyBindings { .. }
+                | InterpretError::Limit(_)
+                | InterpretError::Evicted => Code::ResourceExhausted,
                 InterpretError::Timeout => Code::DeadlineExceeded,
                 // A name that cannot be bound (a namer failed, a dtab loops)
                 // may bind later: the same status as a failed binding.
@@ -94,6 +97,12 @@ fn store_code(e: &StoreError) -> Code {
     }
 }
 
+impl From<LimitError> for MeshError {
+    fn from(e: LimitError) -> MeshError {
+        MeshError::Interpret(e.into())
+    }
+}
+
 impl From<MeshError> for Status {
     fn from(e: MeshError) -> Status {
         Status::new(e.code(), e.to_string())
@@ -103,6 +112,7 @@ impl From<MeshError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Client;
 
     #[test]
     fn statuses_and_messages() {
@@ -123,7 +133,23 @@ mod tests {
             (
                 InterpretError::TooManyBindings { limit: 3 }.into(),
                 Code::ResourceExhausted,
-                "too many live bindings (the limit is 3); try again later",
+                "too many live bindings (the limit is 3, interpreter.maxBindings); try again later",
+            ),
+            (
+                LimitError::BindingsPerClient {
+                    client: Client::new([10, 0, 0, 1].into()),
+                    limit: 2,
+                }
+                .into(),
+                Code::ResourceExhausted,
+                "client 10.0.0.1 holds 2 bindings, its limit (interpreter.maxBindingsPerClient); \
+                 close some streams before binding more names",
+            ),
+            (
+                InterpretError::Evicted.into(),
+                Code::ResourceExhausted,
+                "binding evicted: namerd is at its limit of live bindings (interpreter.maxBindings) \
+                 and this client holds more than its share; try again later",
             ),
             (
                 InterpretError::Timeout.into(),

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use l5d_dtab::{Activity, Bound, NameTree};
 use l5d_proto::mesh as pb;
 use pb::interpreter_server::Interpreter as InterpreterRpc;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use super::error::MeshError;
-use super::stream::{self, MeshStream, OnClose, Step};
+use super::stream::{self, Leases, MeshStream, OnClose, Step};
 use super::{Context, refuse, request, unary};
-use crate::interpreter::Binding;
+use crate::client::Client;
+use crate::interpreter::{Binding, InterpretError};
 
 const GET_BOUND_TREE: &str = "GetBoundTree";
 const STREAM_BOUND_TREE: &str = "StreamBoundTree";
@@ -30,21 +32,34 @@ impl InterpreterService {
         InterpreterService { ctx }
     }
 
-    async fn get(&self, req: pb::BindReq) -> Result<pb::BoundTreeRsp, MeshError> {
+    async fn get(&self, client: Client, req: pb::BindReq) -> Result<pb::BoundTreeRsp, MeshError> {
+        let interpreter = &self.ctx.interpreter;
         let bind = request::bind(&req)?;
-        let binding = self
-            .ctx
-            .interpreter
-            .bind(&bind.ns, &bind.name, &bind.local)?;
-        let binding = self
-            .ctx
-            .settled(binding, |b| !matches!(b.tree, Activity::Pending))
-            .await?;
+        // The binding is held (and counted) until the answer is sent.
+        let (binding, _lease) = interpreter
+            .bind(&client, &bind.ns, &bind.name, &bind.local)?
+            .into_parts();
+        let binding = self.ctx.settled(binding, Binding::settled).await?;
         match step(&binding) {
             Step::Send(rsp) => Ok(rsp),
             Step::End(e) => Err(e),
             Step::Wait => Err(MeshError::StillPending),
         }
+    }
+
+    /// The binding a stream follows, and what it holds against `client`.
+    fn open(
+        &self,
+        client: Client,
+        req: &pb::BindReq,
+    ) -> Result<(watch::Receiver<Binding>, Leases), MeshError> {
+        let interpreter = &self.ctx.interpreter;
+        let bind = request::bind(req)?;
+        let stream = interpreter.clients().open_stream(&client)?;
+        let (binding, lease) = interpreter
+            .bind(&client, &bind.ns, &bind.name, &bind.local)?
+            .into_parts();
+        Ok((binding, (stream, Some(lease))))
     }
 }
 
@@ -54,7 +69,8 @@ impl InterpreterRpc for InterpreterService {
         &self,
         request: Request<pb::BindReq>,
     ) -> Result<Response<pb::BoundTreeRsp>, Status> {
-        unary(GET_BOUND_TREE, self.get(request.into_inner())).await
+        let client = Client::of(request.extensions());
+        unary(GET_BOUND_TREE, self.get(client, request.into_inner())).await
     }
 
     type StreamBoundTreeStream = MeshStream<pb::BoundTreeRsp>;
@@ -63,12 +79,14 @@ impl InterpreterRpc for InterpreterService {
         &self,
         request: Request<pb::BindReq>,
     ) -> Result<Response<Self::StreamBoundTreeStream>, Status> {
-        let binding = request::bind(request.get_ref())
-            .and_then(|b| Ok(self.ctx.interpreter.bind(&b.ns, &b.name, &b.local)?))
+        let client = Client::of(request.extensions());
+        let (binding, leases) = self
+            .open(client, request.get_ref())
             .map_err(|e| refuse(STREAM_BOUND_TREE, e))?;
         Ok(Response::new(stream::from_watch(
             STREAM_BOUND_TREE,
             binding,
+            leases,
             self.ctx.shutdown.clone(),
             OnClose::End { what: "binding" },
             step,
@@ -80,6 +98,9 @@ impl InterpreterRpc for InterpreterService {
 /// (after a good tree, the interpreter keeps it through failures, so a
 /// failure here means the name never bound).
 fn step(binding: &Binding) -> Step<pb::BoundTreeRsp> {
+    if binding.evicted {
+        return Step::End(InterpretError::Evicted.into());
+    }
     match &binding.tree {
         Activity::Pending => Step::Wait,
         Activity::Ok(tree) => {

@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use super::error::MeshError;
 use super::stream::{self, MeshStream, OnClose, Step};
 use super::{Context, refuse, request, unary};
+use crate::client::Client;
 use crate::namer::fixed;
 
 const GET_REPLICAS: &str = "GetReplicas";
@@ -64,10 +65,16 @@ impl ResolverRpc for ResolverService {
         &self,
         request: Request<pb::ReplicasReq>,
     ) -> Result<Response<Self::StreamReplicasStream>, Status> {
-        let addr = match request::id(request.get_ref().id.as_ref()) {
-            Ok(Some(id)) => self.ctx.interpreter.resolve(&id),
-            Ok(None) => fixed(Addr::Failed(NO_ID.into())),
-            Err(e) => return Err(refuse(STREAM_REPLICAS, e)),
+        let client = Client::of(request.extensions());
+        let id = request.get_ref().id.as_ref();
+        let opened = request::id(id).and_then(|id| {
+            let lease = self.ctx.interpreter.clients().open_stream(&client)?;
+            Ok((id, lease))
+        });
+        let (id, lease) = opened.map_err(|e| refuse(STREAM_REPLICAS, e))?;
+        let addr = match id {
+            Some(id) => self.ctx.interpreter.resolve(&id),
+            None => fixed(Addr::Failed(NO_ID.into())),
         };
         // Namers answer fixed states (`neg`, an id that is not concrete)
         // with a watch whose sender is gone: such a value is final, and the
@@ -75,6 +82,7 @@ impl ResolverRpc for ResolverService {
         Ok(Response::new(stream::from_watch(
             STREAM_REPLICAS,
             addr,
+            (lease, None),
             self.ctx.shutdown.clone(),
             OnClose::Hold,
             |addr: &Addr| Step::Send(addr.into()),

@@ -22,9 +22,15 @@ use tonic::{Code, Status};
 
 use super::error::MeshError;
 use super::metrics::StreamGuard;
+use crate::client::StreamLease;
+use crate::interpreter::BindingLease;
 
 /// The stream type of every streaming mesh RPC.
 pub(crate) type MeshStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// What a stream holds against its client for as long as it is open: the
+/// stream itself and, for a binding, the binding.
+pub(crate) type Leases = (StreamLease, Option<BindingLease>);
 
 /// What to do with one value of the watched source.
 #[derive(Debug)]
@@ -54,6 +60,7 @@ pub(crate) enum OnClose {
 pub(crate) fn from_watch<S, T, F>(
     rpc: &'static str,
     source: watch::Receiver<S>,
+    leases: Leases,
     shutdown: watch::Receiver<bool>,
     on_close: OnClose,
     step: F,
@@ -65,6 +72,7 @@ where
 {
     let watched = Watched {
         source,
+        _leases: leases,
         shutdown,
         on_close,
         step,
@@ -99,6 +107,8 @@ pub(crate) async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
 
 struct Watched<S, T, F> {
     source: watch::Receiver<S>,
+    /// Given back when the stream is dropped, however it ends.
+    _leases: Leases,
     shutdown: watch::Receiver<bool>,
     on_close: OnClose,
     step: F,
@@ -190,7 +200,12 @@ mod tests {
     fn stream(on_close: OnClose) -> (watch::Sender<u32>, watch::Sender<bool>, MeshStream<u32>) {
         let (tx, rx) = watch::channel(0);
         let (stop, shutdown) = watch::channel(false);
-        (tx, stop, from_watch("Test", rx, shutdown, on_close, step))
+        let clients = crate::client::Clients::new(Default::default());
+        let lease = clients
+            .open_stream(&crate::client::Client::UNKNOWN)
+            .unwrap();
+        let s = from_watch("Test", rx, (lease, None), shutdown, on_close, step);
+        (tx, stop, s)
     }
 
     fn code(item: Option<Result<u32, Status>>) -> Code {
