@@ -16,14 +16,16 @@
 //! watches are gone, a binding held only by clients over their fair share
 //! (the cap divided among the clients holding bindings) is evicted, least
 //! recently asked for first, so that a new client can always bind while
-//! someone holds more than their share.
+//! someone holds more than their share. The work of each bind and
+//! delegation is budgeted and large work leaves the async runtime
+//! (`interpreter/budget.rs`).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use l5d_dtab::{
-    Activity, Addr, Binder, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
+    Activity, Addr, Bound, DelegateTree, Dtab, Name, NameError, NameTree, NamerSet, Path,
 };
 use l5d_runtime::watch_cache::{CacheFull, CacheLimits, WatchCache, spawn_sweeper};
 use tokio::sync::watch;
@@ -34,12 +36,14 @@ use crate::namer::{Namer, fixed};
 use crate::store::{DtabStore, Namespace, StoreError};
 
 mod binding;
+mod budget;
 mod changes;
 #[cfg(test)]
 mod tests;
 
 use binding::LiveBinding;
 pub use binding::{BindingLease, BindingWatch};
+use budget::Budget;
 
 /// Limits of the interpreter.
 #[derive(Clone, Debug)]
@@ -52,6 +56,11 @@ pub struct InterpreterOptions {
     pub idle_ttl: Duration,
     /// What one client may hold.
     pub clients: ClientLimits,
+    /// The largest name (or id, or tree) plus local dtab a request may
+    /// give, in bytes as sent.
+    pub max_key_bytes: usize,
+    /// Dentry visits (lookups × dentries) one bind or delegation may make.
+    pub bind_budget: usize,
 }
 
 impl Default for InterpreterOptions {
@@ -60,6 +69,8 @@ impl Default for InterpreterOptions {
             max_bindings: 10_000,
             idle_ttl: Duration::from_secs(600),
             clients: ClientLimits::default(),
+            max_key_bytes: 8 * 1024,
+            bind_budget: 1_000_000,
         }
     }
 }
@@ -98,6 +109,10 @@ pub enum InterpretError {
     /// The client is at one of its own limits.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    #[error(
+        "the name and local dtab are {size} bytes, over the limit of {limit} (interpreter.maxKeyBytes)"
+    )]
+    KeyTooLarge { size: usize, limit: usize },
     /// A watched binding was evicted to make room for another client.
     #[error(
         "binding evicted: namerd is at its limit of live bindings (interpreter.maxBindings) \
@@ -131,6 +146,7 @@ pub struct Interpreter {
     /// can hand out receivers and see when nobody holds one.
     bindings: WatchCache<BindKey, LiveBinding>,
     clients: Arc<Clients>,
+    budget: Arc<Budget>,
 }
 
 impl fmt::Debug for Interpreter {
@@ -177,6 +193,7 @@ impl Interpreter {
                 idle_ttl: opts.idle_ttl,
             }),
             clients: Clients::new(opts.clients),
+            budget: Arc::new(Budget::new(opts.bind_budget)),
             opts,
         });
         spawn_sweeper(
@@ -204,6 +221,28 @@ impl Interpreter {
         &self.clients
     }
 
+    /// Refuses a request whose name (or id, or tree) and local dtab are
+    /// `size` bytes as sent, if that is over the limit. The APIs call it
+    /// before parsing them.
+    pub fn check_key_size(&self, size: usize) -> Result<(), InterpretError> {
+        let limit = self.opts.max_key_bytes;
+        if size > limit {
+            metrics::counter!("namerd_keys_too_large_total").increment(1);
+            return Err(InterpretError::KeyTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    /// Runs `parse` over `bytes` of client input (a request body, a local
+    /// dtab), off the async runtime if they are many.
+    pub async fn parse_input<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        parse: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        self.budget.parse(bytes, parse).await
+    }
+
     /// Live binding of `name` in namespace `ns` through the stored dtab
     /// `++ local`, shared with every other caller of the same key, and
     /// counted against `client` until the watch is dropped.
@@ -228,6 +267,7 @@ impl Interpreter {
                 store: self.store.clone(),
                 namers: self.namers.clone(),
                 all_namers: self.all_namers.clone(),
+                budget: self.budget.clone(),
             };
             let task = tokio::spawn(binding::run(
                 inputs,
@@ -309,7 +349,11 @@ impl Interpreter {
         let dtab = base.concat(local);
         let mut changes = changes::NamerChanges::new(&self.all_namers);
         loop {
-            match Binder::new(&dtab, &*self.namers).delegate(tree) {
+            let trace = self
+                .budget
+                .delegate(dtab.clone(), self.namers.clone(), tree.clone())
+                .await;
+            match trace {
                 Activity::Ok(trace) => return Ok(trace),
                 Activity::Failed(e) => return Err(InterpretError::Name(e)),
                 Activity::Pending => {}

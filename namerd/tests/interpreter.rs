@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use l5d_dtab::{Activity, Addr, Bound, Dtab, Endpoint, Name, NameError, NameTree, Path};
-use namerd::client::{Client, ClientLimits};
+use namerd::client::Client;
 use namerd::interpreter::{Binding, InterpretError, Interpreter, InterpreterOptions};
 use namerd::namer::inet::InetResolver;
 use namerd::namer::{Namer, NamerState};
@@ -256,7 +256,7 @@ async fn idle_bindings_are_evicted_and_the_cap_holds() {
     let opts = InterpreterOptions {
         max_bindings: 2,
         idle_ttl: Duration::from_millis(50),
-        clients: ClientLimits::default(),
+        ..InterpreterOptions::default()
     };
     let (_store, _namer, interpreter) = setup(opts).await;
     let internal = ns("internal");

@@ -64,7 +64,9 @@ impl ApiError {
                 StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             },
             ApiError::Interpret(e) => match e {
-                InterpretError::Name(_) => StatusCode::BAD_REQUEST,
+                InterpretError::Name(_) | InterpretError::KeyTooLarge { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
                 InterpretError::Limit(_) | InterpretError::Evicted => StatusCode::TOO_MANY_REQUESTS,
                 InterpretError::TooManyBindings { .. }
                 | InterpretError::Timeout

@@ -46,6 +46,15 @@ fn local_dtab(raw: &str) -> Result<Dtab, ApiError> {
     Dtab::read(raw).map_err(|e| ApiError::BadRequest(format!("Invalid dtab: {e}")))
 }
 
+/// A local dtab that may be long (a delegation's), parsed off the async
+/// runtime if it is.
+async fn read_local_dtab(state: &ApiState, text: String) -> Result<Dtab, ApiError> {
+    (state.interpreter)
+        .parse_input(text.len(), move || Dtab::read(&text))
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("Invalid dtab: {e}")))
+}
+
 fn dtab_param(params: &Params) -> Result<Dtab, ApiError> {
     local_dtab(params.get("dtab").map(String::as_str).unwrap_or(""))
 }
@@ -61,6 +70,16 @@ fn ok_json<T: Serialize>(value: &T) -> Response {
     codec::respond(StatusCode::OK, Media::Json, json(value))
 }
 
+/// Refuses `path` and `dtab` parameters over the key size limit, before
+/// they are parsed.
+fn check_key_size(state: &ApiState, params: &Params) -> Result<(), ApiError> {
+    let size = ["path", "dtab"]
+        .iter()
+        .map(|k| params.get(*k).map_or(0, String::len))
+        .sum();
+    Ok(state.interpreter.check_key_size(size)?)
+}
+
 /// The live binding a bind or resolve request names (`path`, `dtab`),
 /// held for `client`.
 fn live_binding(
@@ -69,6 +88,7 @@ fn live_binding(
     ns: &Namespace,
     params: &Params,
 ) -> Result<BindingWatch, ApiError> {
+    check_key_size(state, params)?;
     let path = path_param(params)?;
     let local = dtab_param(params)?;
     Ok(state.interpreter.bind(client, ns, &path, &local)?)
@@ -139,6 +159,7 @@ pub(super) async fn addr(
     Watch(watch): Watch,
     params: Params,
 ) -> Result<Response, ApiError> {
+    check_key_size(&state, &params)?;
     let id = path_param(&params)?;
     let addr = state.interpreter.resolve(&id);
     if let Some(lease) = watch {
@@ -170,8 +191,10 @@ pub(super) async fn delegate_ns(
     Ns(ns): Ns,
     params: Params,
 ) -> Result<Response, ApiError> {
+    check_key_size(&state, &params)?;
     let path = delegate_path(params.get("path").map(String::as_str).unwrap_or(""))?;
-    let local = dtab_param(&params)?;
+    let dtab = params.get("dtab").cloned().unwrap_or_default();
+    let local = read_local_dtab(&state, dtab).await?;
     delegate(&state.interpreter, Some(&ns), &path, &local).await
 }
 
@@ -208,7 +231,11 @@ pub(super) async fn delegate_post(
     if !is_json {
         return Err(ApiError::NotJson);
     }
-    let req = serde_json::from_slice::<DelegateRequest>(&body)
+    let req = (state.interpreter)
+        .parse_input(body.len(), move || {
+            serde_json::from_slice::<DelegateRequest>(&body)
+        })
+        .await
         .map_err(|e| ApiError::BadRequest(format!("Malformed delegation request: {e}")))?;
     generic_delegate(&state, req).await
 }
@@ -219,7 +246,8 @@ async fn generic_delegate(state: &ApiState, req: DelegateRequest) -> Result<Resp
             "Malformed delegation request: both dtab and path are required".into(),
         ));
     };
-    let local = local_dtab(&dtab)?;
+    state.interpreter.check_key_size(dtab.len() + path.len())?;
+    let local = read_local_dtab(state, dtab).await?;
     let path = delegate_path(&path)?;
     let ns = req
         .namespace

@@ -29,6 +29,12 @@ pub struct InterpreterConfig {
     /// Streams one client may hold open.
     #[serde(default = "defaults::max_streams_per_client")]
     pub max_streams_per_client: usize,
+    /// The largest name plus local dtab of a request, in bytes.
+    #[serde(default = "defaults::max_key_bytes")]
+    pub max_key_bytes: usize,
+    /// Dentry visits (lookups × dentries) per bind or delegation.
+    #[serde(default = "defaults::bind_budget")]
+    pub bind_budget: usize,
 }
 
 impl Default for InterpreterConfig {
@@ -38,6 +44,8 @@ impl Default for InterpreterConfig {
             idle_ttl_secs: defaults::idle_ttl_secs(),
             max_bindings_per_client: defaults::max_bindings_per_client(),
             max_streams_per_client: defaults::max_streams_per_client(),
+            max_key_bytes: defaults::max_key_bytes(),
+            bind_budget: defaults::bind_budget(),
         }
     }
 }
@@ -50,6 +58,8 @@ impl InterpreterConfig {
             ("maxBindings", config.max_bindings),
             ("maxBindingsPerClient", config.max_bindings_per_client),
             ("maxStreamsPerClient", config.max_streams_per_client),
+            ("maxKeyBytes", config.max_key_bytes),
+            ("bindBudget", config.bind_budget),
         ];
         for (key, value) in counts {
             check(
@@ -69,6 +79,8 @@ impl InterpreterConfig {
                 max_bindings_per_client: self.max_bindings_per_client,
                 max_streams_per_client: self.max_streams_per_client,
             },
+            max_key_bytes: self.max_key_bytes,
+            bind_budget: self.bind_budget,
         }
     }
 }
@@ -89,5 +101,11 @@ mod defaults {
     }
     pub(super) fn max_streams_per_client() -> usize {
         ClientLimits::default().max_streams_per_client
+    }
+    pub(super) fn max_key_bytes() -> usize {
+        InterpreterOptions::default().max_key_bytes
+    }
+    pub(super) fn bind_budget() -> usize {
+        InterpreterOptions::default().bind_budget
     }
 }

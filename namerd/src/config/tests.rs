@@ -31,13 +31,15 @@ fn namerd_shaped_config() {
 fn interpreter_limits_default_and_parse() {
     let cfg = NamerdConfig::parse(
         "storage: {kind: io.l5d.inMemory}\n\
-         interpreter: {maxBindingsPerClient: 7, maxStreamsPerClient: 8}\n\
+         interpreter: {maxBindingsPerClient: 7, maxStreamsPerClient: 8, bindBudget: 9}\n\
          interfaces: [{kind: io.l5d.mesh}]",
     )
     .unwrap();
     let opts = cfg.interpreter.options();
     assert_eq!(opts.clients.max_bindings_per_client, 7);
     assert_eq!(opts.clients.max_streams_per_client, 8);
+    assert_eq!(opts.bind_budget, 9);
+    assert_eq!(opts.max_key_bytes, 8 * 1024);
     let defaults = InterpreterConfig::default().options();
     assert_eq!(
         (defaults.max_bindings, defaults.idle_ttl.as_secs()),
@@ -75,6 +77,10 @@ fn errors_name_the_field() {
         (
             "storage: {kind: io.l5d.inMemory}\ninterpreter: {maxStreamsPerClient: -1}\ninterfaces: [{kind: io.l5d.mesh}]",
             "interpreter.maxStreamsPerClient:",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterpreter: {bindBudget: 0}\ninterfaces: [{kind: io.l5d.mesh}]",
+            "interpreter.bindBudget: must be at least 1",
         ),
         (
             "storage: {kind: io.l5d.inMemory}\ninterpreter: {maxBindingsPerClient: 0}\ninterfaces: [{kind: io.l5d.mesh}]",
@@ -374,6 +380,8 @@ const DOCUMENTED: &[&str] = &[
     "interpreter.idleTtlSecs",
     "interpreter.maxBindingsPerClient",
     "interpreter.maxStreamsPerClient",
+    "interpreter.maxKeyBytes",
+    "interpreter.bindBudget",
     "interfaces",
     "interfaces[].kind",
     "interfaces[].ip",

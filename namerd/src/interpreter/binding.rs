@@ -13,10 +13,11 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use l5d_dtab::{Activity, Binder, Bound, Dtab, NameTree, NamerSet};
+use l5d_dtab::{Activity, Bound, Dtab, NameTree, NamerSet};
 use l5d_runtime::watch_cache::{Feed, Watched};
 use tokio::sync::watch;
 
+use super::budget::Budget;
 use super::{BindKey, Binding, NamerRef, changes};
 use crate::client::{BindingHold, Client};
 use crate::namer::Namer;
@@ -152,6 +153,7 @@ pub(super) struct Inputs {
     pub(super) store: Arc<dyn DtabStore>,
     pub(super) namers: Arc<NamerSet<NamerRef>>,
     pub(super) all_namers: Vec<Arc<dyn Namer>>,
+    pub(super) budget: Arc<Budget>,
 }
 
 /// Binds `key` now and after every change of its inputs, publishing only
@@ -168,7 +170,10 @@ pub(super) async fn run(inputs: Inputs, key: BindKey, local: Dtab, binding: Arc<
             .unwrap_or_default();
         let full = base.concat(&local);
         let started = Instant::now();
-        let result = Binder::new(&full, &*inputs.namers).bind_path(&key.name);
+        let result = inputs
+            .budget
+            .bind(full, inputs.namers.clone(), key.name.clone())
+            .await;
         metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("namerd_binds_total").increment(1);
         publish(binding.feed.sender(), &key, result, dtab_changed_at);

@@ -27,6 +27,7 @@ fn interpreter(max_bindings: usize, per_client: usize) -> Arc<Interpreter> {
                 max_bindings_per_client: per_client,
                 ..ClientLimits::default()
             },
+            ..InterpreterOptions::default()
         },
     )
 }

@@ -43,6 +43,7 @@ impl DelegatorService {
         &self,
         req: pb::DelegateTreeReq,
     ) -> Result<pb::DelegateTreeRsp, MeshError> {
+        (self.ctx.interpreter).check_key_size(request::delegate_key_size(&req))?;
         let req = request::delegate(&req)?;
         let trace = self
             .ctx

@@ -73,6 +73,7 @@ impl MeshError {
                 InterpretError::TooManyBindings { .. }
                 | InterpretError::Limit(_)
                 | InterpretError::Evicted => Code::ResourceExhausted,
+                InterpretError::KeyTooLarge { .. } => Code::InvalidArgument,
                 InterpretError::Timeout => Code::DeadlineExceeded,
                 // A name that cannot be bound (a namer failed, a dtab loops)
                 // may bind later: the same status as a failed binding.
@@ -144,6 +145,15 @@ mod tests {
                 Code::ResourceExhausted,
                 "client 10.0.0.1 holds 2 bindings, its limit (interpreter.maxBindingsPerClient); \
                  close some streams before binding more names",
+            ),
+            (
+                InterpretError::KeyTooLarge {
+                    size: 9000,
+                    limit: 8192,
+                }
+                .into(),
+                Code::InvalidArgument,
+                "the name and local dtab are 9000 bytes, over the limit of 8192 (interpreter.maxKeyBytes)",
             ),
             (
                 InterpretError::Evicted.into(),

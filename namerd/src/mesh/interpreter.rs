@@ -34,6 +34,7 @@ impl InterpreterService {
 
     async fn get(&self, client: Client, req: pb::BindReq) -> Result<pb::BoundTreeRsp, MeshError> {
         let interpreter = &self.ctx.interpreter;
+        interpreter.check_key_size(request::bind_key_size(&req))?;
         let bind = request::bind(&req)?;
         // The binding is held (and counted) until the answer is sent.
         let (binding, _lease) = interpreter
@@ -54,6 +55,7 @@ impl InterpreterService {
         req: &pb::BindReq,
     ) -> Result<(watch::Receiver<Binding>, Leases), MeshError> {
         let interpreter = &self.ctx.interpreter;
+        interpreter.check_key_size(request::bind_key_size(req))?;
         let bind = request::bind(req)?;
         let stream = interpreter.clients().open_stream(&client)?;
         let (binding, lease) = interpreter

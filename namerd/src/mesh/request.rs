@@ -7,6 +7,7 @@
 
 use l5d_dtab::{Dtab, NameTree, Path};
 use l5d_proto::mesh as pb;
+use prost::Message as _;
 
 use super::error::MeshError;
 use crate::store::Namespace;
@@ -50,6 +51,24 @@ pub(crate) fn bind(req: &pb::BindReq) -> Result<Bind, MeshError> {
         name: Path::try_from(name).map_err(MeshError::invalid("name"))?,
         local: local_dtab(req.dtab.as_ref())?,
     })
+}
+
+/// The bytes of a bind request's name and local dtab as sent, for the key
+/// size limit (checked before either is parsed).
+pub(crate) fn bind_key_size(req: &pb::BindReq) -> usize {
+    req.name.as_ref().map_or(0, |n| n.encoded_len())
+        + req.dtab.as_ref().map_or(0, |d| d.encoded_len())
+}
+
+/// The bytes of a delegation's tree and local dtab as sent.
+pub(crate) fn delegate_key_size(req: &pb::DelegateTreeReq) -> usize {
+    req.tree.as_ref().map_or(0, |t| t.encoded_len())
+        + req.dtab.as_ref().map_or(0, |d| d.encoded_len())
+}
+
+/// The bytes of a resolver id as sent.
+pub(crate) fn id_size(id: Option<&pb::Path>) -> usize {
+    id.map_or(0, |p| p.encoded_len())
 }
 
 /// The namespace, tree and local dtab of a `DelegateTreeReq`.

@@ -38,6 +38,7 @@ impl ResolverService {
     /// pending then is answered as `pending` (a state the message has,
     /// unlike a bound tree).
     async fn get(&self, req: pb::ReplicasReq) -> Result<pb::Replicas, MeshError> {
+        (self.ctx.interpreter).check_key_size(request::id_size(req.id.as_ref()))?;
         let Some(id) = request::id(req.id.as_ref())? else {
             return Ok(no_id());
         };
@@ -67,10 +68,14 @@ impl ResolverRpc for ResolverService {
     ) -> Result<Response<Self::StreamReplicasStream>, Status> {
         let client = Client::of(request.extensions());
         let id = request.get_ref().id.as_ref();
-        let opened = request::id(id).and_then(|id| {
-            let lease = self.ctx.interpreter.clients().open_stream(&client)?;
-            Ok((id, lease))
-        });
+        let opened = (self.ctx.interpreter)
+            .check_key_size(request::id_size(id))
+            .map_err(MeshError::from)
+            .and_then(|()| request::id(id))
+            .and_then(|id| {
+                let lease = self.ctx.interpreter.clients().open_stream(&client)?;
+                Ok((id, lease))
+            });
         let (id, lease) = opened.map_err(|e| refuse(STREAM_REPLICAS, e))?;
         let addr = match id {
             Some(id) => self.ctx.interpreter.resolve(&id),
