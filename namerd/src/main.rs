@@ -12,6 +12,13 @@ use l5d_runtime::config::{ConfigError, EXIT_CONFIG, read_source};
 use namerd::Namerd;
 use namerd::config::NamerdConfig;
 
+/// jemalloc, whose background threads return freed memory to the system
+/// within seconds: after a client holding thousands of bindings leaves,
+/// namerd's RSS comes back near its start (glibc's allocator kept it).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     version,
