@@ -20,6 +20,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
 use crate::listen::{Connection, Listener};
@@ -108,7 +110,7 @@ pub async fn serve_tuned<S, B>(
     service: S,
     limits: HttpLimits,
     tune: Tune,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) where
     S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -120,10 +122,11 @@ pub async fn serve_tuned<S, B>(
     // Every connection task holds a sender; when the last is gone, all
     // connections are closed.
     let (open_tx, mut open_rx) = mpsc::channel::<Infallible>(1);
+    let mut stop = pin!(stopped_owned(shutdown.clone()));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = stopped(&mut shutdown) => break,
+            () = stop.as_mut() => break,
         };
         let service = service.clone();
         let shutdown = shutdown.clone();
@@ -149,7 +152,7 @@ async fn connection<S, B>(
     limits: HttpLimits,
     tune: Tune,
     name: Arc<str>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) where
     S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -183,27 +186,32 @@ async fn connection<S, B>(
     };
     let builder = tune(builder(alpn.as_deref(), &limits));
     let conn = builder.serve_connection_with_upgrades(io, svc);
-    tokio::pin!(conn);
+    let mut conn = pin!(conn);
+    // One shutdown future and one timer for the connection's life: the
+    // timer is reset only when it fires (see activity.rs for why nothing
+    // else needs to move it).
+    let mut stop = pin!(stopped_owned(shutdown));
+    let mut timer = pin!(tokio::time::sleep_until(
+        activity.next_check(Instant::now(), &limits)
+    ));
     let mut draining = false;
     loop {
-        let deadline = activity.deadline(&limits);
-        let changed = activity.changed();
         tokio::select! {
+            biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(listener = %name, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            () = stopped(&mut shutdown), if !draining => {
+            () = stop.as_mut(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = changed => {}
-            () = sleep_until(deadline) => {
-                // Checked again: the deadline may have moved meanwhile.
+            () = timer.as_mut() => {
+                let now = Instant::now();
                 if let Some((at, why)) = activity.deadline(&limits)
-                    && at <= tokio::time::Instant::now()
+                    && at <= now
                 {
                     tracing::debug!(listener = %name, timeout = why.label(), "closing a connection");
                     metrics::counter!(
@@ -214,6 +222,7 @@ async fn connection<S, B>(
                     .increment(1);
                     return;
                 }
+                timer.as_mut().reset(activity.next_check(now, &limits));
             }
         }
     }
@@ -246,16 +255,14 @@ fn builder(alpn: Option<&[u8]>, limits: &HttpLimits) -> auto::Builder<TokioExecu
     }
 }
 
-async fn sleep_until(deadline: Option<(tokio::time::Instant, activity::Expired)>) {
-    match deadline {
-        Some((at, _)) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Resolves once `shutdown` is true (or its sender is gone).
 pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// [`stopped`], owning its receiver.
+async fn stopped_owned(mut shutdown: watch::Receiver<bool>) {
+    stopped(&mut shutdown).await;
 }
 
 #[cfg(test)]
