@@ -1,6 +1,8 @@
 //! Serving an HTTP service (an axum router or any tower service) on a
 //! [`Listener`], with the limits every server needs: HTTP/1.1 and HTTP/2
-//! (chosen by ALPN on TLS, detected from the preface otherwise), a header
+//! (chosen by ALPN on TLS or by a server that serves one protocol only
+//! (`http1_only`, `http2_only` in its [`Tune`]), detected from the
+//! preface otherwise), a header
 //! read timeout (the first request's head, TLS included, counts from
 //! accept; a later HTTP/1.1 request's from its first byte), an idle
 //! timeout, a body read timeout (a request body that stops sending is cut
@@ -185,7 +187,10 @@ async fn connection<S, B>(
         })
     };
     let builder = tune(builder(alpn.as_deref(), &limits));
-    let conn = builder.serve_connection_with_upgrades(io, svc);
+    // Not `serve_connection_with_upgrades`: it detects the protocol even
+    // when it is known (hyper-util ignores `http1_only` there), and
+    // nothing served here takes an upgraded connection.
+    let conn = builder.serve_connection(io, svc);
     let mut conn = pin!(conn);
     // One shutdown future and one timer for the connection's life: the
     // timer is reset only when it fires (see activity.rs for why nothing
