@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod balance;
+pub mod classify;
 pub mod client;
 pub mod config;
 pub mod error;
