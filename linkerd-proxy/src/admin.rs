@@ -142,7 +142,7 @@ async fn client_state(State(state): State<AdminState>) -> Json<Value> {
         let mut clients = serde_json::Map::new();
         for route in handle.router.routes() {
             for leaf in route.plan.borrow().leaves() {
-                let replicas = leaf.balancer.replicas();
+                let replicas = leaf.client.balancer.replicas();
                 let value = replica_json(&replicas.borrow());
                 clients.insert(leaf.id.show(), value);
             }

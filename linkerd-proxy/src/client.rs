@@ -14,7 +14,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -27,6 +26,7 @@ use l5d_runtime::tls::{ALPN_H2, ClientTls};
 use crate::config::{BalancerKind, ClientConfig, ClientConfigs, Protocol};
 use crate::error::ProxyError;
 use crate::metrics::{EndpointMetrics, Metrics};
+use crate::retry::AttemptBody;
 
 mod h1;
 mod h2;
@@ -107,8 +107,9 @@ impl Clients {
         })
     }
 
-    /// The balancer kind and the connector for the endpoints of `id`.
-    pub fn for_id(&self, id: &Path) -> (BalancerKind, Connector) {
+    /// The balancer kind, the connector for the endpoints of `id`, and the
+    /// rest of its client settings.
+    pub fn for_id(&self, id: &Path) -> (BalancerKind, Connector, ClientConfig) {
         let config = self.configs.resolve(id);
         let tls = self.configs.tls_for(id).and_then(|tls| {
             let loaded = self.tls[tls.index].clone()?;
@@ -123,6 +124,7 @@ impl Clients {
         (
             config.load_balancer,
             Connector::new(self.protocol, &config, tls),
+            config,
         )
     }
 }
@@ -203,18 +205,14 @@ impl EndpointClient {
     }
 }
 
-impl tower::Service<Request<RequestBody>> for EndpointClient {
-    type Response = Response<PooledBody>;
-    type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
-
-    /// Always ready: the pool (or the HTTP/2 connection) queues requests
-    /// while it connects, and a connection failure fails the request.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
+impl EndpointClient {
+    /// Sends `req` to the endpoint. The pool (or the HTTP/2 connection)
+    /// queues requests while it connects; a connection failure fails the
+    /// request and hands it back if it was never written.
+    pub fn send(
+        &self,
+        mut req: Request<AttemptBody>,
+    ) -> BoxFuture<'static, Result<Response<PooledBody>, SendFailure>> {
         let metrics = self.metrics.clone();
         metrics.request();
         let start = Instant::now();
@@ -256,9 +254,34 @@ impl tower::Service<Request<RequestBody>> for EndpointClient {
     }
 }
 
+/// A failed attempt: why, and the request when it was never written (so
+/// that it may be sent to another endpoint unchanged: a requeue).
+#[derive(Debug)]
+pub struct SendFailure {
+    pub error: ProxyError,
+    /// Boxed: a failure is rare, and a request is large to move about.
+    pub unsent: Option<Box<Request<AttemptBody>>>,
+}
+
+impl SendFailure {
+    pub fn unsent(error: ProxyError, req: Request<AttemptBody>) -> Self {
+        SendFailure {
+            error,
+            unsent: Some(Box::new(req)),
+        }
+    }
+
+    pub fn sent(error: ProxyError) -> Self {
+        SendFailure {
+            error,
+            unsent: None,
+        }
+    }
+}
+
 fn record(
     metrics: &EndpointMetrics,
-    result: &Result<Response<PooledBody>, ProxyError>,
+    result: &Result<Response<PooledBody>, SendFailure>,
     start: Instant,
 ) {
     let success = matches!(result, Ok(rsp) if !rsp.status().is_server_error());

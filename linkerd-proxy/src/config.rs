@@ -21,17 +21,22 @@ mod identifier;
 mod interpreter;
 pub mod prefix;
 mod protocol;
+mod retries;
 mod router;
+mod service;
 mod tls;
 
 pub use binding_cache::BindingCacheConfig;
-pub use client::{
-    BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, ServiceConfig, TlsForId,
-};
+pub use client::{BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, TlsForId};
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};
 pub use protocol::Protocol;
+pub use retries::{BudgetConfig, MAX_BUDGET_TTL_SECS, RetryBackoff};
 pub use router::{RouterConfig, ServerConfig};
+pub use service::{
+    ClassifierConfig, GrpcRetryable, RetryBufferConfig, RetryableMethods, ServiceConfig,
+    ServiceConfigs, ServiceParams,
+};
 
 /// The default admin port, as Linkerd's.
 pub const ADMIN_PORT: u16 = 9990;

@@ -72,6 +72,14 @@ pub enum ProxyError {
     Upstream { addr: String, message: String },
     #[error("Request to {name} exceeded the total timeout of {timeout:?}")]
     Timeout { name: Path, timeout: Duration },
+    /// One attempt's `requestAttemptTimeoutMs` passed before the response
+    /// head: the request may have reached the application.
+    #[error("Request to {addr} exceeded the attempt timeout of {timeout:?}")]
+    AttemptTimeout { addr: String, timeout: Duration },
+    /// The request's deadline (`l5d-ctx-deadline` from an upstream proxy,
+    /// `grpc-timeout`) had passed: it is failed, not sent.
+    #[error("Request to {name} exceeded its deadline ({header})")]
+    DeadlineExceeded { name: Path, header: &'static str },
     #[error("Too many requests in flight on this server")]
     Overloaded,
 }
@@ -87,6 +95,8 @@ impl ProxyError {
             ProxyError::BindingTimeout { .. }
             | ProxyError::RouteCacheFull { .. }
             | ProxyError::Timeout { .. }
+            | ProxyError::AttemptTimeout { .. }
+            | ProxyError::DeadlineExceeded { .. }
             | ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::NoRoute { .. }
             | ProxyError::NoEndpoints { .. }
@@ -111,6 +121,8 @@ impl ProxyError {
             ProxyError::Connect { .. } => "connect",
             ProxyError::Upstream { .. } => "upstream",
             ProxyError::Timeout { .. } => "timeout",
+            ProxyError::AttemptTimeout { .. } => "attempt_timeout",
+            ProxyError::DeadlineExceeded { .. } => "deadline_exceeded",
             ProxyError::Overloaded => "overloaded",
         }
     }
@@ -131,6 +143,8 @@ impl ProxyError {
         "connect",
         "upstream",
         "timeout",
+        "attempt_timeout",
+        "deadline_exceeded",
         "overloaded",
     ];
 
@@ -138,7 +152,10 @@ impl ProxyError {
     pub fn retryable(&self) -> bool {
         !matches!(
             self,
-            ProxyError::Upstream { .. } | ProxyError::Timeout { .. }
+            ProxyError::Upstream { .. }
+                | ProxyError::Timeout { .. }
+                | ProxyError::AttemptTimeout { .. }
+                | ProxyError::DeadlineExceeded { .. }
         ) && self.status() != StatusCode::BAD_REQUEST
     }
 
@@ -312,6 +329,22 @@ mod tests {
                     max_key_bytes: 1024,
                 },
                 400,
+                false,
+            ),
+            (
+                ProxyError::AttemptTimeout {
+                    addr: "127.0.0.1:1".into(),
+                    timeout: Duration::from_secs(1),
+                },
+                503,
+                false,
+            ),
+            (
+                ProxyError::DeadlineExceeded {
+                    name: Path::utf8(["svc", "c"]),
+                    header: "l5d-ctx-deadline",
+                },
+                503,
                 false,
             ),
             (ProxyError::Overloaded, 503, true),

@@ -32,6 +32,10 @@ pub const L5D_REQID: HeaderName = HeaderName::from_static("l5d-reqid");
 pub const L5D_ERR: HeaderName = HeaderName::from_static("l5d-err");
 pub const L5D_RETRYABLE: HeaderName = HeaderName::from_static("l5d-retryable");
 pub const L5D_CLIENT_ID: HeaderName = HeaderName::from_static("l5d-client-id");
+pub const L5D_SUCCESS_CLASS: HeaderName = HeaderName::from_static("l5d-success-class");
+pub const L5D_CTX_DEADLINE: HeaderName = HeaderName::from_static("l5d-ctx-deadline");
+pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 

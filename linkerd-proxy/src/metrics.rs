@@ -154,20 +154,35 @@ impl Metrics {
     /// other names under [`OVERFLOW_SERVICE`] when [`MAX_SERVICE_SERIES`]
     /// names already have their own.
     pub fn service(&self, router: &str, name: &Path) -> RequestMetrics {
+        RequestMetrics::new(self, "service", self.service_labels(router, name))
+    }
+
+    /// Retries and requeues for a router (all names together).
+    pub fn router_retries(&self, router: &str) -> RetryMetrics {
+        RetryMetrics::new(
+            self,
+            "router",
+            vec![Label::new("router", router.to_string())],
+        )
+    }
+
+    /// Retries and requeues for one logical name of a router (under
+    /// [`OVERFLOW_SERVICE`] as [`service`](Self::service)).
+    pub fn service_retries(&self, router: &str, name: &Path) -> RetryMetrics {
+        RetryMetrics::new(self, "service", self.service_labels(router, name))
+    }
+
+    fn service_labels(&self, router: &str, name: &Path) -> Vec<Label> {
         let name = name.show();
         let label = if self.admit(router, &name) {
             name
         } else {
             OVERFLOW_SERVICE.to_string()
         };
-        RequestMetrics::new(
-            self,
-            "service",
-            vec![
-                Label::new("router", router.to_string()),
-                Label::new("service", label),
-            ],
-        )
+        vec![
+            Label::new("router", router.to_string()),
+            Label::new("service", label),
+        ]
     }
 
     /// Whether `name` of `router` gets series of its own: it has them, or
@@ -304,6 +319,48 @@ impl RequestMetrics {
             self.failure.increment(1);
         }
         self.latency.record(elapsed.as_secs_f64());
+    }
+}
+
+/// Retries (a new attempt after a retryable response), requeues (a new
+/// attempt after a connection failure: the request was never written)
+/// and the attempts their budgets refused, of one scope.
+#[derive(Debug, Clone)]
+pub struct RetryMetrics {
+    pub retries: Counter,
+    pub budget_exhausted: Counter,
+    pub requeues: Counter,
+    pub requeue_budget_exhausted: Counter,
+}
+
+impl RetryMetrics {
+    fn new(metrics: &Metrics, scope: &'static str, labels: Vec<Label>) -> Self {
+        let names: [&'static str; 4] = match scope {
+            "router" => [
+                "linkerd_router_retries_total",
+                "linkerd_router_retry_budget_exhausted_total",
+                "linkerd_router_requeues_total",
+                "linkerd_router_requeue_budget_exhausted_total",
+            ],
+            _ => [
+                "linkerd_service_retries_total",
+                "linkerd_service_retry_budget_exhausted_total",
+                "linkerd_service_requeues_total",
+                "linkerd_service_requeue_budget_exhausted_total",
+            ],
+        };
+        let [
+            retries,
+            budget_exhausted,
+            requeues,
+            requeue_budget_exhausted,
+        ] = names.map(|name| metrics.counter(name, labels.clone()));
+        RetryMetrics {
+            retries,
+            budget_exhausted,
+            requeues,
+            requeue_budget_exhausted,
+        }
     }
 }
 

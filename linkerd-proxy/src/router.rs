@@ -6,30 +6,31 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{Either, Full};
 use l5d_dtab::Dtab;
 
-use crate::client::{Clients, PooledBody, RequestBody};
+use crate::classify::ResponseClass;
+use crate::client::{Clients, RequestBody};
 use crate::config::{InterpreterConfig, Protocol, RouterConfig, ServerConfig};
+use crate::deadline::{self, Malformed};
 use crate::error::ProxyError;
-use crate::headers::{self, Destination};
+use crate::headers::{self, L5D_SUCCESS_CLASS};
 use crate::identify::{self, Identifier};
 use crate::interpreter::Interpreter;
-use crate::metrics::{Metrics, RequestMetrics};
+use crate::metrics::{Metrics, RequestMetrics, RetryMetrics};
 use crate::overrides::{self, AddressOverrides};
+use crate::retry::BufferPool;
 
+mod attempts;
 pub mod handle;
 pub mod plan;
+pub mod policy;
+pub mod response;
 pub mod routes;
 
 use plan::Plan;
+pub use response::ResponseBody;
 use routes::{Route, RouteKey, Routes, Shared};
-
-/// What the proxy answers with: an upstream's streaming body or a body the
-/// proxy made itself (an error response).
-pub type ResponseBody = Either<PooledBody, Full<Bytes>>;
 
 /// What a server trusts its clients with.
 #[derive(Clone, Debug)]
@@ -58,10 +59,14 @@ pub struct Router {
     /// (the `default` interpreter already holds it).
     base_dtab: Dtab,
     binding_timeout: Duration,
-    total_timeout: Option<Duration>,
     shared: Arc<Shared>,
     routes: Routes,
     metrics: RequestMetrics,
+    retry_metrics: RetryMetrics,
+    /// Request bodies held for retries, for all of the router's requests.
+    buffers: Arc<BufferPool>,
+    /// Malformed `l5d-ctx-deadline` and `grpc-timeout` values, ignored.
+    bad_deadlines: [metrics::Counter; 2],
     errors: ErrorCounters,
 }
 
@@ -78,19 +83,38 @@ impl Router {
         };
         let shared = Arc::new(Shared::new(
             config.label.clone(),
+            config.protocol,
             interpreter,
             clients,
+            config.service.clone(),
             metrics.clone(),
             config.binding_timeout,
         ));
+        let label = || metrics::Label::new("router", config.label.clone());
+        let buffers = Arc::new(BufferPool::new(
+            config.retry_buffer_total_bytes,
+            metrics.gauge("linkerd_router_retry_buffer_bytes", vec![label()]),
+            metrics.counter("linkerd_router_retry_buffer_exhausted_total", vec![label()]),
+        ));
+        let bad_deadline = |header: &'static str| {
+            metrics.counter(
+                "linkerd_router_malformed_deadlines_total",
+                vec![label(), metrics::Label::new("header", header)],
+            )
+        };
         Router {
             protocol: config.protocol,
             identifier: Identifier::new(config.dst_prefix.clone(), config.identifiers.clone()),
             base_dtab,
             binding_timeout: config.binding_timeout,
-            total_timeout: config.service.total_timeout,
             routes: Routes::new(config.binding_cache),
             metrics: metrics.router(&config.label),
+            retry_metrics: metrics.router_retries(&config.label),
+            buffers,
+            bad_deadlines: [
+                bad_deadline("l5d-ctx-deadline"),
+                bad_deadline("grpc-timeout"),
+            ],
             errors: ErrorCounters::new(metrics, &config.label),
             shared,
         }
@@ -130,22 +154,43 @@ impl Router {
         let start = Instant::now();
         self.metrics.request();
         let (mut parts, body) = req.into_parts();
-        let (rsp, route) = match self.lookup(&mut parts, policy) {
-            Err(e) => (self.error_response(&e), None),
-            Ok(route) => {
-                route.metrics.request();
-                let rsp = match self.forward(&route, parts, body, start).await {
-                    Ok(rsp) => rsp.map(Either::Left),
-                    Err(e) => self.error_response(&e),
-                };
-                (rsp, Some(route))
+        let route = match self.lookup(&mut parts, policy) {
+            Ok(route) => route,
+            Err(e) => {
+                let rsp = self.error_response(&e);
+                self.metrics.response(false, start.elapsed());
+                return rsp;
             }
         };
-        let success = !rsp.status().is_server_error();
-        let elapsed = start.elapsed();
-        self.metrics.response(success, elapsed);
-        if let Some(route) = route {
-            route.metrics.response(success, elapsed);
+        route.metrics.request();
+        let mut malformed = Malformed::default();
+        let deadline = deadline::of_request(
+            &parts.headers,
+            !policy.clear_context,
+            route.policy.total_timeout,
+            start,
+            &mut malformed,
+        );
+        for (bad, counter) in [malformed.ctx_deadline, malformed.grpc_timeout]
+            .into_iter()
+            .zip(&self.bad_deadlines)
+        {
+            if bad {
+                counter.increment(1);
+            }
+        }
+        let (rsp, class) = match self.forward(&route, parts, body, start, deadline).await {
+            Ok(forwarded) => (forwarded.rsp, forwarded.class),
+            Err(e) => (
+                self.error_response(&e),
+                Some(ResponseClass::NonRetryableFailure),
+            ),
+        };
+        // A response whose class is in its trailers reports it itself.
+        if let Some(class) = class {
+            let elapsed = start.elapsed();
+            self.metrics.response(class.is_success(), elapsed);
+            route.metrics.response(class.is_success(), elapsed);
         }
         rsp
     }
@@ -153,7 +198,20 @@ impl Router {
     /// Counts a failure and makes the response the client sees.
     fn error_response(&self, e: &ProxyError) -> Response<ResponseBody> {
         self.errors.count(e);
-        e.to_response().map(Either::Right)
+        let mut rsp = e.to_response();
+        rsp.headers_mut().insert(
+            L5D_SUCCESS_CLASS,
+            ResponseClass::NonRetryableFailure.header_value(),
+        );
+        rsp.map(ResponseBody::Generated)
+    }
+
+    /// The `Via` entry this router appends.
+    fn via(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Http => "1.1 linkerd",
+            Protocol::H2 => "2.0 linkerd",
+        }
     }
 
     /// The first step: checks the request's context headers, names it and
@@ -195,63 +253,6 @@ impl Router {
             parts.uri = uri;
         }
         Ok(route)
-    }
-
-    /// The second step: waits for the route's plan, picks a bound id and an
-    /// endpoint, stamps Linkerd's headers and sends the request, within
-    /// the total timeout counted from `start`.
-    async fn forward(
-        &self,
-        route: &Route,
-        mut parts: http::request::Parts,
-        body: RequestBody,
-        start: Instant,
-    ) -> Result<Response<PooledBody>, ProxyError> {
-        let plan = self.current_plan(route).await?;
-        let node = match &*plan {
-            Plan::Ready(node) => node,
-            Plan::Pending => unreachable!("current_plan waits for a binding"),
-            Plan::Failed(message) => {
-                return Err(ProxyError::NoRoute {
-                    name: route.name.clone(),
-                    why: message.to_string(),
-                });
-            }
-            Plan::Unroutable(why) => {
-                return Err(ProxyError::NoRoute {
-                    name: route.name.clone(),
-                    why: why.to_string(),
-                });
-            }
-        };
-        let leaf = node.pick();
-        headers::stamp_request(
-            &mut parts.headers,
-            &Destination {
-                service: &route.name_header,
-                client: &leaf.id_header,
-                residual: leaf.residual_header.as_ref(),
-                ctx_dtab: route.ctx_dtab_header.as_ref(),
-                client_id: headers::client_id(parts.extensions.get()),
-            },
-            match self.protocol {
-                Protocol::Http => "1.1 linkerd",
-                Protocol::H2 => "2.0 linkerd",
-            },
-        );
-        let req = Request::from_parts(parts, body);
-        let call = leaf.balancer.dispatch(req, &route.name)?;
-        let mut rsp = match self.total_timeout {
-            None => call.await?,
-            Some(timeout) => tokio::time::timeout(timeout.saturating_sub(start.elapsed()), call)
-                .await
-                .map_err(|_| ProxyError::Timeout {
-                    name: route.name.clone(),
-                    timeout,
-                })??,
-        };
-        headers::stamp_response(rsp.headers_mut());
-        Ok(rsp)
     }
 
     /// The route for `name` under `local`, made on first use;

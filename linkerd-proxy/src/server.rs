@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Request;
-use http_body_util::Either;
 use l5d_runtime::listen::Listener;
 use l5d_runtime::serve::{self, HttpLimits, Tune};
 use l5d_runtime::tls::ALPN_H2;
@@ -71,7 +70,9 @@ impl Server {
             async move {
                 let rsp = match permit {
                     Ok(_permit) => router.route(req, &policy).await,
-                    Err(_) => ProxyError::Overloaded.to_response().map(Either::Right),
+                    Err(_) => ProxyError::Overloaded
+                        .to_response()
+                        .map(crate::router::ResponseBody::Generated),
                 };
                 Ok::<_, Infallible>(rsp)
             }

@@ -69,7 +69,11 @@ routers:
         }
     );
     assert_eq!(out_client.connect_timeout, Duration::from_millis(500));
-    assert_eq!(out.service.total_timeout, Some(Duration::from_secs(2)));
+    let any_name = l5d_dtab::Path::read("/svc/web").unwrap();
+    assert_eq!(
+        out.service.resolve(&any_name).total_timeout,
+        Some(Duration::from_secs(2))
+    );
     assert!(
         matches!(&out.interpreter, InterpreterConfig::Mesh { root, .. } if root.show() == "/internal")
     );

@@ -243,12 +243,19 @@ async fn a_dtab_update_moves_traffic_within_a_second() {
 async fn overrides_apply_on_trusting_servers_and_are_stripped_at_the_edge() {
     let mesh = Mesh::start().await;
     let client = http1();
+    // A deadline a minute away: context the edge must strip and a trusting
+    // server honours (a passed one would fail the request unsent).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let deadline = format!("{now} {}", now + 60_000_000_000);
     let with_override = |addr| {
         let mut req = request(addr, "world");
         req.headers_mut()
             .insert("l5d-dtab", "/host/world => /srv/world-v2".parse().unwrap());
         req.headers_mut()
-            .insert("l5d-ctx-deadline", "1 2".parse().unwrap());
+            .insert("l5d-ctx-deadline", deadline.parse().unwrap());
         req
     };
     let (status, served, headers) = get(&client, with_override(mesh.addr("trusting"))).await;

@@ -24,9 +24,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-use super::RequestBody;
+use super::SendFailure;
 use super::transport::{self, EndpointTls};
 use crate::error::{ProxyError, error_chain};
+use crate::retry::AttemptBody;
 
 /// How long a connection taken from the pool may take to become ready for
 /// its next request (hyper flips it once the previous exchange is done).
@@ -39,7 +40,7 @@ pub struct H1Pool {
     idle_timeout: Duration,
     max_idle: usize,
     tls: Option<Arc<EndpointTls>>,
-    idle: Mutex<Vec<(SendRequest<RequestBody>, Instant)>>,
+    idle: Mutex<Vec<(SendRequest<AttemptBody>, Instant)>>,
 }
 
 impl H1Pool {
@@ -61,15 +62,19 @@ impl H1Pool {
     }
 
     /// Sends `req` (origin-form, with a `Host`) on a pooled or new
-    /// connection.
+    /// connection. A request that was never written comes back with the
+    /// failure, for another endpoint.
     pub async fn send(
         self: &Arc<Self>,
-        mut req: Request<RequestBody>,
-    ) -> Result<Response<PooledBody>, ProxyError> {
+        mut req: Request<AttemptBody>,
+    ) -> Result<Response<PooledBody>, SendFailure> {
         loop {
             let (mut sender, reused) = match self.checkout().await {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                None => match self.connect().await {
+                    Ok(sender) => (sender, false),
+                    Err(error) => return Err(SendFailure::unsent(error, req)),
+                },
             };
             match sender.try_send_request(req).await {
                 Ok(rsp) => {
@@ -79,17 +84,18 @@ impl H1Pool {
                 Err(mut e) => match e.take_message() {
                     // Not written: the idle connection was closed under us.
                     Some(unsent) if reused => req = unsent,
-                    Some(_) => {
-                        return Err(ProxyError::Connect {
+                    Some(unsent) => {
+                        let error = ProxyError::Connect {
                             addr: self.addr.to_string(),
                             message: error_chain(e.error()),
-                        });
+                        };
+                        return Err(SendFailure::unsent(error, unsent));
                     }
                     None => {
-                        return Err(ProxyError::Upstream {
+                        return Err(SendFailure::sent(ProxyError::Upstream {
                             addr: self.addr.to_string(),
                             message: error_chain(e.error()),
-                        });
+                        }));
                     }
                 },
             }
@@ -98,7 +104,7 @@ impl H1Pool {
 
     /// The most recently used idle connection that is still open and
     /// becomes ready, if any.
-    async fn checkout(&self) -> Option<SendRequest<RequestBody>> {
+    async fn checkout(&self) -> Option<SendRequest<AttemptBody>> {
         loop {
             let (mut sender, since) = self.idle.lock().expect("not poisoned").pop()?;
             if sender.is_closed() || since.elapsed() > self.idle_timeout {
@@ -113,7 +119,7 @@ impl H1Pool {
         }
     }
 
-    fn checkin(&self, sender: SendRequest<RequestBody>) {
+    fn checkin(&self, sender: SendRequest<AttemptBody>) {
         if sender.is_closed() {
             return;
         }
@@ -123,7 +129,7 @@ impl H1Pool {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<RequestBody>, ProxyError> {
+    async fn connect(&self) -> Result<SendRequest<AttemptBody>, ProxyError> {
         let connect_error = |message: String| ProxyError::Connect {
             addr: self.addr.to_string(),
             message,
@@ -149,11 +155,11 @@ impl H1Pool {
 #[derive(Debug)]
 pub struct PooledBody {
     inner: Incoming,
-    checkin: Option<(SendRequest<RequestBody>, Arc<H1Pool>)>,
+    checkin: Option<(SendRequest<AttemptBody>, Arc<H1Pool>)>,
 }
 
 impl PooledBody {
-    fn pooled(inner: Incoming, sender: SendRequest<RequestBody>, pool: Arc<H1Pool>) -> Self {
+    fn pooled(inner: Incoming, sender: SendRequest<AttemptBody>, pool: Arc<H1Pool>) -> Self {
         PooledBody {
             inner,
             checkin: Some((sender, pool)),

@@ -10,9 +10,10 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::RequestBody;
+use super::SendFailure;
 use super::transport::{self, EndpointTls};
 use crate::error::{ProxyError, error_chain};
+use crate::retry::AttemptBody;
 
 /// Flow-control windows of the proxy's HTTP/2 connections (both sides).
 pub(crate) const STREAM_WINDOW: u32 = 1024 * 1024;
@@ -23,7 +24,7 @@ pub struct H2Connection {
     addr: SocketAddr,
     connect_timeout: Duration,
     tls: Option<Arc<EndpointTls>>,
-    current: Mutex<Option<SendRequest<RequestBody>>>,
+    current: Mutex<Option<SendRequest<AttemptBody>>>,
     /// Held while connecting, so one connect serves every waiting request.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -39,21 +40,39 @@ impl H2Connection {
         }
     }
 
-    pub async fn send(&self, req: Request<RequestBody>) -> Result<Response<Incoming>, ProxyError> {
-        let mut sender = self.sender().await?;
-        sender.ready().await.map_err(|e| self.upstream(&e))?;
+    /// Sends `req` on the endpoint's connection. A request that was never
+    /// written (no connection, the connection closed first, the stream
+    /// refused) comes back with the failure, for another endpoint.
+    pub async fn send(&self, req: Request<AttemptBody>) -> Result<Response<Incoming>, SendFailure> {
+        let mut sender = match self.sender().await {
+            Ok(sender) => sender,
+            Err(error) => return Err(SendFailure::unsent(error, req)),
+        };
+        if let Err(e) = sender.ready().await {
+            return Err(SendFailure::unsent(self.connect_failure(&e), req));
+        }
         sender
-            .send_request(req)
+            .try_send_request(req)
             .await
-            .map_err(|e| self.upstream(&e))
+            .map_err(|mut e| match e.take_message() {
+                Some(unsent) => SendFailure::unsent(self.connect_failure(e.error()), unsent),
+                None => SendFailure::sent(self.upstream(e.error())),
+            })
     }
 
-    fn live(&self) -> Option<SendRequest<RequestBody>> {
+    fn connect_failure(&self, e: &hyper::Error) -> ProxyError {
+        ProxyError::Connect {
+            addr: self.addr.to_string(),
+            message: error_chain(e),
+        }
+    }
+
+    fn live(&self) -> Option<SendRequest<AttemptBody>> {
         let current = self.current.lock().expect("not poisoned");
         current.as_ref().filter(|s| !s.is_closed()).cloned()
     }
 
-    async fn sender(&self) -> Result<SendRequest<RequestBody>, ProxyError> {
+    async fn sender(&self) -> Result<SendRequest<AttemptBody>, ProxyError> {
         if let Some(s) = self.live() {
             return Ok(s);
         }
@@ -66,7 +85,7 @@ impl H2Connection {
         Ok(sender)
     }
 
-    async fn connect(&self) -> Result<SendRequest<RequestBody>, ProxyError> {
+    async fn connect(&self) -> Result<SendRequest<AttemptBody>, ProxyError> {
         let connect_error = |message: String| ProxyError::Connect {
             addr: self.addr.to_string(),
             message,

@@ -1,8 +1,7 @@
-//! `client` and `service`: how a router talks to endpoints (balancer,
-//! connection pool, connect timeout, TLS), for every bound id
+//! `client`: how a router talks to endpoints (balancer, connection pool,
+//! connect and attempt timeouts, requeues, TLS), for every bound id
 //! (`io.l5d.global`) or by prefix of the id (`io.l5d.static`, see
-//! `prefix.rs`), and the policies of a logical name (total timeout;
-//! `io.l5d.global` only).
+//! `prefix.rs`).
 
 use std::time::Duration;
 
@@ -11,7 +10,8 @@ use l5d_runtime::tls::ClientTlsConfig;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::prefix::{Entry, PrefixPattern, Static};
+use super::prefix::{PrefixPattern, Static};
+use super::retries::{BudgetConfig, parse_budget};
 use super::tls::client_tls;
 
 /// The balancer over one bound id's endpoints.
@@ -39,6 +39,8 @@ pub struct ClientParams {
     pub pool: Option<PoolConfig>,
     /// `commonName` may hold `{name}` captures of the entry's prefix.
     pub tls: Option<ClientTlsConfig>,
+    pub request_attempt_timeout: Option<Duration>,
+    pub requeue_budget: Option<BudgetConfig>,
 }
 
 /// `hostConnectionPool`.
@@ -59,6 +61,12 @@ pub struct ClientConfig {
     /// this long.
     pub connect_timeout: Duration,
     pub pool: PoolConfig,
+    /// One attempt (one endpoint's answer, up to its response head) may
+    /// take this long; a retry may follow within the total timeout.
+    pub request_attempt_timeout: Option<Duration>,
+    /// Connection failures (the request was never written) are retried on
+    /// another endpoint within this budget.
+    pub requeue_budget: BudgetConfig,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +80,8 @@ impl Default for ClientConfig {
                 idle_timeout: Duration::from_millis(pool_idle_ms()),
                 max_idle: pool_max_idle(),
             },
+            request_attempt_timeout: None,
+            requeue_budget: BudgetConfig::default(),
         }
     }
 }
@@ -87,6 +97,12 @@ impl ClientConfig {
         }
         if let Some(pool) = params.pool {
             self.pool = pool;
+        }
+        if params.request_attempt_timeout.is_some() {
+            self.request_attempt_timeout = params.request_attempt_timeout;
+        }
+        if let Some(b) = params.requeue_budget {
+            self.requeue_budget = b;
         }
     }
 }
@@ -132,14 +148,6 @@ pub struct TlsForId<'a> {
     pub common_name: Option<String>,
 }
 
-/// `service`: policies for a logical name.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ServiceConfig {
-    /// The whole request, from routing to the response head, may take
-    /// this long (503 afterwards).
-    pub total_timeout: Option<Duration>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ClientKeys {
@@ -151,6 +159,8 @@ struct ClientKeys {
     host_connection_pool: Option<PoolKeys>,
     #[serde(default)]
     tls: Option<Value>,
+    request_attempt_timeout_ms: Option<u64>,
+    requeue_budget: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -173,12 +183,6 @@ struct BalancerKeys {
     _enable_probation: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StaticKeys {
-    configs: Vec<Value>,
-}
-
 fn pool_idle_ms() -> u64 {
     60_000
 }
@@ -192,54 +196,7 @@ fn decay_ms() -> u64 {
 /// Reads the `client` section at `field`: `io.l5d.global` (the default)
 /// or `io.l5d.static` with `configs: [{prefix, ...}]`.
 pub(super) fn parse_client(value: Value, field: &str) -> Result<ClientConfigs, ConfigError> {
-    let mut value = value;
-    let kind = match value.as_object_mut().and_then(|o| o.remove("kind")) {
-        None => "io.l5d.global".to_string(),
-        Some(Value::String(kind)) => kind,
-        Some(_) => {
-            return Err(ConfigError::new(
-                format!("{field}.kind"),
-                "expected a string",
-            ));
-        }
-    };
-    match kind.as_str() {
-        "io.l5d.global" => {
-            let params = parse_params(value, field, &PrefixPattern::root())?;
-            Ok(Static::global(params, field.to_string()))
-        }
-        "io.l5d.static" => {
-            let keys: StaticKeys = typed(value, field)?;
-            let mut entries = Vec::with_capacity(keys.configs.len());
-            for (i, mut item) in keys.configs.into_iter().enumerate() {
-                let at = format!("{field}.configs[{i}]");
-                let prefix = match item.as_object_mut().and_then(|o| o.remove("prefix")) {
-                    Some(Value::String(p)) => PrefixPattern::parse(&p)
-                        .map_err(|e| ConfigError::new(format!("{at}.prefix"), e))?,
-                    Some(_) => {
-                        return Err(ConfigError::new(
-                            format!("{at}.prefix"),
-                            "expected a string",
-                        ));
-                    }
-                    None => return Err(ConfigError::missing(format!("{at}.prefix"))),
-                };
-                let value = parse_params(item, &at, &prefix)?;
-                entries.push(Entry {
-                    prefix,
-                    value,
-                    field: at,
-                });
-            }
-            Ok(Static::new(entries))
-        }
-        other => Err(ConfigError::unsupported_kind(
-            field,
-            "client",
-            other,
-            "supported: io.l5d.global, io.l5d.static",
-        )),
-    }
+    Static::parse(value, field, "client", parse_params)
 }
 
 /// One client block (global, or a static entry under `prefix`).
@@ -258,6 +215,15 @@ fn parse_params(
         format!("{field}.connectTimeoutMs"),
         "must be greater than 0",
     )?;
+    check(
+        k.request_attempt_timeout_ms != Some(0),
+        format!("{field}.requestAttemptTimeoutMs"),
+        "must be greater than 0",
+    )?;
+    let requeue_budget = k
+        .requeue_budget
+        .map(|v| parse_budget(v, &format!("{field}.requeueBudget")))
+        .transpose()?;
     let tls = match k.tls {
         None | Some(Value::Null) => None,
         Some(v) => {
@@ -284,6 +250,8 @@ fn parse_params(
             max_idle: p.max_idle,
         }),
         tls,
+        request_attempt_timeout: k.request_attempt_timeout_ms.map(Duration::from_millis),
+        requeue_budget,
     })
 }
 
@@ -305,39 +273,4 @@ fn parse_balancer(v: Value, f: &str) -> Result<BalancerKind, ConfigError> {
             format!("unknown balancer {kind:?}; expected ewma, p2c or roundRobin"),
         )),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ServiceKeys {
-    total_timeout_ms: Option<u64>,
-}
-
-/// Reads the `service` section at `field`.
-pub(super) fn parse_service(value: Value, field: &str) -> Result<ServiceConfig, ConfigError> {
-    let k: ServiceKeys = typed(global(value, field, "service")?, field)?;
-    check(
-        k.total_timeout_ms != Some(0),
-        format!("{field}.totalTimeoutMs"),
-        "must be greater than 0",
-    )?;
-    Ok(ServiceConfig {
-        total_timeout: k.total_timeout_ms.map(Duration::from_millis),
-    })
-}
-
-/// The section at `field` without its optional `kind`, which may only be
-/// Linkerd's `io.l5d.global` (per-prefix `service` configs are not
-/// supported yet; `prefix.rs` has what they need).
-fn global(mut value: Value, field: &str, what: &str) -> Result<Value, ConfigError> {
-    if let Some(obj) = value.as_object_mut()
-        && let Some(kind) = obj.remove("kind")
-        && kind.as_str() != Some("io.l5d.global")
-    {
-        return Err(ConfigError::new(
-            format!("{field}.kind"),
-            format!("{what} kind {kind} is not supported; supported: io.l5d.global"),
-        ));
-    }
-    Ok(value)
 }

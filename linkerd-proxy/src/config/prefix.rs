@@ -15,6 +15,16 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use l5d_dtab::Path;
+use l5d_runtime::config::{ConfigError, typed};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `io.l5d.static`'s one key besides `kind`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaticKeys {
+    configs: Vec<Value>,
+}
 
 /// A parsed `prefix`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -276,6 +286,65 @@ impl<T> Static<T> {
     /// `io.l5d.static`: the entries, in the order they override.
     pub fn new(entries: Vec<Entry<T>>) -> Self {
         Static { entries }
+    }
+
+    /// Reads a `client` or `service` section (`what`) at `field`:
+    /// `io.l5d.global` (the default kind; `parse` reads the section under
+    /// the root prefix) or `io.l5d.static` with `configs: [{prefix, ...}]`
+    /// (`parse` reads each entry without its `prefix`).
+    pub fn parse(
+        mut value: Value,
+        field: &str,
+        what: &str,
+        parse: impl Fn(Value, &str, &PrefixPattern) -> Result<T, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let kind = match value.as_object_mut().and_then(|o| o.remove("kind")) {
+            None => "io.l5d.global".to_string(),
+            Some(Value::String(kind)) => kind,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{field}.kind"),
+                    "expected a string",
+                ));
+            }
+        };
+        match kind.as_str() {
+            "io.l5d.global" => {
+                let value = parse(value, field, &PrefixPattern::root())?;
+                Ok(Static::global(value, field.to_string()))
+            }
+            "io.l5d.static" => {
+                let keys: StaticKeys = typed(value, field)?;
+                let mut entries = Vec::with_capacity(keys.configs.len());
+                for (i, mut item) in keys.configs.into_iter().enumerate() {
+                    let at = format!("{field}.configs[{i}]");
+                    let prefix = match item.as_object_mut().and_then(|o| o.remove("prefix")) {
+                        Some(Value::String(p)) => PrefixPattern::parse(&p)
+                            .map_err(|e| ConfigError::new(format!("{at}.prefix"), e))?,
+                        Some(_) => {
+                            return Err(ConfigError::new(
+                                format!("{at}.prefix"),
+                                "expected a string",
+                            ));
+                        }
+                        None => return Err(ConfigError::missing(format!("{at}.prefix"))),
+                    };
+                    let value = parse(item, &at, &prefix)?;
+                    entries.push(Entry {
+                        prefix,
+                        value,
+                        field: at,
+                    });
+                }
+                Ok(Static::new(entries))
+            }
+            other => Err(ConfigError::unsupported_kind(
+                field,
+                what,
+                other,
+                "supported: io.l5d.global, io.l5d.static",
+            )),
+        }
     }
 
     pub fn entries(&self) -> &[Entry<T>] {

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::binding_cache::{BindingCacheConfig, parse_binding_cache};
-use super::client::{ClientConfigs, ServiceConfig, parse_client, parse_service};
+use super::client::{ClientConfigs, parse_client};
 use super::identifier::{self, IdentifierConfig};
 use super::interpreter::{InterpreterConfig, parse_interpreter};
 use super::protocol::Protocol;
+use super::service::{ServiceConfigs, parse_service};
 use super::tls;
 use crate::overrides::AddressOverrides;
 
@@ -37,7 +38,10 @@ pub struct RouterConfig {
     /// The routes kept (`bindingCache`).
     pub binding_cache: BindingCacheConfig,
     pub client: ClientConfigs,
-    pub service: ServiceConfig,
+    pub service: ServiceConfigs,
+    /// Request bodies held for retries, summed over the router's requests
+    /// in flight, at most; beyond it requests are streamed, not retried.
+    pub retry_buffer_total_bytes: usize,
     /// HTTP/1.1: the largest request head (request line and headers).
     pub max_head_bytes: usize,
 }
@@ -105,6 +109,8 @@ struct RouterKeys {
     max_headers_kb: usize,
     #[serde(default = "max_initial_line_kb", rename = "maxInitialLineKB")]
     max_initial_line_kb: usize,
+    #[serde(default = "retry_buffer_total_bytes")]
+    retry_buffer_total_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +146,9 @@ fn max_headers_kb() -> usize {
 }
 fn max_initial_line_kb() -> usize {
     4
+}
+fn retry_buffer_total_bytes() -> usize {
+    32 * 1024 * 1024
 }
 /// The defaults of the shared server keys on a router's servers. Their
 /// clients are the applications of a node, or other nodes' proxies
@@ -242,7 +251,9 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
     let at = |key: &str| format!("{field}.{key}");
     let interpreter = or_default(raw.interpreter, &at("interpreter"), parse_interpreter)?;
     let client = or_default(raw.client, &at("client"), parse_client)?;
-    let service = or_default(raw.service, &at("service"), parse_service)?;
+    let service = or_default(raw.service, &at("service"), |v, f| {
+        parse_service(v, f, protocol)
+    })?;
     let binding_cache = or_default(raw.binding_cache, &at("bindingCache"), parse_binding_cache)?;
     check(
         raw.binding_timeout_ms != 0,
@@ -261,6 +272,7 @@ fn parse_router(value: Value, field: &str) -> Result<RouterConfig, ConfigError> 
         binding_cache,
         client,
         service,
+        retry_buffer_total_bytes: raw.retry_buffer_total_bytes,
         max_head_bytes: (raw.max_headers_kb + raw.max_initial_line_kb) * 1024,
     })
 }

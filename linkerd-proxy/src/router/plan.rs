@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 use l5d_dtab::{Bound, NameTree, Path, Weighted, union_shares};
 
-use crate::balance::Balancer;
+use super::policy::IdClient;
 use crate::headers;
 
 /// What a logical name currently routes to.
@@ -37,7 +37,8 @@ pub struct RoutableTree(NameTree<Leaf>);
 pub struct Leaf {
     pub id: Path,
     pub residual: Path,
-    pub balancer: Arc<Balancer>,
+    /// The id's balancer and attempt policies.
+    pub client: Arc<IdClient>,
     /// `l5d-dst-client` and `l5d-dst-residual`, made once.
     pub id_header: HeaderValue,
     pub residual_header: Option<HeaderValue>,
@@ -47,7 +48,7 @@ impl Plan {
     /// Converts a bound tree, asking `balancer` for each id's balancer.
     pub fn from_tree(
         tree: &NameTree<Bound>,
-        balancer: &mut impl FnMut(&Path) -> Arc<Balancer>,
+        balancer: &mut impl FnMut(&Path) -> Arc<IdClient>,
     ) -> Plan {
         match prune(tree, balancer) {
             Ok(tree) => Plan::Ready(RoutableTree(tree)),
@@ -69,7 +70,7 @@ impl RoutableTree {
     pub fn pick(&self) -> &Leaf {
         self.0
             .pick(&mut fastrand::f64, &|leaf: &Leaf| {
-                leaf.balancer.has_endpoints()
+                leaf.client.balancer.has_endpoints()
             })
             .expect("every node of a routable tree leads to a leaf")
     }
@@ -77,13 +78,13 @@ impl RoutableTree {
 
 fn prune(
     tree: &NameTree<Bound>,
-    balancer: &mut impl FnMut(&Path) -> Arc<Balancer>,
+    balancer: &mut impl FnMut(&Path) -> Arc<IdClient>,
 ) -> Result<NameTree<Leaf>, &'static str> {
     match tree {
         NameTree::Leaf(bound) => Ok(NameTree::Leaf(Leaf {
             id: bound.id.clone(),
             residual: bound.residual.clone(),
-            balancer: balancer(&bound.id),
+            client: balancer(&bound.id),
             id_header: headers::path_value(&bound.id),
             residual_header: (!bound.residual.is_empty())
                 .then(|| headers::path_value(&bound.residual)),
@@ -132,10 +133,12 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
+    use crate::balance::Balancer;
     use crate::client::Connector;
     use crate::config::{ClientConfig, Protocol};
     use crate::interpreter::Resolution;
     use crate::metrics::Metrics;
+    use crate::retry::RetryBudget;
 
     /// The plan of `tree`, ids under `/empty` without endpoints, and the ids
     /// it made balancers for.
@@ -154,14 +157,15 @@ mod tests {
                 vec![Endpoint::new("127.0.0.1:1".parse().unwrap())]
             };
             let (_, replicas) = watch::channel(Resolution::now(Addr::bound(endpoints)));
-            Arc::new(Balancer::new(
+            let balancer = Balancer::new(
                 id.clone(),
                 replicas,
                 config.load_balancer,
                 connector.clone(),
                 Metrics::new(),
                 "test",
-            ))
+            );
+            IdClient::new(balancer, None, RetryBudget::new(&config.requeue_budget))
         });
         (plan, made)
     }

@@ -29,12 +29,14 @@ use l5d_runtime::watch_cache::{CacheLimits, Lru, WatchCache, Watched};
 use tokio::sync::{oneshot, watch};
 
 use super::plan::Plan;
+use super::policy::{IdClient, Policy};
 use crate::balance::Balancer;
 use crate::client::Clients;
-use crate::config::BindingCacheConfig;
+use crate::config::{BindingCacheConfig, Protocol, ServiceConfigs};
 use crate::headers;
 use crate::interpreter::{BindState, Interpreter};
 use crate::metrics::{Metrics, RequestMetrics};
+use crate::retry::RetryBudget;
 
 #[cfg(test)]
 mod tests;
@@ -43,48 +45,63 @@ mod tests;
 #[derive(Debug)]
 pub struct Shared {
     pub label: String,
+    pub protocol: Protocol,
     pub interpreter: Arc<dyn Interpreter>,
-    /// Each bound id's balancer kind and endpoint connector.
+    /// Each bound id's balancer kind, endpoint connector and attempt
+    /// policies.
     pub clients: Clients,
+    /// Each logical name's policies.
+    pub services: ServiceConfigs,
     pub metrics: Metrics,
     /// How long a new plan waits for its ids' first address sets before it
     /// replaces the previous plan anyway.
     pub resolve_timeout: Duration,
-    pub balancers: Mutex<HashMap<Path, Arc<Balancer>>>,
+    pub balancers: Mutex<HashMap<Path, Arc<IdClient>>>,
 }
 
 impl Shared {
     pub fn new(
         label: String,
+        protocol: Protocol,
         interpreter: Arc<dyn Interpreter>,
         clients: Clients,
+        services: ServiceConfigs,
         metrics: Metrics,
         resolve_timeout: Duration,
     ) -> Self {
         Shared {
             label,
+            protocol,
             interpreter,
             clients,
+            services,
             metrics,
             resolve_timeout,
             balancers: Mutex::new(HashMap::new()),
         }
     }
 
-    fn balancer(&self, id: &Path) -> Arc<Balancer> {
+    /// The client of `id`: its balancer and attempt policies, made on
+    /// first use and shared by every plan that routes to it.
+    fn balancer(&self, id: &Path) -> Arc<IdClient> {
         let mut balancers = self.balancers.lock().expect("not poisoned");
         if let Some(b) = balancers.get(id) {
             return b.clone();
         }
-        let (kind, connector) = self.clients.for_id(id);
-        let b = Arc::new(Balancer::new(
+        let (kind, connector, config) = self.clients.for_id(id);
+        let balancer = Balancer::new(
             id.clone(),
             self.interpreter.resolve(id),
             kind,
             connector,
             self.metrics.clone(),
             &self.label,
-        ));
+        );
+        let b = IdClient::new(
+            balancer,
+            config.request_attempt_timeout,
+            RetryBudget::new(&config.requeue_budget),
+        );
         balancers.insert(id.clone(), b.clone());
         b
     }
@@ -102,7 +119,7 @@ impl Shared {
             // plans get theirs under this lock, so none is handed out
             // meanwhile.
             let mut balancers = self.balancers.lock().expect("not poisoned");
-            let unused = |b: &Arc<Balancer>| Arc::strong_count(b) == 1;
+            let unused = |b: &Arc<IdClient>| Arc::strong_count(b) == 1;
             match ids {
                 None => balancers.retain(|id, b| {
                     if unused(b) {
@@ -150,6 +167,8 @@ pub struct Route {
     pub ctx_dtab_header: Option<HeaderValue>,
     pub plan: watch::Receiver<Arc<Plan>>,
     pub metrics: RequestMetrics,
+    /// The name's `service` policies.
+    pub policy: Arc<Policy>,
     /// Dropped with the route, which tells its task to stop and release
     /// what the route held (see [`run`]).
     _stop: oneshot::Sender<()>,
@@ -213,8 +232,14 @@ impl Routes {
                 name: key.name.clone(),
             };
             tokio::spawn(run(shared.clone(), held, bind, plan_tx, stop_rx));
+            let policy = Policy::new(
+                shared.services.resolve(&key.name),
+                shared.protocol,
+                shared.metrics.service_retries(&shared.label, &key.name),
+            );
             Arc::new(Route {
                 metrics: shared.metrics.service(&shared.label, &key.name),
+                policy: Arc::new(policy),
                 name: key.name.clone(),
                 name_header: headers::path_value(&key.name),
                 ctx_dtab_header: local.as_ref().and_then(headers::dtab_value),
@@ -322,7 +347,7 @@ async fn follow(
 
 async fn wait_for_addresses(plan: &Plan, timeout: Duration) {
     let waits = plan.leaves().into_iter().map(|leaf| {
-        let mut rx = leaf.balancer.replicas();
+        let mut rx = leaf.client.balancer.replicas();
         async move {
             let _ = rx
                 .wait_for(|s| !matches!(s.addr, l5d_dtab::Addr::Pending))

@@ -8,7 +8,7 @@ use l5d_dtab::{Dtab, Path};
 
 use super::*;
 use crate::client::Clients;
-use crate::config::{ClientConfigs, Protocol};
+use crate::config::ClientConfigs;
 use crate::interpreter::fixed::FixedInterpreter;
 
 /// Longer than a tick of the cache's clock (a thousandth of the TTL).
@@ -39,8 +39,10 @@ impl Fixture {
         let metrics = Metrics::new();
         let shared = Arc::new(Shared::new(
             "test".into(),
+            Protocol::Http,
             fixed.clone(),
             clients(&metrics),
+            ServiceConfigs::default(),
             metrics,
             Duration::from_millis(100),
         ));
