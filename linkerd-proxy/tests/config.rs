@@ -413,6 +413,106 @@ fn bad_configurations_name_the_field() {
             "routers[0].bindingCache.trees",
             "unknown field",
         ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {budget: {percentCanRetry: 1001}}}}]",
+            "routers[0].service.retries.budget.percentCanRetry",
+            "0.0 to 1000.0",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {budget: {percentCanRetry: -0.5}}}}]",
+            "routers[0].service.retries.budget.percentCanRetry",
+            "0.0 to 1000.0",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {budget: {minRetriesPerSec: -1}}}}]",
+            "routers[0].service.retries.budget.minRetriesPerSec",
+            "",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {budget: {ttlSecs: 0}}}}]",
+            "routers[0].service.retries.budget.ttlSecs",
+            "1 to 60",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {backoff: {kind: jittered, minMs: 50, maxMs: 10}}}}]",
+            "routers[0].service.retries.backoff.maxMs",
+            "at least minMs",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {backoff: {kind: exponential}}}}]",
+            "routers[0].service.retries.backoff.kind",
+            "constant, jittered",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retries: {tries: 3}}}]",
+            "routers[0].service.retries.tries",
+            "unknown field",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {responseClassifier: {kind: io.l5d.h2.retryableRead5XX}}}]",
+            "routers[0].service.responseClassifier.kind",
+            "io.l5d.http.retryableRead5XX",
+        ),
+        (
+            "routers: [{protocol: h2, servers: [{}], service: {responseClassifier: {kind: io.l5d.http.nonRetryable5XX}}}]",
+            "routers[0].service.responseClassifier.kind",
+            "io.l5d.h2.nonRetryable5XX",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {responseClassifier: {kind: io.l5d.h2.grpc.default}}}]",
+            "routers[0].service.responseClassifier.kind",
+            "gRPC classifiers are for h2 routers",
+        ),
+        (
+            "routers: [{protocol: h2, servers: [{}], service: {responseClassifier: {kind: io.l5d.h2.grpc.retryableStatusCodes}}}]",
+            "routers[0].service.responseClassifier.retryableStatusCodes",
+            "missing",
+        ),
+        (
+            "routers: [{protocol: h2, servers: [{}], service: {responseClassifier: {kind: io.l5d.h2.grpc.retryableStatusCodes, retryableStatusCodes: [0]}}}]",
+            "routers[0].service.responseClassifier.retryableStatusCodes[0]",
+            "1 to 16",
+        ),
+        (
+            "routers: [{protocol: h2, servers: [{}], service: {responseClassifier: {kind: io.l5d.h2.grpc.sometimes}}}]",
+            "routers[0].service.responseClassifier.kind",
+            "io.l5d.h2.grpc.compliant",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {responseClassifier: {kind: io.l5d.http.allSuccessful, codes: [1]}}}]",
+            "routers[0].service.responseClassifier.codes",
+            "unknown field",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {retryBufferSize: {requestBytes: 100000000}}}]",
+            "routers[0].service.retryBufferSize.requestBytes",
+            "16 MiB",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {kind: io.l5d.static, configs: [{totalTimeoutMs: 5}]}}]",
+            "routers[0].service.configs[0].prefix",
+            "missing",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {kind: io.l5d.static, configs: [{prefix: /svc, totalTimeoutMs: 0}]}}]",
+            "routers[0].service.configs[0].totalTimeoutMs",
+            "greater than 0",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], service: {kind: io.l5d.perName}}]",
+            "routers[0].service.kind",
+            "io.l5d.static",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {requestAttemptTimeoutMs: 0}}]",
+            "routers[0].client.requestAttemptTimeoutMs",
+            "greater than 0",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], client: {requeueBudget: {percentCanRetry: 2000}}}]",
+            "routers[0].client.requeueBudget.percentCanRetry",
+            "0.0 to 1000.0",
+        ),
     ];
     for (text, field, fragment) in cases {
         let err = ProxyConfig::from_yaml(text).expect_err(text);
@@ -473,8 +573,29 @@ fn the_reference_documents_every_field() {
         "routers[].client.connectTimeoutMs",
         "routers[].client.hostConnectionPool.idleTimeMs",
         "routers[].client.hostConnectionPool.maxIdle",
+        "routers[].client.requestAttemptTimeoutMs",
+        "routers[].client.requeueBudget",
+        "routers[].client.requeueBudget.minRetriesPerSec",
+        "routers[].client.requeueBudget.percentCanRetry",
+        "routers[].client.requeueBudget.ttlSecs",
         "routers[].service.kind",
+        "routers[].service.configs",
+        "routers[].service.configs[].prefix",
         "routers[].service.totalTimeoutMs",
+        "routers[].service.responseClassifier.kind",
+        "routers[].service.responseClassifier.retryableStatusCodes",
+        "routers[].service.responseClassifier.successStatusCodes",
+        "routers[].service.retries.budget.minRetriesPerSec",
+        "routers[].service.retries.budget.percentCanRetry",
+        "routers[].service.retries.budget.ttlSecs",
+        "routers[].service.retries.backoff.kind",
+        "routers[].service.retries.backoff.ms",
+        "routers[].service.retries.backoff.minMs",
+        "routers[].service.retries.backoff.maxMs",
+        "routers[].service.retryBufferSize.requestBytes",
+        "routers[].service.retryBufferSize.responseBytes",
+        "routers[].service.classificationTimeoutMs",
+        "routers[].retryBufferTotalBytes",
     ];
     let shared: Vec<String> = ServerSettings::KEYS
         .iter()
@@ -498,4 +619,56 @@ fn the_reference_documents_every_field() {
     ] {
         assert!(doc.contains(&format!("`{kind}`")), "no entry for {kind}");
     }
+}
+
+/// `io.l5d.static` service configs: every entry whose prefix matches the
+/// logical name applies in order, later ones overriding the keys they set.
+#[test]
+fn static_service_configs_merge_by_prefix() {
+    use linkerd_proxy::config::{ClassifierConfig, RetryBackoff, RetryableMethods};
+    let config = ProxyConfig::from_yaml(
+        r#"
+routers:
+- protocol: http
+  servers: [{}]
+  service:
+    kind: io.l5d.static
+    configs:
+    - prefix: /svc
+      totalTimeoutMs: 1000
+      responseClassifier: {kind: io.l5d.http.retryableRead5XX}
+    - prefix: "/svc/{name}-batch"
+      totalTimeoutMs: 60000
+      retries: {backoff: {kind: constant, ms: 100}}
+    - prefix: /svc/*/v2
+      responseClassifier: {kind: io.l5d.http.retryableIdempotent5XX}
+"#,
+    )
+    .unwrap();
+    let service = &config.routers[0].service;
+    let of = |name: &str| service.resolve(&l5d_dtab::Path::read(name).unwrap());
+    let web = of("/svc/web");
+    assert_eq!(web.total_timeout, Some(Duration::from_secs(1)));
+    assert_eq!(
+        web.classifier,
+        ClassifierConfig::Status(RetryableMethods::Read)
+    );
+    assert_eq!(web.backoff, RetryBackoff::Constant(Duration::ZERO));
+    let batch = of("/svc/nightly-batch");
+    assert_eq!(batch.total_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(
+        batch.classifier,
+        ClassifierConfig::Status(RetryableMethods::Read)
+    );
+    assert_eq!(
+        batch.backoff,
+        RetryBackoff::Constant(Duration::from_millis(100))
+    );
+    let v2 = of("/svc/web/v2");
+    assert_eq!(v2.total_timeout, Some(Duration::from_secs(1)));
+    assert_eq!(
+        v2.classifier,
+        ClassifierConfig::Status(RetryableMethods::Idempotent)
+    );
+    assert_eq!(of("/other").total_timeout, None);
 }

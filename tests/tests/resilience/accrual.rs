@@ -1,0 +1,2 @@
+//! Failure accrual (with the balancer of issue 13): written once the
+//! balancer lands.
