@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,7 +26,8 @@ const DTAB: &str = "/svc => /#/io.l5d.fs;\n";
 /// namerd, some `l5d-demo http` backends (each with its request log on),
 /// and a proxy whose routers the test configures.
 pub(crate) struct Setup {
-    dir: tempfile::TempDir,
+    /// namerd's database and the fs namer's directory, removed on drop.
+    _dir: tempfile::TempDir,
     namerd: Namerd,
     pub(crate) proxy: Proxy,
     pub(crate) backends: Vec<Demo>,
@@ -53,15 +53,11 @@ impl Setup {
         namerd.create_dtab(dir.path(), "internal", DTAB).await;
         let proxy = Proxy::start(&proxy_config(&namerd.mesh, routers)).await;
         Setup {
-            dir,
+            _dir: dir,
             namerd,
             proxy,
             backends: demos,
         }
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Every backend's request log, emptied.
