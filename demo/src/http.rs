@@ -6,38 +6,112 @@
 //! `x-served-by: NAME`, and with what the backend received, so that tests
 //! can see what a proxy forwarded: each `l5d-*` request header comes back as
 //! `x-echo-l5d-*`, the Host (or HTTP/2 `:authority`) as `x-echo-host`, the
-//! path and query as `x-echo-path`. `/delay?ms=N` (any method) sets the
-//! delay before every later answer and replies `delay=N`.
+//! path and query as `x-echo-path`. A gRPC request (POST with
+//! `content-type: application/grpc...`), whatever its method, gets a valid
+//! gRPC answer instead: `content-type: application/grpc`, one empty message
+//! (5 zero bytes), trailers `grpc-status: 0`.
+//!
+//! # Control endpoints
+//!
+//! Three paths (any method, parameters in the query) change the backend at
+//! run time. They are never delayed, faulted or logged.
+//!
+//! - `/delay?ms=N` sets the delay before every later answer; replies
+//!   `delay=N`.
+//! - `/fault?...` sets the fault for every later request and replies with
+//!   the fault in force as one line, `fault status=503 fraction=0.2` (its
+//!   words joined with `&` are a query that sets it again), or
+//!   `fault none`. `/fault` alone or `/fault?clear` clears it. A bad
+//!   parameter is a 400 naming it and what was expected, and leaves the
+//!   fault in force. Parameters (see [`crate::fault`]):
+//!   - `status=N` (200..=599): answer N with `x-fault: status` and the body
+//!     `l5d-demo NAME: fault status=N`.
+//!   - `reset=before_head`: answer nothing. HTTP/1.1: not a byte, then the
+//!     connection closes with a TCP RST (`SO_LINGER` 0). HTTP/2: the stream
+//!     is reset with `RST_STREAM` `INTERNAL_ERROR` (hyper's reset for a
+//!     failed service); the connection goes on.
+//!   - `reset=after_head`: the head (`status`, or 200, with
+//!     `x-fault: reset_after_head`) and one line of body, then, 100 ms
+//!     later, the body fails. HTTP/1.1: the body is chunked and the
+//!     connection closes before the last chunk. HTTP/2: `RST_STREAM`
+//!     `INTERNAL_ERROR` after the DATA frame.
+//!   - `delay_ms=N`: wait N ms more before answering (`x-fault: delay` when
+//!     nothing else changes the answer).
+//!   - `grpc_status=N` (0..=16), for gRPC requests: 200 with
+//!     `content-type: application/grpc`, `x-fault: grpc_status`, no
+//!     message, and `grpc-status: N`, `grpc-message: fault`; in trailers
+//!     (`grpc_in=trailers`, the default) or Trailers-Only, in the head with
+//!     the end of the stream (`grpc_in=headers`). Other requests are not
+//!     selected by a fault that sets only this.
+//!   - `fraction=F` (0..=1, default 1): which selected requests are hit,
+//!     counting from 0 when the fault is set: request i iff
+//!     floor((i+1)F) > floor(iF), so exactly floor(nF) of the first n.
+//!   - `method=M`, `path=/prefix`: select only requests with that method,
+//!     or a path starting with the prefix.
+//!
+//!   When a fault sets several things, the delay comes first, then
+//!   `reset=before_head` wins, then `grpc_status` (gRPC requests), then
+//!   `reset=after_head`, then `status`.
+//! - `/requests` answers the request log as JSON, oldest first: the last
+//!   10,000 requests answered, each `{"seq", "method", "path" (with the
+//!   query), "version", "at_ms" (since the backend started, monotonic, to
+//!   the microsecond), "faulted" (`status`, `reset_before_head`,
+//!   `reset_after_head`, `delay`, `grpc_status`, or null), "status" (null
+//!   when reset before the head), "grpc_status" (gRPC requests), "headers"
+//!   (the `l5d-*`, `grpc-timeout` and `traceparent` request headers)}`.
+//!   `seq` counts from 0 in the order answered. `?clear` answers the log
+//!   and empties it (`seq` starts again at 0). The log is off unless the
+//!   backend starts with `--log-requests` or gets `/requests?on` (`?off`
+//!   stops it); while off, `/requests` is a 409.
+//!
+//! With no fault set and the log off, a request pays one atomic load for
+//! them (the benchmarks use this backend): no lock, no allocation.
 //!
 //! [`HttpBackend::respond`] is the whole behaviour and takes any request
 //! body, so it is tested without sockets; [`HttpBackend::serve`] only
-//! accepts connections.
+//! accepts connections, and turns a [`ResetByFault`] into a TCP reset.
 
-use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::Body;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::Name;
+use crate::control::{Control, Record, logged_headers};
+use crate::fault::{Fault, GrpcIn, Reset};
+
+mod body;
+mod conn;
+
+pub use body::{Aborted, ReplyBody};
+use conn::{ResetOnClose, Shared};
 
 const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 const X_ECHO_HOST: HeaderName = HeaderName::from_static("x-echo-host");
 const X_ECHO_PATH: HeaderName = HeaderName::from_static("x-echo-path");
+const X_FAULT: HeaderName = HeaderName::from_static("x-fault");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+/// An empty gRPC message: not compressed, length 0. Any message type
+/// decodes it (to its defaults), so it answers any method.
+const EMPTY_GRPC_MESSAGE: &[u8] = &[0; 5];
 
-/// The HTTP demo backend. Clones share the body and the delay.
+/// The HTTP demo backend. Clones share the body, the delay, the fault and
+/// the request log.
 #[derive(Clone, Debug)]
 pub struct HttpBackend {
     inner: Arc<Inner>,
@@ -52,6 +126,22 @@ struct Inner {
     delay_ms: AtomicU64,
     /// Whether answers echo the request's `l5d-*` headers, host and path.
     echo: bool,
+    /// The fault in force and the request log (`/fault`, `/requests`).
+    control: Arc<Control>,
+}
+
+/// What [`HttpBackend::respond`] returns for `reset=before_head`: served by
+/// [`HttpBackend::serve`], it makes hyper reset the HTTP/2 stream or close
+/// the HTTP/1.1 connection (with RST) without answering.
+#[derive(Debug)]
+pub struct ResetByFault;
+
+/// An answer, and what the request log says of it.
+struct Answer {
+    /// `None`: reset before the head.
+    rsp: Option<Response<ReplyBody>>,
+    faulted: Option<&'static str>,
+    grpc_status: Option<u8>,
 }
 
 // === impl HttpBackend ===
@@ -59,7 +149,7 @@ struct Inner {
 impl HttpBackend {
     /// A backend that answers `NAME\n`, or with `body_bytes: Some(n)`
     /// exactly `n` bytes that start with the name (padded with `.`, ending
-    /// in a newline), after `delay`.
+    /// in a newline), after `delay`. No fault; the request log off.
     pub fn new(name: &Name, delay: Duration, body_bytes: Option<usize>) -> HttpBackend {
         let served_by =
             HeaderValue::from_str(name.as_str()).expect("a Name is a valid header value");
@@ -69,20 +159,34 @@ impl HttpBackend {
                 body: body(name, body_bytes),
                 delay_ms: AtomicU64::new(millis(delay)),
                 echo: true,
+                control: Arc::new(Control::new(false, false)),
             }),
         }
     }
 
     /// With `false`, answers echo nothing (see `--no-echo`).
     pub fn with_echo(self, echo: bool) -> HttpBackend {
+        self.rebuilt(|inner| inner.echo = echo)
+    }
+
+    /// With `true`, the request log starts on (see `--log-requests`);
+    /// `/requests?on` and `?off` switch it later. Any fault is cleared.
+    pub fn with_request_log(self, on: bool) -> HttpBackend {
+        self.rebuilt(|inner| inner.control = Arc::new(Control::new(on, false)))
+    }
+
+    fn rebuilt(self, change: impl FnOnce(&mut Inner)) -> HttpBackend {
         let inner = &self.inner;
+        let mut rebuilt = Inner {
+            served_by: inner.served_by.clone(),
+            body: inner.body.clone(),
+            delay_ms: AtomicU64::new(inner.delay_ms.load(Ordering::Relaxed)),
+            echo: inner.echo,
+            control: inner.control.clone(),
+        };
+        change(&mut rebuilt);
         HttpBackend {
-            inner: Arc::new(Inner {
-                served_by: inner.served_by.clone(),
-                body: inner.body.clone(),
-                delay_ms: AtomicU64::new(inner.delay_ms.load(Ordering::Relaxed)),
-                echo,
-            }),
+            inner: Arc::new(rebuilt),
         }
     }
 
@@ -92,11 +196,16 @@ impl HttpBackend {
     }
 
     /// Answers one request. The request body is read and dropped first, so
-    /// that an HTTP/1.1 connection stays reusable after a POST.
-    pub async fn respond<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    /// that an HTTP/1.1 connection stays reusable after a POST. An error is
+    /// a fault's `reset=before_head`: the caller must answer nothing.
+    pub async fn respond<B>(&self, req: Request<B>) -> Result<Response<ReplyBody>, ResetByFault>
     where
         B: Body + Unpin,
     {
+        let control = &self.inner.control;
+        // The only cost of the fault and the log while neither is set.
+        let flags = control.flags();
+        let arrived = flags.logging().then(Instant::now);
         let (head, mut body) = req.into_parts();
         while let Some(frame) = body.frame().await {
             if frame.is_err() {
@@ -104,18 +213,86 @@ impl HttpBackend {
             }
         }
 
-        let mut rsp = if head.uri.path() == "/delay" {
-            self.set_delay(head.uri.query())
-        } else {
-            let delay = self.delay();
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Response::new(Full::new(self.inner.body.clone()))
-        };
+        let path = head.uri.path();
+        if path == "/delay" {
+            let rsp = self.set_delay(head.uri.query());
+            return Ok(self.finish(&head, rsp));
+        }
+        if let Some(rsp) = control.answer(path, head.uri.query()) {
+            return Ok(self.finish(&head, rsp.map(ReplyBody::full)));
+        }
 
+        // A method check first keeps the header lookup off GET requests.
+        let grpc = head.method == Method::POST && is_grpc(&head.headers);
+        let hit = control.hit(flags, &head.method, path, grpc);
+        let delay = self.delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let answer = match &hit {
+            None if grpc => Answer::grpc(0, GrpcIn::Trailers),
+            None => Answer::usual(self.inner.body.clone()),
+            Some(hit) => self.faulted(hit.fault(), grpc).await,
+        };
+        control.record(flags, || Record {
+            method: head.method.clone(),
+            path: head
+                .uri
+                .path_and_query()
+                .map_or_else(|| path.to_string(), |p| p.as_str().to_string()),
+            version: head.version,
+            arrived: arrived.unwrap_or_else(Instant::now),
+            faulted: answer.faulted,
+            status: answer.rsp.as_ref().map(Response::status),
+            grpc_status: answer.grpc_status,
+            headers: logged_headers(&head.headers),
+        });
+        let rsp = answer.rsp.ok_or(ResetByFault)?;
+        Ok(self.finish(&head, rsp))
+    }
+
+    /// The answer to a request that `fault` hits. What wins when a fault
+    /// sets several things: after `delay_ms`, `reset=before_head`; then
+    /// `grpc_status` for gRPC requests; then `reset=after_head` (with the
+    /// head `status` or 200); then `status`; a delay alone answers as usual.
+    async fn faulted(&self, fault: &Fault, grpc: bool) -> Answer {
+        if let Some(delay) = fault.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let name = self.inner.served_by.to_str().unwrap_or_default();
+        match (fault.reset, fault.grpc_status) {
+            (Some(Reset::BeforeHead), _) => Answer {
+                rsp: None,
+                faulted: Some("reset_before_head"),
+                grpc_status: None,
+            },
+            (_, Some(code)) if grpc => Answer::grpc(code, fault.grpc_in).faulted("grpc_status"),
+            (Some(Reset::AfterHead), _) => {
+                let line = format!("l5d-demo {name}: fault reset=after_head, then an error\n");
+                let mut rsp = Response::new(ReplyBody::aborted(Bytes::from(line)));
+                *rsp.status_mut() = fault.status.unwrap_or(StatusCode::OK);
+                rsp.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+                Answer::from(rsp).faulted("reset_after_head")
+            }
+            _ => match fault.status {
+                Some(status) => {
+                    let line = format!("l5d-demo {name}: fault status={}\n", status.as_u16());
+                    let mut answer = Answer::usual(Bytes::from(line)).faulted("status");
+                    if let Some(rsp) = &mut answer.rsp {
+                        *rsp.status_mut() = status;
+                    }
+                    answer
+                }
+                None if grpc => Answer::grpc(0, GrpcIn::Trailers).faulted("delay"),
+                None => Answer::usual(self.inner.body.clone()).faulted("delay"),
+            },
+        }
+    }
+
+    /// Adds what every answer carries: `x-served-by` and, unless echo is
+    /// off, what the backend received.
+    fn finish<T>(&self, head: &hyper::http::request::Parts, mut rsp: Response<T>) -> Response<T> {
         let headers = rsp.headers_mut();
-        headers.insert(CONTENT_TYPE, TEXT_PLAIN);
         headers.insert(X_SERVED_BY, self.inner.served_by.clone());
         if !self.inner.echo {
             return rsp;
@@ -147,25 +324,26 @@ impl HttpBackend {
     }
 
     /// `/delay?ms=N`: sets the delay and answers `delay=N`, at once.
-    fn set_delay(&self, query: Option<&str>) -> Response<Full<Bytes>> {
+    fn set_delay(&self, query: Option<&str>) -> Response<ReplyBody> {
         let ms = query
             .into_iter()
             .flat_map(|q| q.split('&'))
             .find_map(|pair| pair.strip_prefix("ms="))
             .and_then(|ms| ms.parse::<u64>().ok());
-        match ms {
+        let (status, text) = match ms {
             Some(ms) => {
                 self.inner.delay_ms.store(ms, Ordering::Relaxed);
-                Response::new(Full::new(Bytes::from(format!("delay={ms}\n"))))
+                (StatusCode::OK, Bytes::from(format!("delay={ms}\n")))
             }
-            None => {
-                let mut rsp = Response::new(Full::new(Bytes::from_static(
-                    b"/delay wants ?ms=N (milliseconds)\n",
-                )));
-                *rsp.status_mut() = StatusCode::BAD_REQUEST;
-                rsp
-            }
-        }
+            None => (
+                StatusCode::BAD_REQUEST,
+                Bytes::from_static(b"/delay wants ?ms=N (milliseconds)\n"),
+            ),
+        };
+        let mut rsp = Response::new(ReplyBody::full(text));
+        *rsp.status_mut() = status;
+        rsp.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+        rsp
     }
 
     /// Accepts connections on `listener` until `shutdown` completes, then
@@ -191,13 +369,21 @@ impl HttpBackend {
             };
             // Small responses: do not wait for Nagle.
             let _ = stream.set_nodelay(true);
-            let backend = self.clone();
-            let service = service_fn(move |req| {
-                let backend = backend.clone();
-                async move { Ok::<_, Infallible>(backend.respond(req).await) }
+            let shared = Arc::new(Shared::new(self.clone()));
+            let io = ResetOnClose::new(stream, shared.clone());
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let shared = shared.clone();
+                async move {
+                    let http1 = req.version() < Version::HTTP_2;
+                    let answer = shared.backend.respond(req).await;
+                    if answer.is_err() && http1 {
+                        shared.reset_on_close();
+                    }
+                    answer
+                }
             });
             let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
@@ -210,6 +396,83 @@ impl HttpBackend {
         graceful.shutdown().await;
     }
 }
+
+/// Whether a request is gRPC: `content-type: application/grpc[+proto|...]`.
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+}
+
+// === impl Answer ===
+
+impl Answer {
+    /// `200` with `body` as text.
+    fn usual(body: Bytes) -> Answer {
+        let mut rsp = Response::new(ReplyBody::full(body));
+        rsp.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+        Answer::from(rsp)
+    }
+
+    /// A gRPC answer with status `code`: `0` with an empty message and then
+    /// trailers; another code with no message, in trailers or (Trailers-Only)
+    /// in the head with the end of the stream.
+    fn grpc(code: u8, place: GrpcIn) -> Answer {
+        let mut status = HeaderMap::new();
+        status.insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
+        if code != 0 {
+            status.insert(GRPC_MESSAGE, HeaderValue::from_static("fault"));
+        }
+        let mut rsp = match (code, place) {
+            (0, _) => Response::new(ReplyBody::with_trailers(
+                Bytes::from_static(EMPTY_GRPC_MESSAGE),
+                status,
+            )),
+            (_, GrpcIn::Trailers) => Response::new(ReplyBody::with_trailers(Bytes::new(), status)),
+            (_, GrpcIn::Headers) => {
+                let mut rsp = Response::new(ReplyBody::full(Bytes::new()));
+                rsp.headers_mut().extend(status);
+                rsp
+            }
+        };
+        rsp.headers_mut().insert(CONTENT_TYPE, APPLICATION_GRPC);
+        Answer {
+            rsp: Some(rsp),
+            faulted: None,
+            grpc_status: Some(code),
+        }
+    }
+
+    /// Marks the answer as the work of a fault, in `x-fault` and the log.
+    fn faulted(mut self, fault: &'static str) -> Answer {
+        if let Some(rsp) = &mut self.rsp {
+            rsp.headers_mut()
+                .insert(X_FAULT, HeaderValue::from_static(fault));
+        }
+        self.faulted = Some(fault);
+        self
+    }
+}
+
+impl From<Response<ReplyBody>> for Answer {
+    fn from(rsp: Response<ReplyBody>) -> Answer {
+        Answer {
+            rsp: Some(rsp),
+            faulted: None,
+            grpc_status: None,
+        }
+    }
+}
+
+// === impl ResetByFault ===
+
+impl fmt::Display for ResetByFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("reset by the fault reset=before_head")
+    }
+}
+
+impl std::error::Error for ResetByFault {}
 
 /// `x-echo-` + the header's name, assembled on the stack: this runs for
 /// every `l5d-*` header of every proxied request.
@@ -287,10 +550,10 @@ mod tests {
                 .unwrap()
         };
         let echoing = HttpBackend::new(&name, Duration::ZERO, None);
-        let rsp = echoing.respond(request()).await;
+        let rsp = echoing.respond(request()).await.unwrap();
         assert!(rsp.headers().contains_key("x-echo-l5d-dst-service"));
         let quiet = echoing.with_echo(false);
-        let rsp = quiet.respond(request()).await;
+        let rsp = quiet.respond(request()).await.unwrap();
         let names: Vec<&str> = rsp.headers().keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["content-type", "x-served-by"]);
     }

@@ -4,9 +4,16 @@
 //! and a gRPC server ([`grpc`]) with a unary call, a bidirectional stream and
 //! the standard health service.
 //!
+//! Tests of a proxy's retries, response classification, failure accrual and
+//! deadlines make either backend misbehave on purpose with `/fault` (a
+//! status, a reset, a delay, a gRPC status, for an exact fraction of the
+//! requests; [`fault`]) and read what it received with `/requests` (a log,
+//! off unless `--log-requests`). [`http`] documents both endpoints.
+//!
 //! They stand next to nginx in the benchmarks, so the request path does no
 //! work beyond what the answer needs: the body is built once and shared, and
-//! nothing is logged per request. They know nothing of the rest of the
+//! nothing is logged per request unless asked; with no fault set and the log
+//! off, the controls cost one atomic load. They know nothing of the rest of the
 //! project: a backend must not depend on the proxy or namerd it is used to
 //! test.
 //!
@@ -21,6 +28,8 @@
 //! UPDATE_PROTO=1 cargo test -p l5d-demo --test codegen
 //! ```
 
+mod control;
+pub mod fault;
 pub mod grpc;
 pub mod http;
 mod name;

@@ -1,5 +1,8 @@
-//! `l5d-demo http|grpc --name NAME [--listen IP:PORT] [--delay-ms N]`: a demo
-//! backend for the quickstart, the end-to-end tests and the benchmarks.
+//! `l5d-demo http|grpc --name NAME [--listen IP:PORT] [--delay-ms N]
+//! [--log-requests]`: a demo backend for the quickstart, the end-to-end
+//! tests and the benchmarks. Both answer `/fault` and `/requests` on their
+//! port (see the library's `http` module); `--log-requests` starts the
+//! request log on.
 //!
 //! After binding it prints one line to stdout, `l5d-demo listening
 //! name=NAME addr=IP:PORT`, so that scripts and tests can start it on port
@@ -76,6 +79,11 @@ struct Common {
     /// it at run time).
     #[arg(long, env = "L5D_DEMO_DELAY_MS", default_value_t = 0, value_name = "N")]
     delay_ms: u64,
+    /// Keep the last 10,000 requests for `GET /requests` (off by default:
+    /// the benchmarks' requests must not take a lock; `/requests?on`
+    /// switches it on at run time).
+    #[arg(long, env = "L5D_DEMO_LOG_REQUESTS")]
+    log_requests: bool,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +119,7 @@ async fn run(backend: Backend) -> ExitCode {
     };
     let name = common.name.clone();
     let delay = Duration::from_millis(common.delay_ms);
+    let log_requests = common.log_requests;
     tracing::info!(%name, %addr, "l5d-demo is listening");
     // The one machine-readable line, flushed before any request is served.
     let mut stdout = std::io::stdout().lock();
@@ -131,12 +140,14 @@ async fn run(backend: Backend) -> ExitCode {
                 no_echo,
                 ..
             } => {
-                let backend = HttpBackend::new(&name, delay, body_bytes).with_echo(!no_echo);
+                let backend = HttpBackend::new(&name, delay, body_bytes)
+                    .with_echo(!no_echo)
+                    .with_request_log(log_requests);
                 backend.serve(listener, stopped).await;
                 Ok(())
             }
             Backend::Grpc { .. } => {
-                let backend = GreeterBackend::new(&name, delay);
+                let backend = GreeterBackend::new(&name, delay).with_request_log(log_requests);
                 backend.serve(listener, stopped).await
             }
         }

@@ -1,16 +1,23 @@
 //! The gRPC backend over a real socket with tonic's client: the unary call,
 //! the bidirectional stream (a reply to each request before the next is
-//! sent) and the health service.
+//! sent), the health service, and faults and the request log driven over
+//! HTTP/1.1 on the same port.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::StatusCode;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use l5d_demo::greeter::greeter_client::GreeterClient;
 use l5d_demo::greeter::{HelloReply, HelloRequest};
 use l5d_demo::grpc::GreeterBackend;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -18,10 +25,13 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 /// A backend on a loopback port; dropping the sender stops it.
 async fn start(name: &str) -> (SocketAddr, oneshot::Sender<()>) {
+    start_backend(GreeterBackend::new(&name.parse().unwrap(), Duration::ZERO)).await
+}
+
+async fn start_backend(backend: GreeterBackend) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let backend = GreeterBackend::new(&name.parse().unwrap(), Duration::ZERO);
     tokio::spawn(backend.serve(listener, async move {
         let _ = stopped.await;
     }));
@@ -120,4 +130,119 @@ async fn health_reports_serving_then_not_serving_on_shutdown() {
         .unwrap()
         .expect("the watch is still open");
     assert_eq!(next.status(), ServingStatus::NotServing);
+}
+
+/// `/fault` or `/requests` on the gRPC port, over HTTP/1.1.
+async fn control(addr: SocketAddr, path: &str) -> (StatusCode, Bytes) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let uri = format!("http://{addr}{path}").parse().unwrap();
+    let rsp = client
+        .get(uri)
+        .await
+        .expect("the gRPC port answers HTTP/1.1");
+    let status = rsp.status();
+    (status, rsp.into_body().collect().await.unwrap().to_bytes())
+}
+
+#[tokio::test]
+async fn a_fault_fails_a_deterministic_fraction_of_calls_with_its_grpc_status() {
+    let backend = GreeterBackend::new(&"greeter-f".parse().unwrap(), Duration::ZERO);
+    let (addr, _stop) = start_backend(backend.with_request_log(true)).await;
+    let (status, body) = control(addr, "/fault?grpc_status=14&fraction=0.5").await;
+    assert_eq!(
+        (status, body.as_ref()),
+        (
+            StatusCode::OK,
+            &b"fault grpc_status=14 grpc_in=trailers fraction=0.5\n"[..]
+        )
+    );
+    let mut client = GreeterClient::new(channel(addr).await);
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        let mut req = tonic::Request::new(hello(&format!("c{i}")));
+        req.metadata_mut()
+            .insert("l5d-reqid", format!("r{i}").parse().unwrap());
+        match client.say_hello(req).await {
+            Ok(_) => codes.push(Code::Ok),
+            Err(status) => {
+                assert_eq!(status.message(), "fault");
+                codes.push(status.code());
+            }
+        }
+    }
+    let (ok, unavailable) = (Code::Ok, Code::Unavailable);
+    assert_eq!(codes, [ok, unavailable, ok, unavailable, ok, unavailable]);
+
+    let (_, body) = control(addr, "/requests").await;
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(entries.len(), 6);
+    for (i, entry) in entries.iter().enumerate() {
+        let faulted = i % 2 == 1;
+        assert_eq!(entry["path"], "/l5d.demo.Greeter/SayHello");
+        assert_eq!(
+            entry["grpc_status"],
+            if faulted { 14 } else { 0 },
+            "{entry}"
+        );
+        let reason = if faulted {
+            "grpc_status".into()
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(entry["faulted"], reason, "{entry}");
+        assert_eq!(entry["headers"]["l5d-reqid"], format!("r{i}"));
+    }
+}
+
+/// `grpc_in=trailers`: the stream opens, then fails with the status;
+/// `grpc_in=headers`: the call fails before any stream.
+#[tokio::test]
+async fn a_chat_fails_where_grpc_in_says() {
+    let (addr, _stop) = start("greeter-g").await;
+    let mut client = GreeterClient::new(channel(addr).await);
+    let chat = |client: &mut GreeterClient<Channel>| {
+        let mut client = client.clone();
+        async move {
+            let (requests, rx) = mpsc::channel(1);
+            requests.send(hello("x")).await.unwrap();
+            client.chat(ReceiverStream::new(rx)).await
+        }
+    };
+
+    control(addr, "/fault?grpc_status=9&path=/l5d.demo.Greeter/Chat").await;
+    let mut replies = chat(&mut client)
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    let status = replies.message().await.expect_err("then fails");
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::FailedPrecondition, "fault")
+    );
+    // SayHello is not on the fault's path.
+    assert!(client.say_hello(hello("y")).await.is_ok());
+
+    control(addr, "/fault?grpc_status=9&grpc_in=headers").await;
+    let status = chat(&mut client).await.expect_err("fails at once");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn the_grpc_port_refuses_http_faults_and_keeps_the_one_in_force() {
+    let (addr, _stop) = start("greeter-h").await;
+    control(addr, "/fault?grpc_status=2").await;
+    for (query, name) in [("status=503", "status"), ("reset=before_head", "reset")] {
+        let (status, body) = control(addr, &format!("/fault?{query}")).await;
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body.starts_with(&format!("/fault: {name}: expected grpc_status or delay_ms")),
+            "{body}"
+        );
+    }
+    let mut client = GreeterClient::new(channel(addr).await);
+    let status = client.say_hello(hello("z")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    // Off by default, as on the HTTP backend.
+    assert_eq!(control(addr, "/requests").await.0, StatusCode::CONFLICT);
 }

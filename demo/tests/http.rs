@@ -171,7 +171,7 @@ async fn delay_changes_at_run_time() {
     ];
     for (uri, want, ms) in cases {
         let started = Instant::now();
-        let rsp = backend.respond(req(uri)).await;
+        let rsp = backend.respond(req(uri)).await.unwrap();
         let body = rsp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, want, "{uri}");
         let took = started.elapsed();

@@ -1,6 +1,7 @@
 //! A real third-party gRPC client (Python grpcio, `tests/grpcio/demo_client.py`)
-//! against the `l5d-demo grpc` binary: the unary call and an interleaved
-//! bidirectional stream.
+//! against the `l5d-demo` binary: the unary call and an interleaved
+//! bidirectional stream; a gRPC status fault on the Greeter; and the HTTP
+//! backend answering any gRPC method, with and without a fault.
 //!
 //! Without grpcio this test skips loudly, except under `CI=true`, where it
 //! fails (as the `l5d-e2e` tests do; their two helpers are repeated here
@@ -11,7 +12,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 /// Skips (loudly) outside CI, fails in CI.
@@ -33,11 +35,27 @@ async fn python_has(module: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// True when python3 has grpcio; otherwise skips loudly (false), or fails
+/// under CI.
+async fn grpcio_or_skip() -> bool {
+    if python_has("grpc").await {
+        return true;
+    }
+    skip_or_fail("python3 with grpcio (pip install -r tests/grpcio/requirements.txt)");
+    false
+}
+
 /// Starts `l5d-demo grpc --name NAME` on a free port; returns it and the
 /// address from its `listening` line.
 async fn start_grpc(name: &str) -> (Child, String) {
+    start("grpc", name).await
+}
+
+/// Starts `l5d-demo KIND --name NAME` on a free port; returns it and the
+/// address from its `listening` line.
+async fn start(kind: &str, name: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_l5d-demo"))
-        .args(["grpc", "--name", name])
+        .args([kind, "--name", name])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -81,8 +99,7 @@ fn reply(name: &str) -> String {
 
 #[tokio::test]
 async fn python_grpcio_calls_and_chats() {
-    if !python_has("grpc").await {
-        skip_or_fail("python3 with grpcio (pip install -r tests/grpcio/requirements.txt)");
+    if !grpcio_or_skip().await {
         return;
     }
     let (_demo, addr) = start_grpc("py-demo").await;
@@ -107,8 +124,7 @@ async fn python_grpcio_calls_and_chats() {
 /// An unreachable target exits with the gRPC status (14, UNAVAILABLE).
 #[tokio::test]
 async fn python_client_exits_with_the_grpc_status() {
-    if !python_has("grpc").await {
-        skip_or_fail("python3 with grpcio (pip install -r tests/grpcio/requirements.txt)");
+    if !grpcio_or_skip().await {
         return;
     }
     // A port that was free a moment ago: nothing listens there.
@@ -121,4 +137,56 @@ async fn python_client_exits_with_the_grpc_status() {
     let (code, lines) = demo_client(&["--target", &target, "--timeout", "5", "unary", "x"]).await;
     assert_eq!(code, 14, "{lines:?}");
     assert!(lines[0].contains(r#""code": "UNAVAILABLE""#), "{lines:?}");
+}
+
+/// Sets a fault with `/fault?QUERY` over HTTP/1.1; the whole answer.
+async fn set_fault(addr: &str, query: &str) -> String {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /fault?{query} HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut rsp = String::new();
+    conn.read_to_string(&mut rsp).await.unwrap();
+    assert!(rsp.starts_with("HTTP/1.1 200 OK\r\n"), "{rsp}");
+    rsp
+}
+
+/// Every second SayHello fails with UNAVAILABLE (14), as grpcio sees it.
+#[tokio::test]
+async fn python_grpcio_sees_the_greeters_fault() {
+    if !grpcio_or_skip().await {
+        return;
+    }
+    let (_demo, addr) = start_grpc("py-demo").await;
+    set_fault(&addr, "grpc_status=14&fraction=0.5").await;
+    let mut codes = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let (code, lines) = demo_client(&["--target", &addr, "unary", name]).await;
+        if code == 14 {
+            assert!(lines[0].contains(r#""code": "UNAVAILABLE""#), "{lines:?}");
+        }
+        codes.push(code);
+    }
+    assert_eq!(codes, [0, 14, 0, 14]);
+}
+
+/// The HTTP backend answers any gRPC method with an empty message (which
+/// grpcio decodes as a reply with empty fields), or with the fault's status.
+#[tokio::test]
+async fn python_grpcio_calls_the_http_backend() {
+    if !grpcio_or_skip().await {
+        return;
+    }
+    let (_demo, addr) = start("http", "py-web").await;
+    let (code, lines) = demo_client(&["--target", &addr, "unary", "a"]).await;
+    let empty = r#"{"message": "", "served_by": ""}"#;
+    assert_eq!((code, lines), (0, vec![empty.to_string()]));
+    for place in ["trailers", "headers"] {
+        set_fault(&addr, &format!("grpc_status=9&grpc_in={place}")).await;
+        let (code, lines) = demo_client(&["--target", &addr, "unary", "a"]).await;
+        assert_eq!(code, 9, "{place}: {lines:?}");
+        assert!(
+            lines[0].contains(r#""code": "FAILED_PRECONDITION""#),
+            "{lines:?}"
+        );
+    }
 }
