@@ -422,3 +422,50 @@ pub async fn python_has(module: &str) -> bool {
         .await
         .is_ok_and(|s| s.success())
 }
+
+/// Sets a fault on an `l5d-demo` backend in another process (see
+/// [`Demo`]): `/fault?QUERY` over plain HTTP/1.1 on its address, e.g.
+/// `demo_fault(addr, "status=503&fraction=0.2")`; `""` clears it. Returns
+/// the fault in force as the backend describes it (`fault status=503
+/// fraction=0.2`); panics with the answer unless it is a 200. Blocking, for
+/// at most 10 s: the backend answers at once.
+pub fn demo_fault(addr: std::net::SocketAddr, query: &str) -> String {
+    let path = match query.trim_start_matches('?') {
+        "" => "/fault".to_string(),
+        query => format!("/fault?{query}"),
+    };
+    let (status, body) = demo_get(addr, &path);
+    assert_eq!(status, 200, "{path} on l5d-demo {addr}: {body}");
+    body
+}
+
+/// The request log of an `l5d-demo` backend in another process, started
+/// with `--log-requests`: `GET /requests`, a JSON array of the requests it
+/// answered, oldest first. Blocking, as [`demo_fault`].
+pub fn demo_requests(addr: std::net::SocketAddr) -> serde_json::Value {
+    let (status, body) = demo_get(addr, "/requests");
+    assert_eq!(status, 200, "/requests on l5d-demo {addr}: {body}");
+    serde_json::from_str(&body).expect("/requests answers JSON")
+}
+
+/// `GET PATH` over HTTP/1.1 with `connection: close`; the status and body.
+fn demo_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let bound = Duration::from_secs(10);
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, bound)
+        .unwrap_or_else(|e| panic!("l5d-demo {addr}: {e}"));
+    conn.set_read_timeout(Some(bound)).expect("a read timeout");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .and_then(|()| conn.flush())
+    .unwrap_or_else(|e| panic!("l5d-demo {addr}: {e}"));
+    let mut rsp = String::new();
+    conn.read_to_string(&mut rsp)
+        .unwrap_or_else(|e| panic!("l5d-demo {addr}{path}: {e}"));
+    let (head, body) = rsp.split_once("\r\n\r\n").unwrap_or((&rsp, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
+    let status = status.unwrap_or_else(|| panic!("l5d-demo {addr}{path}: not HTTP: {rsp:?}"));
+    (status, body.to_string())
+}
