@@ -80,7 +80,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::Body;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -90,25 +90,19 @@ use tokio::net::TcpListener;
 
 use crate::Name;
 use crate::control::{Control, Record, logged_headers};
-use crate::fault::{Fault, GrpcIn, Reset};
+use crate::fault::{Fault, GrpcIn};
 
+mod answer;
 mod body;
 mod conn;
 
+use answer::{Answer, TEXT_PLAIN, is_grpc};
 pub use body::{Aborted, ReplyBody};
 use conn::{ResetOnClose, Shared};
 
 const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 const X_ECHO_HOST: HeaderName = HeaderName::from_static("x-echo-host");
 const X_ECHO_PATH: HeaderName = HeaderName::from_static("x-echo-path");
-const X_FAULT: HeaderName = HeaderName::from_static("x-fault");
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
-const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
-const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
-/// An empty gRPC message: not compressed, length 0. Any message type
-/// decodes it (to its defaults), so it answers any method.
-const EMPTY_GRPC_MESSAGE: &[u8] = &[0; 5];
 
 /// The HTTP demo backend. Clones share the body, the delay, the fault and
 /// the request log.
@@ -135,14 +129,6 @@ struct Inner {
 /// the HTTP/1.1 connection (with RST) without answering.
 #[derive(Debug)]
 pub struct ResetByFault;
-
-/// An answer, and what the request log says of it.
-struct Answer {
-    /// `None`: reset before the head.
-    rsp: Option<Response<ReplyBody>>,
-    faulted: Option<&'static str>,
-    grpc_status: Option<u8>,
-}
 
 // === impl HttpBackend ===
 
@@ -251,42 +237,13 @@ impl HttpBackend {
         Ok(self.finish(&head, rsp))
     }
 
-    /// The answer to a request that `fault` hits. What wins when a fault
-    /// sets several things: after `delay_ms`, `reset=before_head`; then
-    /// `grpc_status` for gRPC requests; then `reset=after_head` (with the
-    /// head `status` or 200); then `status`; a delay alone answers as usual.
+    /// The answer to a request that `fault` hits, after its delay.
     async fn faulted(&self, fault: &Fault, grpc: bool) -> Answer {
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
         }
         let name = self.inner.served_by.to_str().unwrap_or_default();
-        match (fault.reset, fault.grpc_status) {
-            (Some(Reset::BeforeHead), _) => Answer {
-                rsp: None,
-                faulted: Some("reset_before_head"),
-                grpc_status: None,
-            },
-            (_, Some(code)) if grpc => Answer::grpc(code, fault.grpc_in).faulted("grpc_status"),
-            (Some(Reset::AfterHead), _) => {
-                let line = format!("l5d-demo {name}: fault reset=after_head, then an error\n");
-                let mut rsp = Response::new(ReplyBody::aborted(Bytes::from(line)));
-                *rsp.status_mut() = fault.status.unwrap_or(StatusCode::OK);
-                rsp.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
-                Answer::from(rsp).faulted("reset_after_head")
-            }
-            _ => match fault.status {
-                Some(status) => {
-                    let line = format!("l5d-demo {name}: fault status={}\n", status.as_u16());
-                    let mut answer = Answer::usual(Bytes::from(line)).faulted("status");
-                    if let Some(rsp) = &mut answer.rsp {
-                        *rsp.status_mut() = status;
-                    }
-                    answer
-                }
-                None if grpc => Answer::grpc(0, GrpcIn::Trailers).faulted("delay"),
-                None => Answer::usual(self.inner.body.clone()).faulted("delay"),
-            },
-        }
+        Answer::faulted(fault, grpc, name, &self.inner.body)
     }
 
     /// Adds what every answer carries: `x-served-by` and, unless echo is
@@ -394,73 +351,6 @@ impl HttpBackend {
         }
         drop(listener);
         graceful.shutdown().await;
-    }
-}
-
-/// Whether a request is gRPC: `content-type: application/grpc[+proto|...]`.
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
-}
-
-// === impl Answer ===
-
-impl Answer {
-    /// `200` with `body` as text.
-    fn usual(body: Bytes) -> Answer {
-        let mut rsp = Response::new(ReplyBody::full(body));
-        rsp.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
-        Answer::from(rsp)
-    }
-
-    /// A gRPC answer with status `code`: `0` with an empty message and then
-    /// trailers; another code with no message, in trailers or (Trailers-Only)
-    /// in the head with the end of the stream.
-    fn grpc(code: u8, place: GrpcIn) -> Answer {
-        let mut status = HeaderMap::new();
-        status.insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
-        if code != 0 {
-            status.insert(GRPC_MESSAGE, HeaderValue::from_static("fault"));
-        }
-        let mut rsp = match (code, place) {
-            (0, _) => Response::new(ReplyBody::with_trailers(
-                Bytes::from_static(EMPTY_GRPC_MESSAGE),
-                status,
-            )),
-            (_, GrpcIn::Trailers) => Response::new(ReplyBody::with_trailers(Bytes::new(), status)),
-            (_, GrpcIn::Headers) => {
-                let mut rsp = Response::new(ReplyBody::full(Bytes::new()));
-                rsp.headers_mut().extend(status);
-                rsp
-            }
-        };
-        rsp.headers_mut().insert(CONTENT_TYPE, APPLICATION_GRPC);
-        Answer {
-            rsp: Some(rsp),
-            faulted: None,
-            grpc_status: Some(code),
-        }
-    }
-
-    /// Marks the answer as the work of a fault, in `x-fault` and the log.
-    fn faulted(mut self, fault: &'static str) -> Answer {
-        if let Some(rsp) = &mut self.rsp {
-            rsp.headers_mut()
-                .insert(X_FAULT, HeaderValue::from_static(fault));
-        }
-        self.faulted = Some(fault);
-        self
-    }
-}
-
-impl From<Response<ReplyBody>> for Answer {
-    fn from(rsp: Response<ReplyBody>) -> Answer {
-        Answer {
-            rsp: Some(rsp),
-            faulted: None,
-            grpc_status: None,
-        }
     }
 }
 
