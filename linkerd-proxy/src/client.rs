@@ -24,7 +24,7 @@ use l5d_dtab::Path;
 use l5d_runtime::config::ConfigError;
 use l5d_runtime::tls::{ALPN_H2, ClientTls};
 
-use crate::config::{BalancerKind, ClientConfig, ClientConfigs, Protocol};
+use crate::config::{BalancerConfig, ClientConfig, ClientConfigs, Protocol};
 use crate::error::ProxyError;
 use crate::metrics::{EndpointMetrics, Metrics};
 
@@ -107,8 +107,9 @@ impl Clients {
         })
     }
 
-    /// The balancer kind and the connector for the endpoints of `id`.
-    pub fn for_id(&self, id: &Path) -> (BalancerKind, Connector) {
+    /// The balancer's settings (kind, failure accrual) and the connector
+    /// for the endpoints of `id`.
+    pub fn for_id(&self, id: &Path) -> (BalancerConfig, Connector) {
         let config = self.configs.resolve(id);
         let tls = self.configs.tls_for(id).and_then(|tls| {
             let loaded = self.tls[tls.index].clone()?;
@@ -121,7 +122,7 @@ impl Clients {
             )))
         });
         (
-            config.load_balancer,
+            config.balancer(),
             Connector::new(self.protocol, &config, tls),
         )
     }
@@ -201,20 +202,13 @@ impl EndpointClient {
     pub fn metrics(&self) -> &EndpointMetrics {
         &self.metrics
     }
-}
 
-impl tower::Service<Request<RequestBody>> for EndpointClient {
-    type Response = Response<PooledBody>;
-    type Error = ProxyError;
-    type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
-
-    /// Always ready: the pool (or the HTTP/2 connection) queues requests
-    /// while it connects, and a connection failure fails the request.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
+    /// Sends `req` to the endpoint. Through `&self`, so that the balancer
+    /// sends without cloning the client per request.
+    pub fn send(
+        &self,
+        mut req: Request<RequestBody>,
+    ) -> BoxFuture<'static, Result<Response<PooledBody>, ProxyError>> {
         let metrics = self.metrics.clone();
         metrics.request();
         let start = Instant::now();
@@ -253,6 +247,22 @@ impl tower::Service<Request<RequestBody>> for EndpointClient {
                 })
             }
         }
+    }
+}
+
+impl tower::Service<Request<RequestBody>> for EndpointClient {
+    type Response = Response<PooledBody>;
+    type Error = ProxyError;
+    type Future = BoxFuture<'static, Result<Response<PooledBody>, ProxyError>>;
+
+    /// Always ready: the pool (or the HTTP/2 connection) queues requests
+    /// while it connects, and a connection failure fails the request.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+        self.send(req)
     }
 }
 

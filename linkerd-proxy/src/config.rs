@@ -15,6 +15,7 @@ use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, present, ty
 use serde::Deserialize;
 use serde_json::Value;
 
+mod accrual;
 mod binding_cache;
 mod client;
 mod identifier;
@@ -24,9 +25,11 @@ mod protocol;
 mod router;
 mod tls;
 
+pub use accrual::{AccrualConfig, AccrualPolicy, DeadBackoff};
 pub use binding_cache::BindingCacheConfig;
 pub use client::{
-    BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, ServiceConfig, TlsForId,
+    BalancerConfig, BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig,
+    ServiceConfig, TlsForId,
 };
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};

@@ -11,6 +11,7 @@ use http::{Request, Response};
 use http_body_util::{Either, Full};
 use l5d_dtab::Dtab;
 
+use crate::classify::ResponseClass;
 use crate::client::{Clients, PooledBody, RequestBody};
 use crate::config::{InterpreterConfig, Protocol, RouterConfig, ServerConfig};
 use crate::error::ProxyError;
@@ -240,16 +241,23 @@ impl Router {
             },
         );
         let req = Request::from_parts(parts, body);
-        let call = leaf.balancer.dispatch(req, &route.name)?;
-        let mut rsp = match self.total_timeout {
-            None => call.await?,
+        let picked = leaf.balancer.pick(None, &route.name)?;
+        let call = picked.client().send(req);
+        let result = match self.total_timeout {
+            None => call.await,
             Some(timeout) => tokio::time::timeout(timeout.saturating_sub(start.elapsed()), call)
                 .await
                 .map_err(|_| ProxyError::Timeout {
                     name: route.name.clone(),
                     timeout,
-                })??,
+                })?,
         };
+        let class = match &result {
+            Ok(rsp) if !rsp.status().is_server_error() => ResponseClass::Success,
+            _ => ResponseClass::NonRetryableFailure,
+        };
+        picked.responded().record(class);
+        let mut rsp = result?;
         headers::stamp_response(rsp.headers_mut());
         Ok(rsp)
     }

@@ -11,6 +11,7 @@ use l5d_runtime::tls::ClientTlsConfig;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::accrual::{AccrualConfig, parse_accrual};
 use super::prefix::{Entry, PrefixPattern, Static};
 use super::tls::client_tls;
 
@@ -26,6 +27,14 @@ pub enum BalancerKind {
     RoundRobin,
 }
 
+/// What a bound id's balancer is built with: how it chooses among
+/// endpoints and when it stops choosing one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BalancerConfig {
+    pub kind: BalancerKind,
+    pub accrual: AccrualConfig,
+}
+
 /// `client`: how the proxy talks to the endpoints of bound ids, for
 /// every id (`io.l5d.global`) or by prefix of the id (`io.l5d.static`).
 pub type ClientConfigs = Static<ClientParams>;
@@ -39,6 +48,7 @@ pub struct ClientParams {
     pub pool: Option<PoolConfig>,
     /// `commonName` may hold `{name}` captures of the entry's prefix.
     pub tls: Option<ClientTlsConfig>,
+    pub failure_accrual: Option<AccrualConfig>,
 }
 
 /// `hostConnectionPool`.
@@ -59,6 +69,7 @@ pub struct ClientConfig {
     /// this long.
     pub connect_timeout: Duration,
     pub pool: PoolConfig,
+    pub failure_accrual: AccrualConfig,
 }
 
 impl Default for ClientConfig {
@@ -72,6 +83,7 @@ impl Default for ClientConfig {
                 idle_timeout: Duration::from_millis(pool_idle_ms()),
                 max_idle: pool_max_idle(),
             },
+            failure_accrual: AccrualConfig::default(),
         }
     }
 }
@@ -87,6 +99,17 @@ impl ClientConfig {
         }
         if let Some(pool) = params.pool {
             self.pool = pool;
+        }
+        if let Some(accrual) = &params.failure_accrual {
+            self.failure_accrual = accrual.clone();
+        }
+    }
+
+    /// What the balancer of an id with these settings is built with.
+    pub fn balancer(&self) -> BalancerConfig {
+        BalancerConfig {
+            kind: self.load_balancer,
+            accrual: self.failure_accrual.clone(),
         }
     }
 }
@@ -151,6 +174,8 @@ struct ClientKeys {
     host_connection_pool: Option<PoolKeys>,
     #[serde(default)]
     tls: Option<Value>,
+    #[serde(default)]
+    failure_accrual: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -276,8 +301,13 @@ fn parse_params(
             Some(tls)
         }
     };
+    let failure_accrual = match k.failure_accrual {
+        None => None,
+        Some(v) => Some(parse_accrual(v, &format!("{field}.failureAccrual"))?),
+    };
     Ok(ClientParams {
         load_balancer,
+        failure_accrual,
         connect_timeout: k.connect_timeout_ms.map(Duration::from_millis),
         pool: k.host_connection_pool.map(|p| PoolConfig {
             idle_timeout: Duration::from_millis(p.idle_time_ms),

@@ -157,7 +157,7 @@ mod tests {
             Arc::new(Balancer::new(
                 id.clone(),
                 replicas,
-                config.load_balancer,
+                config.balancer(),
                 connector.clone(),
                 Metrics::new(),
                 "test",
