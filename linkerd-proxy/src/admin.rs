@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -16,6 +17,7 @@ use l5d_runtime::tls::HANDSHAKE_FAILURE_REASONS;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::balance::{AccrualState, EndpointState};
 use crate::interpreter::Resolution;
 use crate::metrics::Metrics;
 use crate::router::handle::RouterHandle;
@@ -135,15 +137,20 @@ async fn delegator(
     }
 }
 
-/// Per router, per bound id: the address set the balancer works from.
+/// Per router, per bound id: the address set the balancer works from and
+/// its endpoints' load and failure accrual.
 async fn client_state(State(state): State<AdminState>) -> Json<Value> {
     let mut out = serde_json::Map::new();
+    let clock = (Instant::now(), SystemTime::now());
     for handle in state.routers.iter() {
         let mut clients = serde_json::Map::new();
         for route in handle.router.routes() {
             for leaf in route.plan.borrow().leaves() {
                 let replicas = leaf.client.balancer.replicas();
-                let value = replica_json(&replicas.borrow());
+                let mut value = replica_json(&replicas.borrow());
+                let endpoints = leaf.client.balancer.endpoints();
+                let endpoints = endpoints.iter().map(|e| endpoint_json(e, clock));
+                value["endpoints"] = Value::Array(endpoints.collect());
                 clients.insert(leaf.id.show(), value);
             }
         }
@@ -167,6 +174,35 @@ fn replica_json(state: &Resolution) -> Value {
             })).collect::<Vec<_>>(),
         }),
     }
+}
+
+/// One endpoint of a balancer; times as milliseconds since the epoch,
+/// durations in milliseconds.
+fn endpoint_json(e: &EndpointState, (now, wall): (Instant, SystemTime)) -> Value {
+    let wall_of = |at: Instant| humantime_ms(wall - now.saturating_duration_since(at));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let accrual = match e.accrual.state {
+        AccrualState::Alive => json!({"state": "alive"}),
+        AccrualState::Dead { until, period } => json!({
+            "state": "dead",
+            "deadUntil": humantime_ms(wall + until.saturating_duration_since(now)),
+            "deadForMs": ms(until.saturating_duration_since(now)),
+            "deadPeriodMs": ms(period),
+        }),
+        AccrualState::Probing { in_flight } => {
+            json!({"state": "probing", "probeInFlight": in_flight})
+        }
+    };
+    json!({
+        "address": e.addr.to_string(),
+        "pending": e.pending,
+        "ewmaMs": e.ewma.map(ms),
+        "accrual": accrual,
+        "consecutiveFailures": e.accrual.consecutive_failures,
+        "successRate": e.accrual.success_rate,
+        "lastTransition": e.accrual.last_transition.map(wall_of),
+        "transitions": e.accrual.transitions,
+    })
 }
 
 fn humantime_ms(at: std::time::SystemTime) -> u64 {

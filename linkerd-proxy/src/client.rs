@@ -23,7 +23,7 @@ use l5d_dtab::Path;
 use l5d_runtime::config::ConfigError;
 use l5d_runtime::tls::{ALPN_H2, ClientTls};
 
-use crate::config::{BalancerKind, ClientConfig, ClientConfigs, Protocol};
+use crate::config::{BalancerConfig, ClientConfig, ClientConfigs, Protocol};
 use crate::error::ProxyError;
 use crate::metrics::{EndpointMetrics, Metrics};
 use crate::retry::AttemptBody;
@@ -107,9 +107,9 @@ impl Clients {
         })
     }
 
-    /// The balancer kind, the connector for the endpoints of `id`, and the
-    /// rest of its client settings.
-    pub fn for_id(&self, id: &Path) -> (BalancerKind, Connector, ClientConfig) {
+    /// The balancer's settings (kind, failure accrual), the connector for
+    /// the endpoints of `id`, and the rest of its client settings.
+    pub fn for_id(&self, id: &Path) -> (BalancerConfig, Connector, ClientConfig) {
         let config = self.configs.resolve(id);
         let tls = self.configs.tls_for(id).and_then(|tls| {
             let loaded = self.tls[tls.index].clone()?;
@@ -122,7 +122,7 @@ impl Clients {
             )))
         });
         (
-            config.load_balancer,
+            config.balancer(),
             Connector::new(self.protocol, &config, tls),
             config,
         )
@@ -203,9 +203,7 @@ impl EndpointClient {
     pub fn metrics(&self) -> &EndpointMetrics {
         &self.metrics
     }
-}
 
-impl EndpointClient {
     /// Sends `req` to the endpoint. The pool (or the HTTP/2 connection)
     /// queues requests while it connects; a connection failure fails the
     /// request and hands it back if it was never written.

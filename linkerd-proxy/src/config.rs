@@ -15,6 +15,7 @@ use l5d_runtime::config::{self as toolkit, AdminConfig, ConfigError, present, ty
 use serde::Deserialize;
 use serde_json::Value;
 
+mod accrual;
 mod binding_cache;
 mod client;
 mod identifier;
@@ -26,8 +27,11 @@ mod router;
 mod service;
 mod tls;
 
+pub use accrual::{AccrualConfig, AccrualPolicy, DeadBackoff};
 pub use binding_cache::BindingCacheConfig;
-pub use client::{BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, TlsForId};
+pub use client::{
+    BalancerConfig, BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, TlsForId,
+};
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};
 pub use protocol::Protocol;

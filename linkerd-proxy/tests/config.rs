@@ -7,8 +7,8 @@ use l5d_dtab::Prefix;
 use l5d_runtime::config::{ServerSettings, reference};
 use l5d_runtime::tls::TlsProtocol;
 use linkerd_proxy::config::{
-    BalancerKind, HeaderSource, IdentifierConfig, InterpreterConfig, Protocol, ProxyConfig,
-    TransformerConfig,
+    AccrualConfig, AccrualPolicy, BalancerKind, DeadBackoff, HeaderSource, IdentifierConfig,
+    InterpreterConfig, Protocol, ProxyConfig, TransformerConfig,
 };
 use linkerd_proxy::overrides::AddressOverrides;
 
@@ -521,6 +521,178 @@ fn bad_configurations_name_the_field() {
     }
 }
 
+/// `failureAccrual` defaults to Linkerd's (five consecutive failures, dead
+/// for 5 s to 300 s) and, under `io.l5d.static`, the last matching entry
+/// with the key sets the whole block.
+#[test]
+fn failure_accrual_defaults_to_linkerds_and_merges_by_prefix() {
+    let config = ProxyConfig::from_yaml(
+        r#"
+routers:
+- protocol: http
+  servers: [{}]
+  client:
+    kind: io.l5d.static
+    configs:
+    - prefix: /
+      failureAccrual: {kind: io.l5d.successRate, successRate: 0.9, requests: 20}
+    - prefix: /#/io.l5d.fs/flaky
+      failureAccrual:
+        kind: io.l5d.consecutiveFailures
+        failures: 3
+        backoff: {kind: constant, ms: 1000}
+    - prefix: /#/io.l5d.fs/windowed
+      failureAccrual:
+        kind: io.l5d.successRateWindowed
+        successRate: 0.5
+        window: 30
+        backoff: {kind: jittered, minMs: 10, maxMs: 20}
+    - prefix: /#/io.l5d.fs/never
+      failureAccrual: {kind: none}
+"#,
+    )
+    .unwrap();
+    let client = &config.routers[0].client;
+    let at = |id: &str| {
+        client
+            .resolve(&l5d_dtab::Path::read(id).unwrap())
+            .failure_accrual
+    };
+    let linkerd_backoff = AccrualConfig::default().backoff;
+    assert_eq!(
+        linkerd_backoff,
+        DeadBackoff::Jittered {
+            min: Duration::from_secs(5),
+            max: Duration::from_secs(300)
+        }
+    );
+    assert_eq!(
+        at("/$/inet/a/80"),
+        AccrualConfig {
+            policy: AccrualPolicy::SuccessRate {
+                rate: 0.9,
+                requests: 20
+            },
+            backoff: linkerd_backoff,
+        }
+    );
+    assert_eq!(
+        at("/#/io.l5d.fs/flaky"),
+        AccrualConfig {
+            policy: AccrualPolicy::ConsecutiveFailures { failures: 3 },
+            backoff: DeadBackoff::Constant(Duration::from_secs(1)),
+        }
+    );
+    assert_eq!(
+        at("/#/io.l5d.fs/windowed"),
+        AccrualConfig {
+            policy: AccrualPolicy::SuccessRateWindowed {
+                rate: 0.5,
+                window: Duration::from_secs(30)
+            },
+            backoff: DeadBackoff::Jittered {
+                min: Duration::from_millis(10),
+                max: Duration::from_millis(20)
+            },
+        }
+    );
+    assert_eq!(at("/#/io.l5d.fs/never").policy, AccrualPolicy::None);
+
+    let plain = ProxyConfig::from_yaml("routers: [{protocol: http, servers: [{}]}]").unwrap();
+    let default = plain.routers[0]
+        .client
+        .resolve(&l5d_dtab::Path::read("/$/inet/a/80").unwrap())
+        .failure_accrual;
+    assert_eq!(
+        default.policy,
+        AccrualPolicy::ConsecutiveFailures { failures: 5 }
+    );
+    assert_eq!(default.backoff, linkerd_backoff);
+}
+
+/// Each unusable `failureAccrual`, the field its refusal names, and a
+/// fragment of the message.
+#[test]
+fn bad_failure_accrual_names_the_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "{kind: io.l5d.consecutiveFailures, failures: 0}",
+            "failureAccrual.failures",
+            "at least 1",
+        ),
+        (
+            "{kind: io.l5d.successRate, successRate: 0, requests: 10}",
+            "failureAccrual.successRate",
+            "(0, 1]",
+        ),
+        (
+            "{kind: io.l5d.successRate, successRate: 1.5, requests: 10}",
+            "failureAccrual.successRate",
+            "(0, 1]",
+        ),
+        (
+            "{kind: io.l5d.successRateWindowed, successRate: -0.5, window: 10}",
+            "failureAccrual.successRate",
+            "(0, 1]",
+        ),
+        (
+            "{kind: io.l5d.successRate, successRate: 0.9, requests: 0}",
+            "failureAccrual.requests",
+            "at least 1",
+        ),
+        (
+            "{kind: io.l5d.successRate, successRate: 0.9}",
+            "failureAccrual.requests",
+            "missing",
+        ),
+        (
+            "{kind: io.l5d.successRateWindowed, successRate: 0.9, window: 0}",
+            "failureAccrual.window",
+            "at least 1",
+        ),
+        (
+            "{kind: io.l5d.consecutiveFailures, backoff: {kind: jittered, minMs: 10, maxMs: 5}}",
+            "failureAccrual.backoff.minMs",
+            "maxMs",
+        ),
+        (
+            "{kind: io.l5d.consecutiveFailures, backoff: {kind: exponential}}",
+            "failureAccrual.backoff.kind",
+            "supported: constant, jittered",
+        ),
+        (
+            "{kind: io.l5d.consecutiveFailures, backoff: {kind: constant}}",
+            "failureAccrual.backoff.ms",
+            "missing",
+        ),
+        (
+            "{kind: io.l5d.fancy}",
+            "failureAccrual.kind",
+            "supported: io.l5d.consecutiveFailures, io.l5d.successRate, io.l5d.successRateWindowed, none",
+        ),
+        ("{failures: 3}", "failureAccrual.kind", "missing"),
+        (
+            "{kind: io.l5d.consecutiveFailures, failure: 3}",
+            "failureAccrual.failure",
+            "unknown field",
+        ),
+        (
+            "{kind: none, failures: 3}",
+            "failureAccrual.failures",
+            "unknown field",
+        ),
+    ];
+    for (accrual, field, fragment) in cases {
+        let text = format!(
+            "routers: [{{protocol: http, servers: [{{}}], client: {{kind: io.l5d.static, configs: [{{prefix: /, failureAccrual: {accrual}}}]}}}}]"
+        );
+        let err = ProxyConfig::from_yaml(&text).expect_err(&text);
+        let want = format!("routers[0].client.configs[0].{field}");
+        assert_eq!(err.field, want, "{accrual}: {err}");
+        assert!(err.message.contains(fragment), "{accrual}: {err}");
+    }
+}
+
 /// docs/linkerd-proxy.md documents every field, and its full example is a
 /// valid configuration.
 #[test]
@@ -578,6 +750,16 @@ fn the_reference_documents_every_field() {
         "routers[].client.requeueBudget.minRetriesPerSec",
         "routers[].client.requeueBudget.percentCanRetry",
         "routers[].client.requeueBudget.ttlSecs",
+        "routers[].client.failureAccrual",
+        "routers[].client.failureAccrual.kind",
+        "routers[].client.failureAccrual.failures",
+        "routers[].client.failureAccrual.successRate",
+        "routers[].client.failureAccrual.requests",
+        "routers[].client.failureAccrual.window",
+        "routers[].client.failureAccrual.backoff.kind",
+        "routers[].client.failureAccrual.backoff.ms",
+        "routers[].client.failureAccrual.backoff.minMs",
+        "routers[].client.failureAccrual.backoff.maxMs",
         "routers[].service.kind",
         "routers[].service.configs",
         "routers[].service.configs[].prefix",
@@ -616,6 +798,9 @@ fn the_reference_documents_every_field() {
         "io.l5d.static",
         "io.l5d.mesh",
         "io.l5d.k8s.localnode",
+        "io.l5d.consecutiveFailures",
+        "io.l5d.successRate",
+        "io.l5d.successRateWindowed",
     ] {
         assert!(doc.contains(&format!("`{kind}`")), "no entry for {kind}");
     }

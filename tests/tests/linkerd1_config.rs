@@ -57,7 +57,11 @@ async fn the_example_starts_the_proxy_unchanged() {
     }
     let pid = child.id().unwrap().to_string();
     // SIGTERM reaches the proxy: `sh` exec'd it.
-    let status = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
     assert!(status.success());
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await

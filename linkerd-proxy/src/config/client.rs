@@ -10,6 +10,7 @@ use l5d_runtime::tls::ClientTlsConfig;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::accrual::{AccrualConfig, parse_accrual};
 use super::prefix::{PrefixPattern, Static};
 use super::retries::{BudgetConfig, parse_budget};
 use super::tls::client_tls;
@@ -24,6 +25,14 @@ pub enum BalancerKind {
     /// Power of two choices over requests in flight.
     P2c,
     RoundRobin,
+}
+
+/// What a bound id's balancer is built with: how it chooses among
+/// endpoints and when it stops choosing one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BalancerConfig {
+    pub kind: BalancerKind,
+    pub accrual: AccrualConfig,
 }
 
 /// `client`: how the proxy talks to the endpoints of bound ids, for
@@ -41,6 +50,7 @@ pub struct ClientParams {
     pub tls: Option<ClientTlsConfig>,
     pub request_attempt_timeout: Option<Duration>,
     pub requeue_budget: Option<BudgetConfig>,
+    pub failure_accrual: Option<AccrualConfig>,
 }
 
 /// `hostConnectionPool`.
@@ -67,6 +77,7 @@ pub struct ClientConfig {
     /// Connection failures (the request was never written) are retried on
     /// another endpoint within this budget.
     pub requeue_budget: BudgetConfig,
+    pub failure_accrual: AccrualConfig,
 }
 
 impl Default for ClientConfig {
@@ -82,6 +93,7 @@ impl Default for ClientConfig {
             },
             request_attempt_timeout: None,
             requeue_budget: BudgetConfig::default(),
+            failure_accrual: AccrualConfig::default(),
         }
     }
 }
@@ -103,6 +115,17 @@ impl ClientConfig {
         }
         if let Some(b) = params.requeue_budget {
             self.requeue_budget = b;
+        }
+        if let Some(accrual) = &params.failure_accrual {
+            self.failure_accrual = accrual.clone();
+        }
+    }
+
+    /// What the balancer of an id with these settings is built with.
+    pub fn balancer(&self) -> BalancerConfig {
+        BalancerConfig {
+            kind: self.load_balancer,
+            accrual: self.failure_accrual.clone(),
         }
     }
 }
@@ -161,6 +184,8 @@ struct ClientKeys {
     tls: Option<Value>,
     request_attempt_timeout_ms: Option<u64>,
     requeue_budget: Option<Value>,
+    #[serde(default)]
+    failure_accrual: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -242,8 +267,13 @@ fn parse_params(
             Some(tls)
         }
     };
+    let failure_accrual = match k.failure_accrual {
+        None => None,
+        Some(v) => Some(parse_accrual(v, &format!("{field}.failureAccrual"))?),
+    };
     Ok(ClientParams {
         load_balancer,
+        failure_accrual,
         connect_timeout: k.connect_timeout_ms.map(Duration::from_millis),
         pool: k.host_connection_pool.map(|p| PoolConfig {
             idle_timeout: Duration::from_millis(p.idle_time_ms),

@@ -160,7 +160,7 @@ mod tests {
             let balancer = Balancer::new(
                 id.clone(),
                 replicas,
-                config.load_balancer,
+                config.balancer(),
                 connector.clone(),
                 Metrics::new(),
                 "test",
