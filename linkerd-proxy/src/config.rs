@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod accrual;
+mod backoff;
 mod binding_cache;
 mod client;
 mod identifier;
@@ -27,7 +28,8 @@ mod router;
 mod service;
 mod tls;
 
-pub use accrual::{AccrualConfig, AccrualPolicy, DeadBackoff};
+pub use accrual::{AccrualConfig, AccrualPolicy};
+pub use backoff::BackoffConfig;
 pub use binding_cache::BindingCacheConfig;
 pub use client::{
     BalancerConfig, BalancerKind, ClientConfig, ClientConfigs, ClientParams, PoolConfig, TlsForId,
@@ -35,7 +37,7 @@ pub use client::{
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};
 pub use protocol::Protocol;
-pub use retries::{BudgetConfig, MAX_BUDGET_TTL_SECS, RetryBackoff};
+pub use retries::{BudgetConfig, MAX_BUDGET_TTL_SECS};
 pub use router::{RouterConfig, ServerConfig};
 pub use service::{
     ClassifierConfig, GrpcRetryable, RetryBufferConfig, RetryableMethods, ServiceConfig,

@@ -7,7 +7,7 @@ use l5d_dtab::Prefix;
 use l5d_runtime::config::{ServerSettings, reference};
 use l5d_runtime::tls::TlsProtocol;
 use linkerd_proxy::config::{
-    AccrualConfig, AccrualPolicy, BalancerKind, DeadBackoff, HeaderSource, IdentifierConfig,
+    AccrualConfig, AccrualPolicy, BackoffConfig, BalancerKind, HeaderSource, IdentifierConfig,
     InterpreterConfig, Protocol, ProxyConfig, TransformerConfig,
 };
 use linkerd_proxy::overrides::AddressOverrides;
@@ -561,7 +561,7 @@ routers:
     let linkerd_backoff = AccrualConfig::default().backoff;
     assert_eq!(
         linkerd_backoff,
-        DeadBackoff::Jittered {
+        BackoffConfig::Jittered {
             min: Duration::from_secs(5),
             max: Duration::from_secs(300)
         }
@@ -580,7 +580,7 @@ routers:
         at("/#/io.l5d.fs/flaky"),
         AccrualConfig {
             policy: AccrualPolicy::ConsecutiveFailures { failures: 3 },
-            backoff: DeadBackoff::Constant(Duration::from_secs(1)),
+            backoff: BackoffConfig::Constant(Duration::from_secs(1)),
         }
     );
     assert_eq!(
@@ -590,7 +590,7 @@ routers:
                 rate: 0.5,
                 window: Duration::from_secs(30)
             },
-            backoff: DeadBackoff::Jittered {
+            backoff: BackoffConfig::Jittered {
                 min: Duration::from_millis(10),
                 max: Duration::from_millis(20)
             },
@@ -652,8 +652,8 @@ fn bad_failure_accrual_names_the_field() {
         ),
         (
             "{kind: io.l5d.consecutiveFailures, backoff: {kind: jittered, minMs: 10, maxMs: 5}}",
-            "failureAccrual.backoff.minMs",
-            "maxMs",
+            "failureAccrual.backoff.maxMs",
+            "at least minMs",
         ),
         (
             "{kind: io.l5d.consecutiveFailures, backoff: {kind: exponential}}",
@@ -810,7 +810,7 @@ fn the_reference_documents_every_field() {
 /// logical name applies in order, later ones overriding the keys they set.
 #[test]
 fn static_service_configs_merge_by_prefix() {
-    use linkerd_proxy::config::{ClassifierConfig, RetryBackoff, RetryableMethods};
+    use linkerd_proxy::config::{BackoffConfig, ClassifierConfig, RetryableMethods};
     let config = ProxyConfig::from_yaml(
         r#"
 routers:
@@ -838,7 +838,7 @@ routers:
         web.classifier,
         ClassifierConfig::Status(RetryableMethods::Read)
     );
-    assert_eq!(web.backoff, RetryBackoff::Constant(Duration::ZERO));
+    assert_eq!(web.backoff, BackoffConfig::Constant(Duration::ZERO));
     let batch = of("/svc/nightly-batch");
     assert_eq!(batch.total_timeout, Some(Duration::from_secs(60)));
     assert_eq!(
@@ -847,7 +847,7 @@ routers:
     );
     assert_eq!(
         batch.backoff,
-        RetryBackoff::Constant(Duration::from_millis(100))
+        BackoffConfig::Constant(Duration::from_millis(100))
     );
     let v2 = of("/svc/web/v2");
     assert_eq!(v2.total_timeout, Some(Duration::from_secs(1)));

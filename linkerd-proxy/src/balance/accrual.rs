@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use l5d_runtime::Backoff;
 
-use crate::config::{AccrualConfig, AccrualPolicy, DeadBackoff};
+use crate::config::{AccrualConfig, AccrualPolicy, BackoffConfig};
 
 /// `io.l5d.successRateWindowed` trips only after at least this many
 /// requests in the window, as Finagle's default `minRequestThreshold`, so
@@ -149,8 +149,8 @@ impl Accrual {
             AccrualPolicy::None => Policy::None,
         };
         let periods = match config.backoff {
-            DeadBackoff::Constant(d) => Periods::Constant(d),
-            DeadBackoff::Jittered { min, max } => {
+            BackoffConfig::Constant(d) => Periods::Constant(d),
+            BackoffConfig::Jittered { min, max } => {
                 Periods::Jittered(Backoff::with_rng(min, max, rng))
             }
         };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use l5d_dtab::Endpoint as Replica;
 
 use super::*;
-use crate::config::{AccrualPolicy, ClientConfig, DeadBackoff, Protocol};
+use crate::config::{AccrualPolicy, BackoffConfig, ClientConfig, Protocol};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -29,7 +29,7 @@ fn balancer(kind: BalancerKind, n: u16) -> (Balancer, watch::Sender<Resolution>)
         kind,
         accrual: AccrualConfig {
             policy: AccrualPolicy::ConsecutiveFailures { failures: 1 },
-            backoff: DeadBackoff::Constant(HOUR),
+            backoff: BackoffConfig::Constant(HOUR),
         },
     };
     let connector = Connector::new(Protocol::Http, &ClientConfig::default(), None);

@@ -10,12 +10,14 @@ use l5d_runtime::config::{ConfigError, check, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::backoff::{BackoffConfig, parse_backoff};
+
 /// The failure accrual of one bound id's endpoints.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccrualConfig {
     pub policy: AccrualPolicy,
     /// How long an endpoint that tripped stays dead.
-    pub backoff: DeadBackoff,
+    pub backoff: BackoffConfig,
 }
 
 /// When an endpoint trips.
@@ -33,19 +35,6 @@ pub enum AccrualPolicy {
     None,
 }
 
-/// The dead period of an endpoint that tripped. Consecutive dead periods
-/// (failed probes) grow along the jittered backoff; a revival starts over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeadBackoff {
-    Constant(Duration),
-    /// Decorrelated jitter between `min` and `max` (`l5d-runtime`'s
-    /// `Backoff`).
-    Jittered {
-        min: Duration,
-        max: Duration,
-    },
-}
-
 impl Default for AccrualConfig {
     /// Linkerd's: five consecutive failures, dead for 5 s to 300 s.
     fn default() -> Self {
@@ -53,7 +42,7 @@ impl Default for AccrualConfig {
             policy: AccrualPolicy::ConsecutiveFailures {
                 failures: default_failures(),
             },
-            backoff: DeadBackoff::Jittered {
+            backoff: BackoffConfig::Jittered {
                 min: Duration::from_secs(5),
                 max: Duration::from_secs(300),
             },
@@ -92,19 +81,6 @@ struct WindowedKeys {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoneKeys {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConstantKeys {
-    ms: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct JitteredKeys {
-    min_ms: u64,
-    max_ms: u64,
-}
 
 fn default_failures() -> u32 {
     5
@@ -160,7 +136,7 @@ pub(super) fn parse_accrual(value: Value, field: &str) -> Result<AccrualConfig, 
     };
     let backoff = match backoff {
         None => AccrualConfig::default().backoff,
-        Some(v) => parse_backoff(v, &format!("{field}.backoff"))?,
+        Some(v) => parse_backoff(v, &format!("{field}.backoff"), None)?,
     };
     Ok(AccrualConfig { policy, backoff })
 }
@@ -175,32 +151,4 @@ fn check_rate(rate: f64, field: &str) -> Result<(), ConfigError> {
         format!("{field}.successRate"),
         "must be in (0, 1]",
     )
-}
-
-fn parse_backoff(value: Value, field: &str) -> Result<DeadBackoff, ConfigError> {
-    let (kind, rest) = kind_of(value, field)?;
-    match kind.as_str() {
-        "constant" => {
-            let k: ConstantKeys = typed(rest, field)?;
-            Ok(DeadBackoff::Constant(Duration::from_millis(k.ms)))
-        }
-        "jittered" => {
-            let k: JitteredKeys = typed(rest, field)?;
-            check(
-                k.min_ms <= k.max_ms,
-                format!("{field}.minMs"),
-                "must not exceed maxMs",
-            )?;
-            Ok(DeadBackoff::Jittered {
-                min: Duration::from_millis(k.min_ms),
-                max: Duration::from_millis(k.max_ms),
-            })
-        }
-        other => Err(ConfigError::unsupported_kind(
-            field,
-            "backoff",
-            other,
-            "supported: constant, jittered",
-        )),
-    }
 }

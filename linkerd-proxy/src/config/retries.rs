@@ -1,10 +1,9 @@
-//! What retries and requeues are allowed: Linkerd 1.x's retry `budget`
-//! (shared by `service.retries.budget` and the client's `requeueBudget`)
-//! and the retry `backoff`.
+//! What retries and requeues are allowed: Linkerd 1.x's retry `budget`,
+//! shared by `service.retries.budget` and the client's `requeueBudget`.
 
 use std::time::Duration;
 
-use l5d_runtime::config::{ConfigError, check, kind_of, typed};
+use l5d_runtime::config::{ConfigError, check, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -27,24 +26,6 @@ impl Default for BudgetConfig {
             percent_can_retry: 0.2,
             ttl: Duration::from_secs(10),
         }
-    }
-}
-
-/// The wait before each retry of one request.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum RetryBackoff {
-    Constant(Duration),
-    /// Decorrelated jitter between the bounds.
-    Jittered {
-        min: Duration,
-        max: Duration,
-    },
-}
-
-impl Default for RetryBackoff {
-    /// Linkerd's: retry at once (the budget bounds the extra load).
-    fn default() -> Self {
-        RetryBackoff::Constant(Duration::ZERO)
     }
 }
 
@@ -81,53 +62,4 @@ pub(super) fn parse_budget(value: Value, field: &str) -> Result<BudgetConfig, Co
         percent_can_retry: percent,
         ttl: Duration::from_secs(ttl),
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ConstantKeys {
-    #[serde(default)]
-    ms: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct JitteredKeys {
-    min_ms: u64,
-    max_ms: u64,
-}
-
-/// Reads a `backoff` at `field`: `{kind: constant, ms}` or
-/// `{kind: jittered, minMs, maxMs}`.
-pub(super) fn parse_backoff(value: Value, field: &str) -> Result<RetryBackoff, ConfigError> {
-    let (kind, rest) = kind_of(value, field)?;
-    match kind.as_str() {
-        "constant" => {
-            let k: ConstantKeys = typed(rest, field)?;
-            Ok(RetryBackoff::Constant(Duration::from_millis(k.ms)))
-        }
-        "jittered" => {
-            let k: JitteredKeys = typed(rest, field)?;
-            check(
-                k.min_ms > 0,
-                format!("{field}.minMs"),
-                "must be greater than 0",
-            )?;
-            check(
-                k.max_ms >= k.min_ms,
-                format!("{field}.maxMs"),
-                "must be at least minMs",
-            )?;
-            Ok(RetryBackoff::Jittered {
-                min: Duration::from_millis(k.min_ms),
-                max: Duration::from_millis(k.max_ms),
-            })
-        }
-        other => Err(ConfigError::unsupported_kind(
-            field,
-            "backoff",
-            other,
-            "supported: constant, jittered",
-        )),
-    }
 }

@@ -11,9 +11,10 @@ use l5d_runtime::config::{ConfigError, check, kind_of, typed};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::backoff::{BackoffConfig, parse_backoff};
 use super::prefix::{PrefixPattern, Static};
 use super::protocol::Protocol;
-use super::retries::{BudgetConfig, RetryBackoff, parse_backoff, parse_budget};
+use super::retries::{BudgetConfig, parse_budget};
 
 /// `service`, for every name or by prefix of the name.
 pub type ServiceConfigs = Static<ServiceParams>;
@@ -24,7 +25,7 @@ pub type ServiceConfigs = Static<ServiceParams>;
 pub struct ServiceParams {
     pub total_timeout: Option<Duration>,
     pub budget: Option<BudgetConfig>,
-    pub backoff: Option<RetryBackoff>,
+    pub backoff: Option<BackoffConfig>,
     pub classifier: Option<ClassifierConfig>,
     pub retry_buffer: Option<RetryBufferConfig>,
     pub classification_timeout: Option<Duration>,
@@ -38,7 +39,7 @@ pub struct ServiceConfig {
     /// head, may take this long (503 afterwards).
     pub total_timeout: Option<Duration>,
     pub budget: BudgetConfig,
-    pub backoff: RetryBackoff,
+    pub backoff: BackoffConfig,
     pub classifier: ClassifierConfig,
     pub retry_buffer: RetryBufferConfig,
     /// How long a response whose class is in its trailers (gRPC) is held
@@ -51,7 +52,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             total_timeout: None,
             budget: BudgetConfig::default(),
-            backoff: RetryBackoff::default(),
+            backoff: BackoffConfig::default(),
             classifier: ClassifierConfig::Default,
             retry_buffer: RetryBufferConfig::default(),
             classification_timeout: Duration::from_millis(100),
@@ -220,7 +221,7 @@ fn parse_params(
                 .map(|v| parse_budget(v, &format!("{field}.retries.budget")))
                 .transpose()?,
             r.backoff
-                .map(|v| parse_backoff(v, &format!("{field}.retries.backoff")))
+                .map(|v| parse_backoff(v, &format!("{field}.retries.backoff"), Some(0)))
                 .transpose()?,
         ),
     };

@@ -39,7 +39,7 @@ use super::routes::Route;
 use crate::balance::Outcome;
 use crate::classify::{self, ResponseClass};
 use crate::client::{PooledBody, RequestBody, SendFailure};
-use crate::config::{Protocol, RetryBackoff};
+use crate::config::{BackoffConfig, Protocol};
 use crate::deadline::{self, Deadline};
 use crate::error::ProxyError;
 use crate::headers::{self, Destination, L5D_SUCCESS_CLASS};
@@ -337,8 +337,8 @@ impl Attempts<'_> {
 
     fn delay(&mut self) -> Duration {
         match self.policy.backoff {
-            RetryBackoff::Constant(d) => d,
-            RetryBackoff::Jittered { min, max } => self
+            BackoffConfig::Constant(d) => d,
+            BackoffConfig::Jittered { min, max } => self
                 .backoff
                 .get_or_insert_with(|| Backoff::new(min, max))
                 .next_delay(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::balance::Balancer;
 use crate::classify::Classifier;
-use crate::config::{Protocol, RetryBackoff, RetryBufferConfig, ServiceConfig};
+use crate::config::{BackoffConfig, Protocol, RetryBufferConfig, ServiceConfig};
 use crate::metrics::RetryMetrics;
 use crate::retry::RetryBudget;
 
@@ -17,7 +17,7 @@ use crate::retry::RetryBudget;
 pub struct Policy {
     pub classifier: Classifier,
     pub total_timeout: Option<Duration>,
-    pub backoff: RetryBackoff,
+    pub backoff: BackoffConfig,
     pub retry_buffer: RetryBufferConfig,
     pub classification_timeout: Duration,
     pub budget: RetryBudget,

@@ -6,7 +6,7 @@ use super::*;
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn accrual(policy: AccrualPolicy, backoff: DeadBackoff) -> Accrual {
+fn accrual(policy: AccrualPolicy, backoff: BackoffConfig) -> Accrual {
     Accrual::new(
         &AccrualConfig { policy, backoff },
         fastrand::Rng::with_seed(7),
@@ -16,7 +16,7 @@ fn accrual(policy: AccrualPolicy, backoff: DeadBackoff) -> Accrual {
 fn consecutive(failures: u32) -> Accrual {
     accrual(
         AccrualPolicy::ConsecutiveFailures { failures },
-        DeadBackoff::Constant(10 * SEC),
+        BackoffConfig::Constant(10 * SEC),
     )
 }
 
@@ -24,7 +24,7 @@ fn consecutive(failures: u32) -> Accrual {
 fn windowed(rate: f64, window: Duration) -> Accrual {
     accrual(
         AccrualPolicy::SuccessRateWindowed { rate, window },
-        DeadBackoff::Constant(SEC),
+        BackoffConfig::Constant(SEC),
     )
 }
 
@@ -145,7 +145,7 @@ fn success_rate_trips_below_the_rate_once_the_window_of_requests_was_seen() {
                 rate: 0.9,
                 requests,
             },
-            DeadBackoff::Constant(SEC),
+            BackoffConfig::Constant(SEC),
         )
     };
     // Failures from the start: nothing until `requests` were seen.
@@ -217,7 +217,7 @@ fn too_few_requests_in_a_window_do_not_trip() {
 #[test]
 fn none_never_trips() {
     let t0 = Instant::now();
-    let mut a = accrual(AccrualPolicy::None, DeadBackoff::Constant(SEC));
+    let mut a = accrual(AccrualPolicy::None, BackoffConfig::Constant(SEC));
     assert!(feed(&mut a, 1000, false, t0).is_empty());
     assert_eq!(a.consecutive_failures(), 1000);
     assert_eq!(a.success_rate(), None);
@@ -228,7 +228,7 @@ fn jittered_dead_periods_grow_and_start_over_after_a_revival() {
     let (min, max) = (SEC, 300 * SEC);
     let mut a = accrual(
         AccrualPolicy::ConsecutiveFailures { failures: 1 },
-        DeadBackoff::Jittered { min, max },
+        BackoffConfig::Jittered { min, max },
     );
     let mut now = Instant::now();
     feed(&mut a, 1, false, now);
