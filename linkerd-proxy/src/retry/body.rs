@@ -279,3 +279,88 @@ impl Body for AttemptBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    fn pool(capacity: usize) -> Arc<BufferPool> {
+        Arc::new(BufferPool::new(
+            capacity,
+            metrics::Gauge::noop(),
+            metrics::Counter::noop(),
+        ))
+    }
+
+    fn copy_of(chunks: &[&'static str], limit: usize, pool: &Arc<BufferPool>) -> Arc<Mutex<Copy>> {
+        let copy = Copy::new(limit, pool.clone());
+        let mut c = copy.lock().unwrap();
+        for chunk in chunks {
+            c.push(&Frame::data(Bytes::from_static(chunk.as_bytes())));
+        }
+        c.complete = true;
+        drop(c);
+        copy
+    }
+
+    #[tokio::test]
+    async fn a_complete_copy_replays_the_body_and_its_trailers() {
+        let pool = pool(1024);
+        let copy = copy_of(&["hello ", "world"], 64, &pool);
+        {
+            let mut c = copy.lock().unwrap();
+            let mut t = HeaderMap::new();
+            t.insert("grpc-status", "0".parse().unwrap());
+            c.push(&Frame::trailers(t));
+        }
+        assert_eq!(pool.used(), 11);
+        for _ in 0..2 {
+            let body = Replay::Copy(copy.clone()).body().expect("replayable");
+            assert_eq!(body.size_hint().exact(), Some(11));
+            let collected = body.collect().await.unwrap();
+            assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+            assert_eq!(collected.to_bytes(), "hello world");
+        }
+        drop(copy);
+        assert_eq!(pool.used(), 0, "the copy gives its bytes back");
+    }
+
+    #[test]
+    fn a_body_over_the_request_limit_is_not_replayed() {
+        let pool = pool(1024);
+        let copy = copy_of(&["0123456789", "0123456789"], 15, &pool);
+        assert!(Replay::Copy(copy).body().is_none());
+        assert_eq!(pool.used(), 0, "an abandoned copy holds nothing");
+    }
+
+    #[test]
+    fn the_routers_pool_caps_every_copy_together() {
+        let pool = pool(25);
+        let first = copy_of(&["0123456789", "0123456789"], 64, &pool);
+        assert_eq!(pool.used(), 20);
+        let second = copy_of(&["0123456789"], 64, &pool);
+        assert!(
+            Replay::Copy(second).body().is_none(),
+            "over the router's cap"
+        );
+        assert!(Replay::Copy(first.clone()).body().is_some());
+        drop(first);
+        assert_eq!(pool.used(), 0);
+        let third = copy_of(&["0123456789"], 64, &pool);
+        assert!(Replay::Copy(third).body().is_some(), "room again");
+    }
+
+    #[test]
+    fn a_copy_still_arriving_is_not_replayed() {
+        let pool = pool(1024);
+        let copy = Copy::new(64, pool.clone());
+        copy.lock()
+            .unwrap()
+            .push(&Frame::data(Bytes::from_static(b"part")));
+        assert!(Replay::Copy(copy).body().is_none());
+        assert!(Replay::Never.body().is_none());
+        assert!(matches!(Replay::Empty.body(), Some(AttemptBody::Empty)));
+    }
+}

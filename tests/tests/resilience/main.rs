@@ -19,6 +19,7 @@ use l5d_e2e::{Demo, Namerd, Proxy};
 mod accrual;
 mod deadlines;
 mod grpc;
+mod requeues;
 mod retries;
 
 const DTAB: &str = "/svc => /#/io.l5d.fs;\n";
@@ -38,6 +39,17 @@ impl Setup {
     /// that many endpoints) and a proxy with `routers` (YAML list items
     /// without `interpreter`, which is added: namerd's `internal`).
     pub(crate) async fn start(service: &str, backends: usize, routers: &str) -> Setup {
+        Setup::start_with(service, backends, &[], routers).await
+    }
+
+    /// As [`start`](Self::start), with `extra` addresses (`ip:port`) named
+    /// in the id beside the backends: endpoints that are not there.
+    pub(crate) async fn start_with(
+        service: &str,
+        backends: usize,
+        extra: &[SocketAddr],
+        routers: &str,
+    ) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let disco = dir.path().join("disco");
         std::fs::create_dir(&disco).unwrap();
@@ -47,6 +59,9 @@ impl Setup {
             let demo = Demo::start("http", &format!("{service}-{i}"), &["--log-requests"]).await;
             lines.push_str(&demo.fs_line());
             demos.push(demo);
+        }
+        for addr in extra {
+            lines.push_str(&format!("{} {}\n", addr.ip(), addr.port()));
         }
         std::fs::write(disco.join(service), lines).unwrap();
         let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;
