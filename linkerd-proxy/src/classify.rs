@@ -69,18 +69,33 @@ impl Classifier {
     }
 
     /// The class of a response from its head, or `None` when it is in the
-    /// trailers (a gRPC response without `grpc-status` in its head). An
-    /// upstream proxy's `l5d-retryable: true` and `l5d-success-class` win
-    /// over the classifier, so that both hops count the same.
+    /// trailers (a gRPC response without `grpc-status` in its head). A
+    /// downstream proxy's `l5d-success-class` decides success or failure,
+    /// so that both hops count the same; whether a failure is retryable is
+    /// still this classifier's call, or the downstream proxy's
+    /// `l5d-retryable: true`.
     pub fn classify_head(
         &self,
         method: &Method,
         status: StatusCode,
         headers: &HeaderMap,
     ) -> Option<ResponseClass> {
-        if let Some(class) = upstream_class(status, headers) {
-            return Some(class);
+        if status.is_server_error() && retryable_hint(headers) {
+            return Some(ResponseClass::RetryableFailure);
         }
+        let own = self.own_head(method, status, headers);
+        match success_hint(headers) {
+            None => own,
+            Some(success) => Some(agree(success, own)),
+        }
+    }
+
+    fn own_head(
+        &self,
+        method: &Method,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Option<ResponseClass> {
         let failure = |retryable: bool| {
             if retryable {
                 ResponseClass::RetryableFailure
@@ -129,12 +144,13 @@ impl Classifier {
         let Some(trailers) = trailers else {
             return ResponseClass::NonRetryableFailure;
         };
-        if let Some(class) = upstream_class(StatusCode::OK, trailers) {
-            return class;
-        }
-        match grpc_status(trailers) {
+        let own = match grpc_status(trailers) {
             Some(code) => self.grpc_class(code),
             None => ResponseClass::NonRetryableFailure,
+        };
+        match success_hint(trailers) {
+            None => own,
+            Some(success) => agree(success, Some(own)),
         }
     }
 
@@ -193,28 +209,34 @@ fn retryable_method(methods: RetryableMethods, method: &Method) -> bool {
     }
 }
 
-/// What an upstream proxy said of the response: `l5d-retryable: true` on a
-/// failure, or its `l5d-success-class` (`1.0` is a success; anything else,
-/// unparsable included, a failure).
-fn upstream_class(status: StatusCode, headers: &HeaderMap) -> Option<ResponseClass> {
-    let retryable = headers
+/// A downstream proxy's `l5d-retryable: true`: the request never reached
+/// an application.
+fn retryable_hint(headers: &HeaderMap) -> bool {
+    headers
         .get(L5D_RETRYABLE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    if retryable && status.is_server_error() {
-        return Some(ResponseClass::RetryableFailure);
-    }
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+}
+
+/// A downstream proxy's `l5d-success-class`: `1.0` is a success, anything
+/// else (unparsable included) a failure.
+fn success_hint(headers: &HeaderMap) -> Option<bool> {
     let class = headers.get(L5D_SUCCESS_CLASS)?;
-    let success = std::str::from_utf8(class.as_bytes())
-        .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .is_some_and(|v| v >= 1.0);
-    Some(if success {
-        ResponseClass::Success
-    } else if retryable {
-        ResponseClass::RetryableFailure
-    } else {
-        ResponseClass::NonRetryableFailure
-    })
+    Some(
+        std::str::from_utf8(class.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .is_some_and(|v| v >= 1.0),
+    )
+}
+
+/// A downstream proxy's verdict, `success`, with this classifier's word
+/// on whether a failure is retryable.
+fn agree(success: bool, own: Option<ResponseClass>) -> ResponseClass {
+    match (success, own) {
+        (true, _) => ResponseClass::Success,
+        (false, Some(ResponseClass::RetryableFailure)) => ResponseClass::RetryableFailure,
+        (false, _) => ResponseClass::NonRetryableFailure,
+    }
 }
 
 /// Whether a response (or request) is gRPC: `content-type:

@@ -229,3 +229,67 @@ async fn no_retry_is_sent_after_the_total_timeout() {
     }
     setup.stop().await;
 }
+
+/// Two proxies in a row, as the DaemonSet mesh: the incoming one (default
+/// classifier) stamps `l5d-success-class: 0.0` on the backend's 503s; the
+/// outgoing one (`retryableRead5XX`) still retries them, and both count
+/// the same failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outgoing_proxy_retries_through_the_incoming_one() {
+    let setup = Setup::start(
+        "world",
+        1,
+        r#"
+- protocol: http
+  label: incoming
+  servers: [{port: 0}]
+"#,
+    )
+    .await;
+    let incoming = setup.proxy.router("incoming").to_string();
+    wait_routable(&incoming, "world").await;
+    let outgoing = Proxy::start(&format!(
+        r#"
+admin: {{port: 0}}
+routers:
+- protocol: http
+  label: outgoing
+  servers: [{{port: 0}}]
+  dtab: /svc/world => /$/inet/127.0.0.1/{}
+  service:
+    responseClassifier: {{kind: io.l5d.http.retryableRead5XX}}
+"#,
+        incoming.rsplit(':').next().unwrap()
+    ))
+    .await;
+    let router = outgoing.router("outgoing").to_string();
+    wait_routable(&router, "world").await;
+    let backend = setup.backends[0].addr;
+    setup.clear_logs();
+    fault(backend, "status=503&fraction=0.2");
+    let client = http1();
+    let n = 200;
+    for i in 0..n {
+        let a = send(&client, &router, Method::GET, "world", "").await;
+        assert_eq!(a.status, 200, "request {i}: {a:?}");
+    }
+    let log = setup.logged()[0].clone();
+    let failed = log.iter().filter(|r| r["status"] == 503).count();
+    assert_eq!(
+        log.len(),
+        n + failed,
+        "each 503 retried once, through both proxies"
+    );
+    let failures = setup
+        .metric(
+            "linkerd_router_responses_total",
+            &[("router", "incoming"), ("classification", "failure")],
+        )
+        .await;
+    assert_eq!(
+        failures as usize, failed,
+        "the incoming proxy counted every 503"
+    );
+    assert_eq!(outgoing.stop().await, Some(0));
+    setup.stop().await;
+}
