@@ -55,6 +55,10 @@ async fn a_failing_endpoint_is_removed_probed_and_readmitted() {
         }
     }
     let elapsed = start.elapsed();
+    eprintln!(
+        "accrual: {failed} of {n} failed in {elapsed:?}, all at the failing endpoint ({:.2} % success)",
+        100.0 * (n - failed) as f64 / n as f64
+    );
     // Three to trip it, then one probe per dead second at most.
     let bound = 3 + elapsed.as_secs() as usize + 1;
     let bad_got = setup.logged()[0].len();

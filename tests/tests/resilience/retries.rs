@@ -113,6 +113,7 @@ async fn a_failure_storm_stays_within_the_retry_budget() {
     let extra = arrived - n;
     // Within one 60 s window: 2 x 60 reserved, plus 10% of the requests.
     let bound = 2 * 60 + (n + before as usize) / 10;
+    eprintln!("storm: {n} requests, {extra} retries, budget {bound}");
     assert!(extra <= bound, "{extra} retries, budget {bound}");
     assert!(
         extra >= bound - 2,
