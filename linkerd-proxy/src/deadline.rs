@@ -1,6 +1,7 @@
 //! Request deadlines: Linkerd's `l5d-ctx-deadline` (read on servers that
-//! trust their clients' context) and gRPC's `grpc-timeout` (honoured
-//! everywhere: it can only shorten a request), tightened by the service's
+//! trust their clients' context) and gRPC's `grpc-timeout` (honoured by
+//! every h2 router, trusting or not: it can only shorten a request),
+//! tightened by the service's
 //! total timeout and sent on to the endpoint, so that a deadline shrinks
 //! across every proxy of a path. A request whose deadline has passed is
 //! failed at once, not sent.
@@ -32,11 +33,13 @@ pub struct Malformed {
 }
 
 /// The request's deadline from its headers (`l5d-ctx-deadline` only when
-/// `trusted`) and the service's `total_timeout`, counted from `start`.
-/// `None` when nothing bounds the request.
+/// `trusted`, `grpc-timeout` only when `grpc_capable`: an h2 router) and
+/// the service's `total_timeout`, counted from `start`. `None` when
+/// nothing bounds the request.
 pub fn of_request(
     headers: &HeaderMap,
     trusted: bool,
+    grpc_capable: bool,
     total_timeout: Option<Duration>,
     start: Instant,
     malformed: &mut Malformed,
@@ -65,7 +68,7 @@ pub fn of_request(
             }
         }
     }
-    if let Some(value) = headers.get(GRPC_TIMEOUT) {
+    if let Some(value) = headers.get(GRPC_TIMEOUT).filter(|_| grpc_capable) {
         match parse_grpc_timeout(value) {
             Some(timeout) => tighten(Deadline {
                 at: start + timeout,
@@ -157,20 +160,26 @@ mod tests {
         let mut bad = Malformed::default();
         let total = Some(Duration::from_secs(10));
         let h = map(&[("l5d-ctx-deadline", &ctx(Duration::from_secs(3)))]);
-        let d = of_request(&h, true, total, start, &mut bad).unwrap();
+        let d = of_request(&h, true, true, total, start, &mut bad).unwrap();
         assert_eq!(d.source, "l5d-ctx-deadline");
         assert!(d.at <= start + Duration::from_secs(3));
         assert!(d.at > start + Duration::from_secs(2));
         // Untrusted: the context is not read.
-        let d = of_request(&h, false, total, start, &mut bad).unwrap();
+        let d = of_request(&h, false, true, total, start, &mut bad).unwrap();
         assert_eq!(d.source, "totalTimeoutMs");
         let h = map(&[("grpc-timeout", "1500m")]);
-        let d = of_request(&h, false, total, start, &mut bad).unwrap();
+        let d = of_request(&h, false, true, total, start, &mut bad).unwrap();
         assert_eq!(
             (d.source, d.at),
             ("grpc-timeout", start + Duration::from_millis(1500))
         );
-        assert_eq!(of_request(&map(&[]), true, None, start, &mut bad), None);
+        assert_eq!(
+            of_request(&map(&[]), true, true, None, start, &mut bad),
+            None
+        );
+        // gRPC is HTTP/2: an HTTP/1.1 router does not read grpc-timeout.
+        let h = map(&[("grpc-timeout", "1500m")]);
+        assert_eq!(of_request(&h, true, false, None, start, &mut bad), None);
         assert_eq!(bad, Malformed::default());
     }
 
@@ -183,7 +192,7 @@ mod tests {
             ("l5d-ctx-deadline", &ctx(Duration::from_secs(60))),
             ("l5d-ctx-deadline", &past),
         ]);
-        let d = of_request(&h, true, None, start, &mut bad).unwrap();
+        let d = of_request(&h, true, true, None, start, &mut bad).unwrap();
         assert_eq!(d.at, start, "a passed deadline leaves no time");
     }
 
@@ -198,7 +207,14 @@ mod tests {
             ("grpc-timeout", "m"),
         ] {
             let mut bad = Malformed::default();
-            let d = of_request(&map(&[(name, value)]), true, None, Instant::now(), &mut bad);
+            let d = of_request(
+                &map(&[(name, value)]),
+                true,
+                true,
+                None,
+                Instant::now(),
+                &mut bad,
+            );
             assert_eq!(d, None, "{name}: {value}");
             assert!(bad.ctx_deadline || bad.grpc_timeout, "{name}: {value}");
         }
@@ -216,7 +232,7 @@ mod tests {
         assert_eq!(h[GRPC_TIMEOUT], "2500000u");
         let sent = parse_ctx_deadline(&h[L5D_CTX_DEADLINE]).unwrap();
         let mut bad = Malformed::default();
-        let back = of_request(&h, true, None, start, &mut bad).unwrap();
+        let back = of_request(&h, true, true, None, start, &mut bad).unwrap();
         assert!(back.at <= deadline.at && back.at + Duration::from_secs(1) > deadline.at);
         assert!(sent > 0);
         // Not gRPC and no grpc-timeout: only the context header.

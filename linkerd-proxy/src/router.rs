@@ -167,6 +167,7 @@ impl Router {
         let deadline = deadline::of_request(
             &parts.headers,
             !policy.clear_context,
+            self.protocol == Protocol::H2,
             route.policy.total_timeout,
             start,
             &mut malformed,

@@ -71,6 +71,14 @@ fn preferred(e: &Endpoint, avoid: Option<SocketAddr>, now: Instant) -> Option<Av
 
 fn two_choices(endpoints: &[Arc<Endpoint>], avoid: Option<SocketAddr>, now: Instant) -> Choice {
     let n = endpoints.len();
+    if n == 1 {
+        // One endpoint (common for a small service): no choice to make and
+        // nothing to collect.
+        return match preferred(&endpoints[0], avoid, now) {
+            Some(a) => Choice::Usable(0, a),
+            None => fallback(endpoints, avoid, now),
+        };
+    }
     if n >= 2 {
         let (a, b) = distinct_pair(n);
         let pa = preferred(&endpoints[a], avoid, now);
