@@ -63,6 +63,8 @@ struct Attempts<'a> {
     deadline: Option<Deadline>,
 }
 
+// === impl Router ===
+
 impl Router {
     /// Sends the request (see the module documentation), within its
     /// deadline.
@@ -131,6 +133,14 @@ impl Router {
     }
 }
 
+/// What an attempt's outcome leads to.
+enum Next {
+    Done(Result<Forwarded, ProxyError>),
+    Retry(AttemptBody),
+}
+
+// === impl Attempts ===
+
 impl Attempts<'_> {
     async fn run(
         &mut self,
@@ -141,8 +151,7 @@ impl Attempts<'_> {
     ) -> Result<Forwarded, ProxyError> {
         let grpc = self.router.protocol == Protocol::H2 && classify::is_grpc(&parts.headers);
         let client_id = headers::client_id(parts.extensions.get());
-        let retryable =
-            !matches!(self.replay, Replay::Never) && self.policy.classifier.may_retry(&self.method);
+        let retryable = self.retryable();
         let mut body = first;
         let mut first_attempt = true;
         loop {
@@ -158,100 +167,136 @@ impl Attempts<'_> {
                 std::mem::replace(&mut parts, Request::new(()).into_parts().0)
             };
             first_attempt = false;
-            headers::stamp_request(
-                &mut head.headers,
-                &Destination {
-                    service: &self.route.name_header,
-                    client: &leaf.id_header,
-                    residual: leaf.residual_header.as_ref(),
-                    ctx_dtab: self.route.ctx_dtab_header.as_ref(),
-                    client_id: client_id.clone(),
-                },
-                self.router.via(),
-            );
-            if let Some(d) = self.deadline {
-                let now = Instant::now();
-                if d.at <= now {
-                    return Err(self.router.deadline_error(self.route, d));
-                }
-                deadline::stamp(&mut head.headers, d, now, grpc);
-            }
+            self.stamp(&mut head, leaf, client_id.clone(), grpc)?;
             let (result, outcome) = self.send(leaf, Request::from_parts(head, body)).await;
-            let class;
-            match result {
-                Err(error) => {
-                    class = self.policy.classifier.classify_error(&self.method, &error);
-                    if let Some(outcome) = outcome {
-                        outcome.record(class);
-                    }
-                    match self.next_attempt(class).await {
-                        Some(next) => body = next,
-                        None => return Err(error),
-                    }
-                }
-                Ok(rsp) => {
-                    let (mut head, upstream) = rsp.into_parts();
-                    let decided = self.policy.classifier.classify_head(
-                        &self.method,
-                        head.status,
-                        &head.headers,
-                    );
-                    let Some(c) = decided else {
-                        // The class is in the trailers.
-                        let (held, rest) = if retryable {
-                            hold(upstream, self.policy).await
-                        } else {
-                            (VecDeque::new(), Some(upstream))
-                        };
-                        if rest.is_none() {
-                            let trailers = held.back().and_then(Frame::trailers_ref);
-                            let c = self.policy.classifier.classify_trailers(trailers);
-                            if c == ResponseClass::RetryableFailure
-                                && let Some(next) = self.next_attempt(c).await
-                            {
-                                if let Some(outcome) = outcome {
-                                    outcome.record(c);
-                                }
-                                body = next;
-                                continue;
-                            }
-                        }
-                        headers::stamp_response(&mut head.headers);
-                        let report = Report {
-                            policy: self.route.policy.clone(),
-                            outcome,
-                            router: self.router.metrics.clone(),
-                            route: self.route.clone(),
-                            start,
-                        };
-                        let body = Classifying::new(held, rest, report);
-                        return Ok(Forwarded {
-                            rsp: Response::from_parts(
-                                head,
-                                ResponseBody::Classifying(Box::new(body)),
-                            ),
-                            class: None,
-                        });
-                    };
-                    class = c;
-                    if let Some(outcome) = outcome {
-                        outcome.record(class);
-                    }
-                    if class == ResponseClass::RetryableFailure
-                        && let Some(next) = self.next_attempt(class).await
-                    {
-                        body = next;
-                        continue;
-                    }
-                    headers::stamp_response(&mut head.headers);
-                    head.headers.insert(L5D_SUCCESS_CLASS, class.header_value());
-                    return Ok(Forwarded {
-                        rsp: Response::from_parts(head, ResponseBody::Upstream(upstream)),
-                        class: Some(class),
-                    });
-                }
+            let next = match result {
+                Err(error) => self.after_error(error, outcome).await,
+                Ok(rsp) => self.after_response(rsp, outcome, start).await,
+            };
+            match next {
+                Next::Done(done) => return done,
+                Next::Retry(next) => body = next,
             }
         }
+    }
+
+    /// Whether another attempt could follow the first: the body can be
+    /// replayed and the classifier retries the method.
+    fn retryable(&self) -> bool {
+        !matches!(self.replay, Replay::Never) && self.policy.classifier.may_retry(&self.method)
+    }
+
+    /// Stamps Linkerd's headers and the deadline on one attempt's head;
+    /// fails a request whose deadline has passed instead of sending it.
+    fn stamp(
+        &self,
+        head: &mut Parts,
+        leaf: &Leaf,
+        client_id: Option<http::HeaderValue>,
+        grpc: bool,
+    ) -> Result<(), ProxyError> {
+        headers::stamp_request(
+            &mut head.headers,
+            &Destination {
+                service: &self.route.name_header,
+                client: &leaf.id_header,
+                residual: leaf.residual_header.as_ref(),
+                ctx_dtab: self.route.ctx_dtab_header.as_ref(),
+                client_id,
+            },
+            self.router.via(),
+        );
+        if let Some(d) = self.deadline {
+            let now = Instant::now();
+            if d.at <= now {
+                return Err(self.router.deadline_error(self.route, d));
+            }
+            deadline::stamp(&mut head.headers, d, now, grpc);
+        }
+        Ok(())
+    }
+
+    /// An attempt that got no response: retried if its class allows.
+    async fn after_error(&mut self, error: ProxyError, outcome: Option<Outcome>) -> Next {
+        let class = self.policy.classifier.classify_error(&self.method, &error);
+        if let Some(outcome) = outcome {
+            outcome.record(class);
+        }
+        match self.next_attempt(class).await {
+            Some(next) => Next::Retry(next),
+            None => Next::Done(Err(error)),
+        }
+    }
+
+    /// An attempt that got a response head: classified from it, or from
+    /// its trailers (held to learn them when a retry is possible).
+    async fn after_response(
+        &mut self,
+        rsp: Response<PooledBody>,
+        outcome: Option<Outcome>,
+        start: Instant,
+    ) -> Next {
+        let (mut head, upstream) = rsp.into_parts();
+        let classifier = &self.policy.classifier;
+        let Some(class) = classifier.classify_head(&self.method, head.status, &head.headers) else {
+            return self.in_trailers(head, upstream, outcome, start).await;
+        };
+        if let Some(outcome) = outcome {
+            outcome.record(class);
+        }
+        if class == ResponseClass::RetryableFailure
+            && let Some(next) = self.next_attempt(class).await
+        {
+            return Next::Retry(next);
+        }
+        headers::stamp_response(&mut head.headers);
+        head.headers.insert(L5D_SUCCESS_CLASS, class.header_value());
+        Next::Done(Ok(Forwarded {
+            rsp: Response::from_parts(head, ResponseBody::Upstream(upstream)),
+            class: Some(class),
+        }))
+    }
+
+    /// A response whose class is in its trailers: held (when a retry is
+    /// possible) until they come or a bound passes, retried if they say
+    /// so, else answered with a body that classifies it as it ends.
+    async fn in_trailers(
+        &mut self,
+        mut head: http::response::Parts,
+        upstream: PooledBody,
+        outcome: Option<Outcome>,
+        start: Instant,
+    ) -> Next {
+        let (held, rest) = if self.retryable() {
+            hold(upstream, self.policy).await
+        } else {
+            (VecDeque::new(), Some(upstream))
+        };
+        if rest.is_none() {
+            let trailers = held.back().and_then(Frame::trailers_ref);
+            let class = self.policy.classifier.classify_trailers(trailers);
+            if class == ResponseClass::RetryableFailure
+                && let Some(next) = self.next_attempt(class).await
+            {
+                if let Some(outcome) = outcome {
+                    outcome.record(class);
+                }
+                return Next::Retry(next);
+            }
+        }
+        headers::stamp_response(&mut head.headers);
+        let report = Report {
+            policy: self.route.policy.clone(),
+            outcome,
+            router: self.router.metrics.clone(),
+            route: self.route.clone(),
+            start,
+        };
+        let body = Classifying::new(held, rest, report);
+        Next::Done(Ok(Forwarded {
+            rsp: Response::from_parts(head, ResponseBody::Classifying(Box::new(body))),
+            class: None,
+        }))
     }
 
     /// One attempt on `leaf`'s balancer, requeued to other endpoints while
