@@ -1,0 +1,7 @@
+//! The fault suite of issue 17 (`cargo test --test faults`): real
+//! processes under a steady load (`load.rs`: a fixed rate on loopback,
+//! bounded in time, every request accounted for), and a fault injected
+//! while it runs. Each test says what the client saw, exactly.
+
+mod load;
+mod namerd_restart;
