@@ -3,5 +3,6 @@
 //! bounded in time, every request accounted for), and a fault injected
 //! while it runs. Each test says what the client saw, exactly.
 
+mod blackhole;
 mod load;
 mod namerd_restart;
