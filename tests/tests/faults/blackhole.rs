@@ -10,10 +10,7 @@ use l5d_e2e::{Demo, Namerd, Proxy, curl};
 
 use super::load::Load;
 
-#[path = "../../../linkerd-proxy/tests/support/mesh_faults.rs"]
-mod mesh_faults;
-
-use mesh_faults::Forwarder;
+use super::mesh_faults::Forwarder;
 
 /// The keep-alive bound of the proxy's namerd client: a PING every 10 s,
 /// 5 s for its answer (`interpreter/mesh/shared.rs`).

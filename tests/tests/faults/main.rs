@@ -5,4 +5,10 @@
 
 mod blackhole;
 mod load;
+#[allow(
+    dead_code,
+    reason = "linkerd-proxy's mesh tests' relay, shared: not every test uses all of it"
+)]
+#[path = "../../../linkerd-proxy/tests/support/mesh_faults.rs"]
+mod mesh_faults;
 mod namerd_restart;

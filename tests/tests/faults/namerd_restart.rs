@@ -12,10 +12,7 @@ use l5d_e2e::{Demo, Namerd, Proxy, namerctl};
 
 use super::load::Load;
 
-#[path = "../proxy/forwarder.rs"]
-mod forwarder;
-
-use forwarder::Forwarder;
+use super::mesh_faults::Forwarder;
 
 /// The incoming proxy's namespace: `world` is `world-v1`.
 const INTERNAL: &str = "/srv => /#/io.l5d.fs;\n/svc => /srv;\n/svc/world => /srv/world-v1;\n";
@@ -67,9 +64,8 @@ async fn namerd_killed_and_restarted_under_load_fails_no_request() {
     for d in [&v1, &v2] {
         std::fs::write(dir.path().join("disco").join(&d.name), d.fs_line()).unwrap();
     }
-    let forwarder = Forwarder::start().await;
     let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;
-    forwarder.set_target(namerd.mesh.parse().unwrap());
+    let forwarder = Forwarder::start(namerd.mesh.parse().unwrap()).await;
     let mesh = forwarder.addr().to_string();
     namerd.create_dtab(dir.path(), "internal", INTERNAL).await;
     let incoming = Proxy::start(&proxy_config(&mesh, "/internal")).await;
@@ -123,7 +119,7 @@ async fn namerd_killed_and_restarted_under_load_fails_no_request() {
 
     // namerd returns behind the same address.
     let returned = Namerd::start(&Namerd::fs_config(dir.path())).await;
-    forwarder.set_target(returned.mesh.parse().unwrap());
+    forwarder.restore(returned.mesh.parse().unwrap());
     let back = load.started.elapsed();
     let since = Instant::now();
     while !load.tally().served.contains_key("world-v2") {
