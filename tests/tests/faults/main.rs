@@ -4,6 +4,7 @@
 //! while it runs. Each test says what the client saw, exactly.
 
 mod blackhole;
+mod churn;
 mod load;
 #[allow(
     dead_code,
