@@ -93,13 +93,11 @@ routers:
     // 200 changes, one every 50 ms: a window of three backends sliding
     // over the six.
     let mut set: Vec<usize> = vec![0, 1, 2];
-    let mut next = 3;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
-    for _ in 0..200 {
+    for next in 3..203 {
         tick.tick().await;
         set.remove(0);
         set.push(next % 6);
-        next += 1;
         write(&set);
     }
     let last: BTreeSet<String> = set.iter().map(|i| backends[*i].addr.to_string()).collect();
