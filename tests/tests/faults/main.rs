@@ -5,6 +5,12 @@
 
 mod blackhole;
 mod churn;
+#[allow(
+    dead_code,
+    reason = "namerd_limits' setup, shared: not every test uses all of it"
+)]
+#[path = "../namerd_limits/setup.rs"]
+mod limits_setup;
 mod load;
 #[allow(
     dead_code,
@@ -13,3 +19,4 @@ mod load;
 #[path = "../../../linkerd-proxy/tests/support/mesh_faults.rs"]
 mod mesh_faults;
 mod namerd_restart;
+mod stream_churn;
