@@ -146,7 +146,23 @@ async fn stop_with_log(child: &mut Child, what: &str) -> String {
 
 /// Starts `<name> -` with `config` on standard input and stdout piped.
 async fn spawn_with_config(name: &str, config: &str, stderr: Stdio) -> Child {
-    let mut child = Command::new(binary(name))
+    spawn_via(&[], name, config, stderr).await
+}
+
+/// Starts binary `name` with `config` on standard input, under `wrapper`
+/// (a command that runs the rest of its arguments, e.g. `prlimit
+/// --nofile=64:64 --`), when one is given.
+async fn spawn_via(wrapper: &[&str], name: &str, config: &str, stderr: Stdio) -> Child {
+    let bin = binary(name);
+    let mut command = match wrapper.split_first() {
+        None => Command::new(&bin),
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&bin);
+            c
+        }
+    };
+    let mut child = command
         .arg("-")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
@@ -218,8 +234,20 @@ impl Proxy {
         Proxy::spawn(config, Stdio::piped()).await
     }
 
+    /// As [`Proxy::start`], run under `wrapper` (see `spawn_via`), e.g.
+    /// with a lower descriptor limit.
+    pub async fn start_via(wrapper: &[&str], config: &str) -> Proxy {
+        let child = spawn_via(wrapper, "linkerd-proxy", config, Stdio::inherit()).await;
+        Proxy::ready(child).await
+    }
+
     async fn spawn(config: &str, stderr: Stdio) -> Proxy {
-        let mut child = spawn_with_config("linkerd-proxy", config, stderr).await;
+        let child = spawn_with_config("linkerd-proxy", config, stderr).await;
+        Proxy::ready(child).await
+    }
+
+    /// Waits for the proxy's readiness line and reads its addresses.
+    async fn ready(mut child: Child) -> Proxy {
         let line = ready_line(&mut child, "linkerd-proxy").await;
         let admin = field(&line, "admin").unwrap_or_else(|| panic!("no admin= in {line:?}"));
         let routers = line

@@ -13,7 +13,9 @@
 //!
 //! Metrics (labelled `listener`): `listener_connections_open`,
 //! `listener_connections_refused_total{reason}` (`max_connections`,
-//! `max_connections_per_peer`), `listener_accept_errors_total`,
+//! `max_connections_per_peer`, `fd_limit`: out of descriptors, the
+//! connection closed with a spare one, see `listen/reserve.rs`),
+//! `listener_accept_errors_total`,
 //! `listener_handshake_failures_total{reason}` (`timeout`, or the reason
 //! of [`handshake_failure_reason`]: `no_certificate`, `expired`,
 //! `unknown_ca`, `protocol`, ...). A failed handshake is logged at warn
@@ -35,9 +37,11 @@ use crate::tls::{ServerTls, handshake_failure_reason};
 use crate::{Backoff, ClientIdentity, Peer};
 
 mod refusals;
+mod reserve;
 mod stream;
 
 use refusals::Refusals;
+use reserve::Reserve;
 pub use stream::{FirstBytesDeadline, ServerIo};
 
 /// The caps and the handshake timeout of a listener.
@@ -55,6 +59,8 @@ pub struct ListenerLimits {
 #[derive(Debug)]
 pub struct Listener {
     tcp: TcpListener,
+    /// A spare descriptor for refusing connections when out of them.
+    reserve: Reserve,
     name: Arc<str>,
     local: SocketAddr,
     tls: Option<ServerTls>,
@@ -137,6 +143,7 @@ impl Listener {
             open: Arc::new(Semaphore::new(limits.max_connections)),
             per_peer: Arc::default(),
             limits,
+            reserve: Reserve::new(),
         })
     }
 
@@ -162,6 +169,7 @@ impl Listener {
             let (stream, addr) = match self.tcp.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) if is_connection_error(&e) => continue,
+                Err(e) if Reserve::is_exhaustion(&e) && self.shed_one() => continue,
                 Err(e) => {
                     let delay = backoff.next_delay();
                     metrics::counter!("listener_accept_errors_total", "listener" => self.name.to_string())
@@ -189,6 +197,25 @@ impl Listener {
                 accepted_at: Instant::now(),
             };
         }
+    }
+
+    /// Out of descriptors: refuses one pending connection with the spare
+    /// descriptor (see `listen/reserve.rs`) and counts it as
+    /// `reason="fd_limit"`; `false` when there is no spare to use.
+    fn shed_one(&self) -> bool {
+        if !self.reserve.release() {
+            return false;
+        }
+        // The connection that made accept fail is pending: this accept
+        // completes at once (or there is nothing to refuse). Nothing waits
+        // on a wake-up here, so a no-op waker will do.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(Ok((stream, addr))) = self.tcp.poll_accept(&mut cx) {
+            drop(stream);
+            self.refusals.refused("fd_limit", addr.ip());
+        }
+        self.reserve.restore();
+        true
     }
 
     /// A place under both caps for a connection from `ip`, or `None` (and

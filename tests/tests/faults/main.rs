@@ -5,6 +5,7 @@
 
 mod blackhole;
 mod churn;
+mod fd_limit;
 #[allow(
     dead_code,
     reason = "namerd_limits' setup, shared: not every test uses all of it"
