@@ -152,18 +152,14 @@ fn edited_error(ns: &str, path: &str, r: &Running) -> Error {
 /// Restores the dentry as it was before the canary, if the canary's
 /// dentry is still the one it wrote.
 pub async fn abort(client: &NamerdClient, ns: &str, path: Option<&str>) -> Result<String, Error> {
-    let path = running_path(client, ns, path).await?;
+    let (path, last) = running_path(client, ns, path).await?;
     let mut restored = None;
     let version = write(
         client,
         ns,
         &Marker {
             action: Action::Abort,
-            path: path.clone(),
-            from: String::new(),
-            to: String::new(),
-            steps: Vec::new(),
-            step: 0,
+            ..last
         },
         |st| match st {
             State::Running(r) if r.edited.is_none() => Ok(()),
@@ -190,18 +186,14 @@ pub async fn abort(client: &NamerdClient, ns: &str, path: Option<&str>) -> Resul
 
 /// Jumps to 100%: the plain dentry to `to`.
 pub async fn promote(client: &NamerdClient, ns: &str, path: Option<&str>) -> Result<String, Error> {
-    let path = running_path(client, ns, path).await?;
+    let (path, last) = running_path(client, ns, path).await?;
     let mut to = String::new();
     let version = write(
         client,
         ns,
         &Marker {
             action: Action::Promote,
-            path: path.clone(),
-            from: String::new(),
-            to: String::new(),
-            steps: Vec::new(),
-            step: 0,
+            ..last
         },
         |st| match st {
             State::Running(r) if r.edited.is_none() => Ok(()),
@@ -241,19 +233,32 @@ pub async fn status(client: &NamerdClient, ns: &str, path: Option<&str>) -> Resu
     Ok(out)
 }
 
-/// The path given, else the one canary running in the namespace.
+/// The path given, else the one canary running in the namespace, and
+/// the canary's latest marker (what an abort or promote records, with its
+/// own action).
 async fn running_path(
     client: &NamerdClient,
     ns: &str,
     path: Option<&str>,
-) -> Result<String, Error> {
-    if let Some(p) = path {
-        return Ok(p.to_string());
-    }
+) -> Result<(String, Marker), Error> {
     let (_, entries) = client.history(ns).await?;
-    let running: Vec<String> = super::paths(&entries)
+    let path = match path {
+        Some(p) => p.to_string(),
+        None => only_running(ns, &entries)?,
+    };
+    match state(ns, &entries, &path).map_err(Error::CanaryState)? {
+        State::Running(r) => Ok((path, r.last)),
+        _ => Err(Error::NoCanary {
+            ns: ns.into(),
+            path: Some(path),
+        }),
+    }
+}
+
+fn only_running(ns: &str, entries: &[crate::api::HistoryEntry]) -> Result<String, Error> {
+    let running: Vec<String> = super::paths(entries)
         .into_iter()
-        .filter(|p| matches!(state(ns, &entries, p), Ok(State::Running(_))))
+        .filter(|p| matches!(state(ns, entries, p), Ok(State::Running(_))))
         .collect();
     match running.as_slice() {
         [one] => Ok(one.clone()),
