@@ -6,6 +6,7 @@
 //! binding limit of names are bound (the busiest first), each through the
 //! bind budget, off the async runtime when large (`budget.rs`).
 
+use std::cmp::Reverse;
 use std::sync::Arc;
 
 use l5d_dtab::{Activity, Bound, Dtab, NameTree, Path};
@@ -52,7 +53,8 @@ impl DryRunName {
 
 impl Interpreter {
     /// Binds each name streamed for `ns` (at most `max_names`, those with
-    /// the most watchers first, then by name) through `proposed ++` its
+    /// the most watchers first, then by name as shown, then by local
+    /// dtab) through `proposed ++` its
     /// local dtab.
     pub async fn dry_run(&self, ns: &Namespace, proposed: &Dtab, max_names: usize) -> DryRun {
         let mut streamed: Vec<(BindKey, usize, BoundTree)> = self
@@ -66,7 +68,11 @@ impl Interpreter {
                 (watchers > 0).then_some((key, watchers, tree))
             })
             .collect();
-        streamed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.name.cmp(&b.0.name)));
+        // `Path`'s own order is of its encoding (shorter labels first);
+        // the shown name is the order an operator reads.
+        streamed.sort_by_cached_key(|(key, watchers, _)| {
+            (Reverse(*watchers), key.name.show(), key.local.clone())
+        });
         let total = streamed.len();
         let mut evaluated = Vec::with_capacity(total.min(max_names));
         for (key, watchers, before) in streamed.into_iter().take(max_names) {
