@@ -539,9 +539,14 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, 
     })
 }
 
-/// The operator's login name, for namerd's history, if it is a plain
-/// printable value, followed by `note` if there is one.
-fn author(note: Option<&str>) -> Option<HeaderValue> {
+/// The longest `l5d-author` namerd records: it drops a longer one (or one
+/// with control characters) and keeps only the caller's address.
+pub const MAX_AUTHOR_BYTES: usize = 256;
+
+/// What `l5d-author` declares: the operator's login name, for namerd's
+/// history, if it is a plain printable value, followed by `note` if there
+/// is one.
+pub fn declared_author(note: Option<&str>) -> Option<String> {
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
@@ -552,7 +557,11 @@ fn author(note: Option<&str>) -> Option<HeaderValue> {
         (None, Some(note)) => note.to_string(),
         (None, None) => return None,
     };
-    HeaderValue::from_str(&text).ok()
+    Some(text)
+}
+
+fn author(note: Option<&str>) -> Option<HeaderValue> {
+    HeaderValue::from_str(&declared_author(note)?).ok()
 }
 
 #[cfg(test)]

@@ -154,6 +154,13 @@ pub enum Error {
         step: usize,
         status: String,
     },
+    #[error(
+        "the canary's marker {marker} makes an l5d-author of {bytes} bytes; namerd records at \
+         most {} printable ASCII bytes and would drop it, and the canary's state with it: use \
+         shorter --path, --from and --to, or fewer --steps",
+        crate::client::MAX_AUTHOR_BYTES
+    )]
+    CanaryMarkerTooLong { marker: String, bytes: usize },
     #[error("cannot run the gate {gate:?}: {reason}")]
     CanaryGate { gate: String, reason: String },
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{Action, Marker, Running, State, dentry_index, destination, state, with_dentry};
 use crate::api::Dentry;
-use crate::client::{NamerdClient, Payload};
+use crate::client::{MAX_AUTHOR_BYTES, NamerdClient, Payload, declared_author};
 use crate::error::{EditedCanary, Error};
 use crate::input::CONTENT_TYPE_JSON;
 
@@ -37,6 +37,7 @@ pub async fn start(
     plan: &Plan,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
+    check_marker(plan)?;
     let n = plan.steps.len();
     for (i, &percent) in plan.steps.iter().enumerate() {
         let step = i + 1;
@@ -84,6 +85,32 @@ pub async fn start(
                 plan.path, plan.to
             ),
         )?;
+    }
+    Ok(())
+}
+
+/// Refuses a canary whose markers namerd would not record: it drops an
+/// `l5d-author` over [`MAX_AUTHOR_BYTES`] (or one that is not printable
+/// ASCII), and with it the canary's state, so a canary started with one
+/// could be neither seen nor aborted. The promote marker of the last step
+/// is the longest the canary writes (an abort's action word is shorter).
+pub fn check_marker(plan: &Plan) -> Result<(), Error> {
+    let longest = Marker {
+        action: Action::Promote,
+        path: plan.path.clone(),
+        from: plan.from.clone(),
+        to: plan.to.clone(),
+        steps: plan.steps.clone(),
+        step: plan.steps.len(),
+    }
+    .render();
+    let declared = declared_author(Some(&longest)).unwrap_or_default();
+    let printable = declared.chars().all(|c| c == ' ' || c.is_ascii_graphic());
+    if declared.len() > MAX_AUTHOR_BYTES || !printable {
+        return Err(Error::CanaryMarkerTooLong {
+            marker: longest,
+            bytes: declared.len(),
+        });
     }
     Ok(())
 }

@@ -101,3 +101,30 @@ fn state_from_history() {
         "start without the version before"
     );
 }
+
+#[test]
+fn a_marker_namerd_would_drop_is_refused_before_writing() {
+    let plan = |path: String| run::Plan {
+        path,
+        from: "/srv/world-v1".into(),
+        to: "/srv/world-v2".into(),
+        steps: vec![1, 5, 25, 50, 100],
+        interval: std::time::Duration::ZERO,
+        gate: None,
+    };
+    assert!(run::check_marker(&plan("/host/world".into())).is_ok());
+    let long = format!("/host/{}", "w".repeat(200));
+    let err = run::check_marker(&plan(long.clone())).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "the canary's marker [canary promote path={long} from=/srv/world-v1"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("namerd records at most 256 printable ASCII bytes"),
+        "{msg}"
+    );
+    assert_eq!(err.exit_code(), 1);
+}
