@@ -92,6 +92,64 @@ pub struct Cli {
 pub enum TopCommand {
     /// Control namerd's dtabs
     Dtab(DtabArgs),
+    /// Shift a path's traffic step by step, with compare-and-set, and back
+    Canary(CanaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    #[command(subcommand)]
+    pub command: CanaryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanaryCommand {
+    /// Move --path from --from to --to over --steps, waiting --interval and
+    /// asking --gate between steps; a failing gate aborts (exit 6)
+    #[command(
+        override_usage = "namerctl canary start <name> --path <path> --from <dst> --to <dst> \
+        [--steps 1,5,25,50,100] [--interval 60s] [--gate CMD]"
+    )]
+    Start {
+        name: String,
+        /// the dentry prefix to shift (e.g. /host/world)
+        #[arg(long)]
+        path: String,
+        /// where the path routes now (e.g. /srv/world-v1)
+        #[arg(long)]
+        from: String,
+        /// where it should route (e.g. /srv/world-v2)
+        #[arg(long)]
+        to: String,
+        /// percentages sent to --to, increasing, ending with 100
+        #[arg(long, value_delimiter = ',', default_value = "1,5,25,50,100")]
+        steps: Vec<u8>,
+        /// how long each step holds before the gate is asked (e.g. 60s, 100ms)
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// shell command run before each next step: exit 0 continues, else abort
+        #[arg(long, value_name = "CMD")]
+        gate: Option<String>,
+    },
+    /// Show the step and weights of the namespace's canaries
+    Status {
+        name: String,
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Restore the dentry as it was before the canary (refused if someone
+    /// else changed the canary's dentry)
+    Abort {
+        name: String,
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Jump to 100%: the plain dentry to --to
+    Promote {
+        name: String,
+        #[arg(long)]
+        path: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +232,33 @@ pub enum DtabCommand {
         /// write without a version check, overwriting whatever is stored
         #[arg(long)]
         force: bool,
+        /// write nothing; list the names namerd streams whose bound tree
+        /// would change, before and after, with their watchers
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+
+    /// Compare a dtab with a file (or two versions, --version A..B),
+    /// dentry by dentry; exit 0 equal, 1 different, 2 trouble
+    #[command(
+        override_usage = "namerctl dtab diff <name> <file> | namerctl dtab diff <name> --version A..B"
+    )]
+    Diff {
+        /// two stored versions, A..B, instead of a file
+        #[arg(long, value_name = "A..B")]
+        version: Option<String>,
+        #[arg(hide = true)]
+        args: Vec<String>,
+    },
+
+    /// Show how a path delegates through the namespace, as a tree
+    #[command(override_usage = "namerctl dtab explain <name> <path> [--dtab OVERRIDE] [--json]")]
+    Explain {
+        /// a dtab appended for this explanation only
+        #[arg(long, value_name = "DTAB", default_value = "")]
+        dtab: String,
         #[arg(hide = true)]
         args: Vec<String>,
     },
@@ -241,7 +326,18 @@ pub enum Action {
         source: Source,
         version: Option<String>,
         force: bool,
+        dry_run: bool,
     },
+    Diff {
+        name: String,
+        against: Against,
+    },
+    Explain {
+        name: String,
+        path: String,
+        dtab: String,
+    },
+    Canary(Canary),
     Delete {
         name: String,
     },
@@ -254,13 +350,58 @@ pub enum Action {
     },
 }
 
+/// What `dtab diff` compares the current dtab with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Against {
+    File(Source),
+    /// Two stored versions: the first is the old side.
+    Versions(String, String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Canary {
+    Start {
+        name: String,
+        plan: crate::canary::run::Plan,
+    },
+    Status {
+        name: String,
+        path: Option<String>,
+    },
+    Abort {
+        name: String,
+        path: Option<String>,
+    },
+    Promote {
+        name: String,
+        path: Option<String>,
+    },
+}
+
 // === impl Cli ===
 
 impl Cli {
     /// Checks the positional arguments; a failure is a clap usage error
     /// naming the subcommand.
     pub fn invocation(self) -> Result<Invocation, clap::Error> {
-        let TopCommand::Dtab(dtab) = self.command;
+        let dtab = match self.command {
+            TopCommand::Dtab(dtab) => dtab,
+            TopCommand::Canary(canary) => {
+                let action = Action::Canary(canary_action(canary.command)?);
+                return Ok(self_invocation(
+                    self.base_url,
+                    self.ca_cert,
+                    self.cert,
+                    self.key,
+                    self.config,
+                    self.timeout,
+                    false,
+                    self.verbose,
+                    self.token_file,
+                    action,
+                ));
+            }
+        };
         let action = match dtab.command {
             DtabCommand::List { args } => {
                 let [] = expect(&args, "list", "list does not take arguments")?;
@@ -280,6 +421,7 @@ impl Cli {
             DtabCommand::Update {
                 version,
                 force,
+                dry_run,
                 args,
             } => {
                 let [name, file] = expect(&args, "update", "update requires a name and file path")?;
@@ -288,6 +430,46 @@ impl Cli {
                     source: source("update", &file)?,
                     version,
                     force,
+                    dry_run,
+                }
+            }
+            DtabCommand::Diff { version, args } => match version {
+                Some(range) => {
+                    let [name] = expect(
+                        &args,
+                        "diff",
+                        "diff requires a name and a file, or a name and --version A..B",
+                    )?;
+                    let Some((a, b)) = range.split_once("..") else {
+                        return Err(usage_error(
+                            "diff",
+                            ErrorKind::InvalidValue,
+                            "--version takes two versions, A..B",
+                        ));
+                    };
+                    Action::Diff {
+                        name,
+                        against: Against::Versions(a.to_string(), b.to_string()),
+                    }
+                }
+                None => {
+                    let [name, file] = expect(
+                        &args,
+                        "diff",
+                        "diff requires a name and a file, or a name and --version A..B",
+                    )?;
+                    Action::Diff {
+                        name,
+                        against: Against::File(source("diff", &file)?),
+                    }
+                }
+            },
+            DtabCommand::Explain { dtab: local, args } => {
+                let [name, path] = expect(&args, "explain", "explain requires a name and a path")?;
+                Action::Explain {
+                    name,
+                    path,
+                    dtab: local,
                 }
             }
             DtabCommand::Delete { args } => {
@@ -304,21 +486,107 @@ impl Cli {
                 Action::Rollback { name, version }
             }
         };
-        Ok(Invocation {
-            base_url: self.base_url,
-            tls: TlsFiles {
-                ca_cert: self.ca_cert,
-                cert: self.cert,
-                key: self.key,
-            },
-            config: self.config,
-            timeout_secs: self.timeout,
-            json: dtab.json,
-            verbose: self.verbose,
-            token_file: self.token_file,
+        Ok(self_invocation(
+            self.base_url,
+            self.ca_cert,
+            self.cert,
+            self.key,
+            self.config,
+            self.timeout,
+            dtab.json,
+            self.verbose,
+            self.token_file,
             action,
-        })
+        ))
     }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the fields of Cli, moved once")]
+fn self_invocation(
+    base_url: Option<String>,
+    ca_cert: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    config: Option<PathBuf>,
+    timeout_secs: u64,
+    json: bool,
+    verbose: bool,
+    token_file: Option<PathBuf>,
+    action: Action,
+) -> Invocation {
+    Invocation {
+        base_url,
+        tls: TlsFiles { ca_cert, cert, key },
+        config,
+        timeout_secs,
+        json,
+        verbose,
+        token_file,
+        action,
+    }
+}
+
+/// The canary's arguments, checked: paths that parse, steps that
+/// increase to 100.
+fn canary_action(command: CanaryCommand) -> Result<Canary, clap::Error> {
+    let check_path = |sub: &str, p: &str| -> Result<String, clap::Error> {
+        l5d_dtab::Path::read(p)
+            .map(|p| p.show())
+            .map_err(|e| canary_usage(sub, &format!("invalid path {p:?}: {e}")))
+    };
+    Ok(match command {
+        CanaryCommand::Start {
+            name,
+            path,
+            from,
+            to,
+            steps,
+            interval,
+            gate,
+        } => {
+            let increasing = steps.windows(2).all(|w| w[0] < w[1]);
+            if steps.is_empty() || !increasing || steps[0] == 0 || steps.last() != Some(&100) {
+                return Err(canary_usage(
+                    "start",
+                    "--steps must increase from above 0 and end with 100, e.g. 1,5,25,50,100",
+                ));
+            }
+            Canary::Start {
+                name,
+                plan: crate::canary::run::Plan {
+                    path: check_path("start", &path)?,
+                    from: check_path("start", &from)?,
+                    to: check_path("start", &to)?,
+                    steps,
+                    interval,
+                    gate,
+                },
+            }
+        }
+        CanaryCommand::Status { name, path } => Canary::Status {
+            name,
+            path: path.map(|p| check_path("status", &p)).transpose()?,
+        },
+        CanaryCommand::Abort { name, path } => Canary::Abort {
+            name,
+            path: path.map(|p| check_path("abort", &p)).transpose()?,
+        },
+        CanaryCommand::Promote { name, path } => Canary::Promote {
+            name,
+            path: path.map(|p| check_path("promote", &p)).transpose()?,
+        },
+    })
+}
+
+fn canary_usage(subcommand: &str, message: &str) -> clap::Error {
+    let mut root = Cli::command();
+    root.build();
+    let mut command = root
+        .find_subcommand_mut("canary")
+        .and_then(|c| c.find_subcommand_mut(subcommand))
+        .expect("known subcommand")
+        .clone();
+    command.error(ErrorKind::InvalidValue, message)
 }
 
 /// Exactly `N` arguments, none of them an empty name.
@@ -365,184 +633,4 @@ fn usage_error(subcommand: &str, kind: ErrorKind, message: &str) -> clap::Error 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Invocation, clap::Error> {
-        let argv = std::iter::once("namerctl").chain(args.iter().copied());
-        Cli::try_parse_from(argv)?.invocation()
-    }
-
-    #[test]
-    fn clap_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn commands_and_aliases() {
-        let file = || Source::File("f.dtab".into());
-        let cases: Vec<(&[&str], Action)> = vec![
-            (&["dtab", "list"], Action::List),
-            (&["dtab", "ls"], Action::List),
-            (
-                &["dtab", "get", "internal"],
-                Action::Get {
-                    name: "internal".into(),
-                    pretty: true,
-                },
-            ),
-            (
-                &["dtab", "cat", "internal", "--pretty=false"],
-                Action::Get {
-                    name: "internal".into(),
-                    pretty: false,
-                },
-            ),
-            (
-                &["dtab", "get", "--pretty", "internal"],
-                Action::Get {
-                    name: "internal".into(),
-                    pretty: true,
-                },
-            ),
-            (
-                &["dtab", "new", "internal", "-"],
-                Action::Create {
-                    name: "internal".into(),
-                    source: Source::Stdin,
-                },
-            ),
-            (
-                &["dtab", "create", "internal", "f.dtab"],
-                Action::Create {
-                    name: "internal".into(),
-                    source: file(),
-                },
-            ),
-            (
-                &[
-                    "dtab",
-                    "up",
-                    "internal",
-                    "f.dtab",
-                    "--version",
-                    "AAAAAAAAAAE=",
-                ],
-                Action::Update {
-                    name: "internal".into(),
-                    source: file(),
-                    version: Some("AAAAAAAAAAE=".into()),
-                    force: false,
-                },
-            ),
-            (
-                &["dtab", "update", "--force", "internal", "f.dtab"],
-                Action::Update {
-                    name: "internal".into(),
-                    source: file(),
-                    version: None,
-                    force: true,
-                },
-            ),
-            (
-                &["dtab", "rm", "internal"],
-                Action::Delete {
-                    name: "internal".into(),
-                },
-            ),
-            (
-                &["dtab", "del", "internal"],
-                Action::Delete {
-                    name: "internal".into(),
-                },
-            ),
-            (
-                &["dtab", "delete", "internal"],
-                Action::Delete {
-                    name: "internal".into(),
-                },
-            ),
-            (
-                &["dtab", "history", "internal"],
-                Action::History {
-                    name: "internal".into(),
-                },
-            ),
-            (
-                &["dtab", "rollback", "internal", "AAAAAAAAAAE="],
-                Action::Rollback {
-                    name: "internal".into(),
-                    version: "AAAAAAAAAAE=".into(),
-                },
-            ),
-        ];
-        for (args, action) in cases {
-            let got = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-            assert_eq!(got.action, action, "{args:?}");
-            assert!(!got.json);
-        }
-    }
-
-    #[test]
-    fn global_flags() {
-        let got = parse(&[
-            "--base-url",
-            "http://a:1",
-            "dtab",
-            "--json",
-            "get",
-            "x",
-            "--config",
-            "c.yaml",
-            "--timeout",
-            "5",
-            "--token-file",
-            "/run/t",
-        ])
-        .unwrap();
-        assert_eq!(got.base_url.as_deref(), Some("http://a:1"));
-        assert_eq!(got.config, Some(PathBuf::from("c.yaml")));
-        assert_eq!(got.timeout_secs, 5);
-        assert_eq!(got.token_file, Some(PathBuf::from("/run/t")));
-        assert!(got.json);
-        let got = parse(&["dtab", "ls", "--json=true", "--base-url=http://b"]).unwrap();
-        assert!(got.json);
-        assert_eq!(got.base_url.as_deref(), Some("http://b"));
-        assert!(!parse(&["dtab", "ls", "--json=false"]).unwrap().json);
-    }
-
-    #[test]
-    fn usage_errors_use_the_go_messages() {
-        let cases: &[(&[&str], &str)] = &[
-            (&["dtab", "list", "x"], "list does not take arguments"),
-            (&["dtab", "get"], "get requires a name argument"),
-            (&["dtab", "get", "a", "b"], "get requires a name argument"),
-            (
-                &["dtab", "create", "a"],
-                "create requires a name and file path",
-            ),
-            (
-                &["dtab", "update", "a"],
-                "update requires a name and file path",
-            ),
-            (&["dtab", "delete"], "delete requires one argument"),
-            (&["dtab", "rm", "a", "b"], "delete requires one argument"),
-            (&["dtab", "create", "a", ""], "empty dtab path"),
-            (&["dtab", "update", "a", ""], "empty dtab path"),
-            (&["dtab", "get", ""], "empty dtab name"),
-            (&["dtab", "history"], "history requires a name argument"),
-            (
-                &["dtab", "rollback", "a"],
-                "rollback requires a name and a version",
-            ),
-        ];
-        for (args, message) in cases {
-            let err = parse(args).unwrap_err();
-            assert_eq!(err.exit_code(), 2, "{args:?}");
-            let text = err.to_string();
-            assert!(text.contains(message), "{args:?}: {text}");
-        }
-        let err = parse(&["dtab", "update", "a", "f", "--force", "--version", "v"]).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
-    }
-}
+mod tests;

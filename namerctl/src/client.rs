@@ -155,8 +155,22 @@ impl NamerdClient {
         payload: Payload,
         if_match: Option<&str>,
     ) -> Result<Option<String>, Error> {
+        self.update_noted(name, payload, if_match, None).await
+    }
+
+    /// [`update`](Self::update), declaring `note` after the operator's name
+    /// in `l5d-author`, which namerd records in the history (the canary's
+    /// marker).
+    pub async fn update_noted(
+        &self,
+        name: &str,
+        payload: Payload,
+        if_match: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let uri = self.base.dtabs_uri(&[name]);
         let reply = self
-            .send(Method::PUT, &[name], if_match, Some(payload))
+            .send_noted(Method::PUT, uri, if_match, Some(payload), note)
             .await?;
         if reply.status == StatusCode::PRECONDITION_FAILED {
             let current = match reply.etag {
@@ -235,6 +249,31 @@ impl NamerdClient {
         }
     }
 
+    /// `POST /api/1/dtabs/<name>/dry-run`: what writing `payload` would
+    /// change for the names namerd streams now (nothing is written).
+    pub async fn dry_run(&self, name: &str, payload: Payload) -> Result<serde_json::Value, Error> {
+        let reply = check(
+            self.send(Method::POST, &[name, "dry-run"], None, Some(payload))
+                .await?,
+        )?;
+        decode(&reply.body, &format!("the dry run of dtab {name}"))
+    }
+
+    /// `GET /api/1/delegate/<name>?path=<path>&dtab=<local>`: the
+    /// delegation trace of `path` through the namespace.
+    pub async fn delegate(
+        &self,
+        name: &str,
+        path: &str,
+        local: &str,
+    ) -> Result<serde_json::Value, Error> {
+        let uri = self
+            .base
+            .api_uri(&["delegate", name], &[("path", path), ("dtab", local)]);
+        let reply = check(self.send_to(Method::GET, uri, None, None).await?)?;
+        decode(&reply.body, &format!("the delegation of {path} in {name}"))
+    }
+
     /// One request to `<base>/api/1/dtabs/<segments>` under the timeout,
     /// body buffered.
     async fn send(
@@ -255,12 +294,23 @@ impl NamerdClient {
         if_match: Option<&str>,
         payload: Option<Payload>,
     ) -> Result<Reply, Error> {
+        self.send_noted(method, uri, if_match, payload, None).await
+    }
+
+    async fn send_noted(
+        &self,
+        method: Method,
+        uri: http::Uri,
+        if_match: Option<&str>,
+        payload: Option<Payload>,
+        note: Option<&str>,
+    ) -> Result<Reply, Error> {
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
             .header(ACCEPT, CONTENT_TYPE_JSON);
         // namerd records who wrote each version in the dtab's history.
-        if let Some(who) = operator() {
+        if let Some(who) = author(note) {
             request = request.header("l5d-author", who);
         }
         if let Some(token) = &self.token {
@@ -489,17 +539,29 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, 
     })
 }
 
-/// The operator's login name, for namerd's history, if it is a plain
-/// printable value.
-fn operator() -> Option<HeaderValue> {
+/// The longest `l5d-author` namerd records: it drops a longer one (or one
+/// with control characters) and keeps only the caller's address.
+pub const MAX_AUTHOR_BYTES: usize = 256;
+
+/// What `l5d-author` declares: the operator's login name, for namerd's
+/// history, if it is a plain printable value, followed by `note` if there
+/// is one.
+pub fn declared_author(note: Option<&str>) -> Option<String> {
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .ok()?;
-    let printable =
-        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_graphic());
-    printable
-        .then(|| HeaderValue::from_str(&name).ok())
-        .flatten()
+        .ok()
+        .filter(|n| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_graphic()));
+    let text = match (name, note) {
+        (Some(name), Some(note)) => format!("{name} {note}"),
+        (Some(name), None) => name,
+        (None, Some(note)) => note.to_string(),
+        (None, None) => return None,
+    };
+    Some(text)
+}
+
+fn author(note: Option<&str>) -> Option<HeaderValue> {
+    HeaderValue::from_str(&declared_author(note)?).ok()
 }
 
 #[cfg(test)]

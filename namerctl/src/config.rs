@@ -127,6 +127,25 @@ impl BaseUrl {
         self.build(format!("{}?{query}", self.dtabs_path(segments)))
     }
 
+    /// `<base>/api/1/<segments>?<k>=<v>&...`, every part percent-encoded
+    /// (the interpreter routes, e.g. `delegate/<ns>?path=...`).
+    pub fn api_uri(&self, segments: &[&str], query: &[(&str, &str)]) -> http::Uri {
+        let mut path = format!("{}api/1", self.path);
+        for segment in segments {
+            path.push('/');
+            path.push_str(&percent_encode(segment));
+        }
+        let pairs: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect();
+        if !pairs.is_empty() {
+            path = format!("{path}?{}", pairs.join("&"));
+        }
+        self.build(path)
+            .expect("a validated base URL and percent-encoded parts form a URI")
+    }
+
     fn dtabs_path(&self, segments: &[&str]) -> String {
         let mut path = format!("{}api/1/dtabs", self.path);
         for segment in segments {

@@ -1,8 +1,10 @@
 //! Everything that can go wrong after the arguments parsed, in words an
 //! operator understands, and the exit code each maps to: 1 for errors, 3
 //! for version conflicts, 4 when namerd wants other credentials (401), 5
-//! when the identity lacks the permission (403); 2 is clap's, for usage
-//! errors.
+//! when the identity lacks the permission (403), 6 when a canary's gate
+//! failed and the canary was aborted; 2 is clap's, for usage errors.
+//! `dtab diff` alone exits 1 for "different" (as diff(1)) and 2 for what
+//! others exit 1 with.
 
 use std::time::Duration;
 
@@ -19,6 +21,13 @@ pub const EXIT_CONFLICT: u8 = 3;
 pub const EXIT_UNAUTHENTICATED: u8 = 4;
 /// Exit code for 403: the token's identity may not do this.
 pub const EXIT_FORBIDDEN: u8 = 5;
+/// Exit code of `canary start` when its gate failed and it aborted.
+pub const EXIT_CANARY_ABORTED: u8 = 6;
+/// Exit code of `dtab diff` when the dtabs differ (as diff(1)).
+pub const EXIT_DIFFERENT: u8 = 1;
+/// Exit code of `dtab diff` for what other commands exit 1 with (as
+/// diff(1): "trouble"), so that 1 only ever means "different".
+pub const EXIT_DIFF_TROUBLE: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,17 +116,83 @@ pub enum Error {
     Timeout { url: String, timeout: Duration },
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+
+    #[error(transparent)]
+    Dtab(#[from] crate::dentries::DtabError),
+    #[error("{0}")]
+    CanaryState(#[from] crate::canary::StateError),
+    #[error(
+        "a canary is already running on {path} in dtab {ns} (step {step}/{steps}, started in \
+         version {version} by {by}); abort or promote it first"
+    )]
+    CanaryRunning {
+        ns: String,
+        path: String,
+        step: usize,
+        steps: usize,
+        version: String,
+        by: String,
+    },
+    #[error("{0}")]
+    CanaryEdited(Box<EditedCanary>),
+    #[error("the canary on {path} moved past step {step} without this namerctl; stopping")]
+    CanaryStepMoved { path: String, step: usize },
+    #[error("the canary on {path} was {action} in version {version} by {by}")]
+    CanaryOver {
+        path: String,
+        action: &'static str,
+        version: String,
+        by: String,
+    },
+    #[error("no canary is running{} in dtab {ns}", path.as_ref().map(|p| format!(" on {p}")).unwrap_or_default())]
+    NoCanary { ns: String, path: Option<String> },
+    #[error("several canaries are running in dtab {ns} ({paths}); say which with --path")]
+    CanaryAmbiguous { ns: String, paths: String },
+    #[error("the gate failed after step {step} of the canary on {path} ({status}); aborted")]
+    CanaryGateFailed {
+        path: String,
+        step: usize,
+        status: String,
+    },
+    #[error(
+        "the canary's marker {marker} makes an l5d-author of {bytes} bytes; namerd records at \
+         most {} printable ASCII bytes and would drop it, and the canary's state with it: use \
+         shorter --path, --from and --to, or fewer --steps",
+        crate::client::MAX_AUTHOR_BYTES
+    )]
+    CanaryMarkerTooLong { marker: String, bytes: usize },
+    #[error("cannot run the gate {gate:?}: {reason}")]
+    CanaryGate { gate: String, reason: String },
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Conflict { .. } | Error::AlreadyExists { .. } => EXIT_CONFLICT,
+            Error::Conflict { .. }
+            | Error::AlreadyExists { .. }
+            | Error::CanaryRunning { .. }
+            | Error::CanaryEdited(_) => EXIT_CONFLICT,
+            Error::CanaryGateFailed { .. } => EXIT_CANARY_ABORTED,
             Error::Unauthenticated { .. } => EXIT_UNAUTHENTICATED,
             Error::Forbidden { .. } => EXIT_FORBIDDEN,
             _ => EXIT_ERROR,
         }
     }
+}
+
+/// Someone else's change of a canary's dentry, which stops the canary.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the canary's dentry for {path} in dtab {ns} was changed by {by} in version {version} \
+     (now `{now}`, the canary wrote `{wrote}`); not overwriting their change"
+)]
+pub struct EditedCanary {
+    pub ns: String,
+    pub path: String,
+    pub version: String,
+    pub by: String,
+    pub now: String,
+    pub wrote: String,
 }
 
 fn current_text(current: Option<&str>) -> String {

@@ -6,9 +6,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Action, Invocation};
+use crate::canary;
+use crate::cli::{Action, Against, Canary, Invocation};
 use crate::client::{NamerdClient, Payload};
 use crate::config::{self, Sources};
+use crate::dentries;
 use crate::error::Error;
 use crate::format;
 use crate::input::{self, CONTENT_TYPE_JSON};
@@ -33,12 +35,14 @@ impl Environment {
     }
 }
 
+/// Runs the command; the exit status on success (0, or 1 for a `dtab
+/// diff` that found differences).
 pub async fn run(
     invocation: Invocation,
     env: &Environment,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<(), Error> {
+) -> Result<u8, Error> {
     let (base, origin) = config::resolve_base_url(&Sources {
         flag: invocation.base_url.as_deref(),
         env: env.base_url.as_deref(),
@@ -60,6 +64,7 @@ pub async fn run(
     )?
     .with_token(token);
     let json = invocation.json;
+    let mut status = 0;
 
     let text = match invocation.action {
         Action::List => {
@@ -92,8 +97,27 @@ pub async fn run(
         Action::Update {
             name,
             source,
+            dry_run: true,
+            ..
+        } => {
+            let input = input::read(&source)?;
+            let payload = Payload {
+                content_type: input.content_type,
+                body: input.body,
+            };
+            let answer = client.dry_run(&name, payload).await?;
+            if json {
+                format::json_line(&answer)
+            } else {
+                crate::dry_run::render(&name, &answer)
+            }
+        }
+        Action::Update {
+            name,
+            source,
             version,
             force,
+            dry_run: false,
         } => {
             let input = input::read(&source)?;
             let precondition = input::precondition(
@@ -131,9 +155,71 @@ pub async fn run(
             let new_version = rollback(&client, &name, &version).await?;
             format!("Rolled back {name} to version {version} (new version {new_version})\n")
         }
+        Action::Diff { name, against } => {
+            let (text, differ) = diff(&client, &name, &against).await?;
+            status = u8::from(differ) * crate::error::EXIT_DIFFERENT;
+            text
+        }
+        Action::Explain { name, path, dtab } => {
+            let tree = client.delegate(&name, &path, &dtab).await?;
+            if json {
+                format::json_line(&tree)
+            } else {
+                crate::explain::render(&tree)
+            }
+        }
+        Action::Canary(canary) => match canary {
+            Canary::Start { name, plan } => {
+                canary::run::start(&client, &name, &plan, out).await?;
+                String::new()
+            }
+            Canary::Status { name, path } => {
+                canary::run::status(&client, &name, path.as_deref()).await?
+            }
+            Canary::Abort { name, path } => {
+                canary::run::abort(&client, &name, path.as_deref()).await?
+            }
+            Canary::Promote { name, path } => {
+                canary::run::promote(&client, &name, path.as_deref()).await?
+            }
+        },
     };
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
-    out.flush().map_err(Error::Output)
+    out.flush().map_err(Error::Output)?;
+    Ok(status)
+}
+
+/// The diff's text and whether the sides differ.
+async fn diff(
+    client: &NamerdClient,
+    name: &str,
+    against: &Against,
+) -> Result<(String, bool), Error> {
+    let (old_name, old, new_name, new) = match against {
+        Against::File(source) => {
+            let fetched = client.get(name).await?;
+            let what = format!("dtab {name} (version {})", fetched.version);
+            let old = dentries::stored(&fetched.dtab, !fetched.version.is_empty(), &what)?;
+            let input = input::read(source)?;
+            let new = dentries::file(&input, &source.describe())?;
+            (what, old, source.describe(), new)
+        }
+        Against::Versions(a, b) => {
+            let side = |v: String| async move {
+                let dtab = client.version(name, &v).await?;
+                let what = format!("dtab {name} (version {v})");
+                Ok::<_, Error>((dentries::stored(&dtab, true, &what)?, what))
+            };
+            let (old, old_name) = side(a.clone()).await?;
+            let (new, new_name) = side(b.clone()).await?;
+            (old_name, old, new_name, new)
+        }
+    };
+    let changes = crate::diff::diff(&old, &new);
+    Ok((
+        crate::diff::render(&old_name, &new_name, &changes),
+        !changes.is_empty(),
+    ))
 }
 
 /// Writes the dtab of `version` back, compare-and-set against the version

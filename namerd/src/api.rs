@@ -1,13 +1,14 @@
 //! The namerd HTTP API (`io.l5d.httpController`): the dtab routes under
 //! `/api/1/dtabs` (JSON or dtab text, `ETag` versions, `If-Match`
 //! compare-and-set, `?watch=true` streams, plus the paginated history of
-//! every namespace so a bad change can be rolled back), and the interpreter routes
+//! every namespace so a bad change can be rolled back, and a dry run of a
+//! proposed dtab against the names streamed now), and the interpreter routes
 //! (`/api/1/bind`, `/addr`, `/resolve`, `/delegate`, `/bound-names`).
 //!
 //! Built by [`router`], so tests call it without sockets. Every routed
 //! request is authorised first (`access.rs`, on the listener's
-//! [`Access`] rules). The routes live in `dtabs.rs`, `history.rs` and
-//! `names.rs`; they read the namespace and `?watch` with the extractors of
+//! [`Access`] rules). The routes live in `dtabs.rs`, `history.rs`,
+//! `dry_run.rs` and `names.rs`; they read the namespace and `?watch` with the extractors of
 //! `extract.rs` and fail with the one `ApiError` of `error.rs`. It depends
 //! on the store trait, the interpreter and the access rules only.
 
@@ -19,7 +20,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::StreamExt;
 use tokio::sync::watch;
 
@@ -29,6 +30,7 @@ use crate::store::{DtabStore, Version};
 
 mod access;
 mod codec;
+mod dry_run;
 mod dtabs;
 mod error;
 mod extract;
@@ -76,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(dtabs::delete),
         )
         .route("/api/1/dtabs/{ns}/history", get(history::history))
+        .route("/api/1/dtabs/{ns}/dry-run", post(dry_run::dry_run))
         .route(
             "/api/1/dtabs/{ns}/history/{version}",
             get(history::history_version),

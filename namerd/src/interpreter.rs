@@ -38,12 +38,14 @@ use crate::store::{DtabStore, Namespace, StoreError};
 mod binding;
 mod budget;
 mod changes;
+mod dry_run;
 #[cfg(test)]
 mod tests;
 
 use binding::LiveBinding;
 pub use binding::{BindingLease, BindingWatch};
 use budget::Budget;
+pub use dry_run::{DryRun, DryRunName};
 
 /// Limits of the interpreter.
 #[derive(Clone, Debug)]

@@ -474,3 +474,42 @@ async fn the_token_file_is_reloaded_when_it_changes() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A dry run (`POST /api/1/dtabs/{ns}/dry-run`) stores nothing, so it is a
+/// read: a reader may run it, and without auth so may a remote caller,
+/// who may not write; a POST to a namespace is still a write.
+#[tokio::test]
+async fn a_dry_run_is_a_read() {
+    let dry_run = |path| Call {
+        body: "/x => /y",
+        headers: vec![("content-type", "application/dtab")],
+        ..call(Method::POST, path)
+    };
+    let restricted = api(|t| controller("restricted", t)).await;
+    let ns = "/api/1/dtabs/internal/dry-run";
+    let r = restricted.send(dry_run(ns).token(READER)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        restricted.status(dry_run(ns)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Creating a namespace called `dry-run` is a write.
+    let r = restricted
+        .send(dry_run("/api/1/dtabs/dry-run").token(READER))
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            "reader may not write dtab namespace dry-run"
+        )
+    );
+
+    let local = api(|_| "kind: io.l5d.httpController".into()).await;
+    let r = local.send(dry_run(ns)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        local.status(write("/api/1/dtabs/internal")).await,
+        StatusCode::FORBIDDEN
+    );
+}

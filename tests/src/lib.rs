@@ -105,6 +105,30 @@ impl Namerd {
         assert_eq!(code, 0, "namerctl dtab create {ns}: {err}");
     }
 
+    /// The dtab `ns` as `namerctl dtab get` prints it, and its version.
+    pub async fn dtab(&self, ns: &str) -> (String, String) {
+        let (code, out, err) = namerctl(&self.base_url(), &["dtab", "get", ns]).await;
+        assert_eq!(code, 0, "namerctl dtab get {ns}: {err}");
+        let version = out
+            .lines()
+            .find_map(|l| l.strip_prefix("# version "))
+            .expect("a version line")
+            .trim()
+            .to_string();
+        (out, version)
+    }
+
+    /// Writes `text` to the dtab `ns` with namerctl (from a file in `dir`),
+    /// compare-and-set on `version` (the one `text` was edited from).
+    pub async fn update_dtab(&self, dir: &Path, ns: &str, version: &str, text: &str) {
+        let file = dir.join(format!("{ns}.update.dtab"));
+        std::fs::write(&file, text).expect("the dtab file is written");
+        let path = file.to_str().expect("a UTF-8 path");
+        let args = ["dtab", "update", "--version", version, ns, path];
+        let (code, _, err) = namerctl(&self.base_url(), &args).await;
+        assert_eq!(code, 0, "namerctl dtab update {ns}: {err}");
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use l5d_e2e::{Demo, Namerd, Proxy, curl, namerctl, python_has, repo_root, skip_or_fail};
+use l5d_e2e::{Demo, Namerd, Proxy, curl, python_has, repo_root, skip_or_fail};
 use tokio::process::Command;
 
 #[path = "proxy/forwarder.rs"]
@@ -115,30 +115,11 @@ impl Mesh {
     /// Updates the `internal` dtab with namerctl (compare-and-set on the
     /// version `dtab get` printed).
     async fn update_dtab(&self, text: &str) {
-        let base = self.namerd().base_url();
-        let (code, current, err) = namerctl(&base, &["dtab", "get", "internal"]).await;
-        assert_eq!(code, 0, "namerctl dtab get: {err}");
-        let version = current
-            .lines()
-            .find_map(|l| l.strip_prefix("# version "))
-            .expect("a version line")
-            .trim()
-            .to_string();
-        let file = self.dir.path().join("update.dtab");
-        std::fs::write(&file, text).unwrap();
-        let (code, _, err) = namerctl(
-            &base,
-            &[
-                "dtab",
-                "update",
-                "--version",
-                &version,
-                "internal",
-                file.to_str().unwrap(),
-            ],
-        )
-        .await;
-        assert_eq!(code, 0, "namerctl dtab update: {err}");
+        let (_, version) = self.namerd().dtab("internal").await;
+        let dir = self.dir.path();
+        self.namerd()
+            .update_dtab(dir, "internal", &version, text)
+            .await;
     }
 
     async fn stop(mut self) {

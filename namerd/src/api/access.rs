@@ -5,8 +5,9 @@
 //! caller and its identity ([`Verified`]) for the history's author.
 //!
 //! A request is a read only if its method is `GET` or `HEAD`, or it is the
-//! generic delegator's `POST` (a trace of the posted dtab; it changes
-//! nothing); anything else is a write, so a mutating route added later is
+//! generic delegator's `POST` (a trace of the posted dtab) or a dtab's
+//! dry run (`POST /api/1/dtabs/{ns}/dry-run`), which change nothing;
+//! anything else is a write, so a mutating route added later is
 //! guarded without being listed here.
 
 use std::net::SocketAddr;
@@ -90,12 +91,20 @@ pub(super) async fn authorize(
 fn need(method: &Method, path: &str) -> Permission {
     let read = method == Method::GET
         || method == Method::HEAD
-        || (method == Method::POST && READS_BY_POST.contains(&path));
+        || (method == Method::POST && (READS_BY_POST.contains(&path) || is_dry_run(path)));
     if read {
         Permission::Read
     } else {
         Permission::Write
     }
+}
+
+/// `/api/1/dtabs/{ns}/dry-run` exactly, with a non-empty `{ns}` of one
+/// segment.
+fn is_dry_run(path: &str) -> bool {
+    path.strip_prefix("/api/1/dtabs/")
+        .and_then(|rest| rest.strip_suffix("/dry-run"))
+        .is_some_and(|ns| !ns.is_empty() && !ns.contains('/'))
 }
 
 /// The one place the caller is read: the listener's [`Peer`] (with a

@@ -79,6 +79,12 @@ impl LiveBinding {
         }
     }
 
+    /// How many watches are open on the binding now (streams, and unary
+    /// requests waiting for it to settle), over every client.
+    pub(super) fn watches(&self) -> usize {
+        self.holders().values().sum()
+    }
+
     /// Whether some client holds the binding and every one is in `over`.
     pub(super) fn held_only_by(&self, over: &HashSet<Client>) -> bool {
         let holders = self.holders();
