@@ -122,9 +122,9 @@ The mesh is up.
   curl --http2-prior-knowledge -H 'Host: world' http://localhost:4240/   # HTTP/2
   python3 tests/grpcio/demo_client.py --target localhost:4340 unary you  # gRPC (pip install grpcio)
 
-  $bin/namerctl dtab get internal > internal.dtab
-  # canary: edit the /host/world line to  /host/world => 9 * /srv/world-v1 & 1 * /srv/world-v2;
-  $bin/namerctl dtab update internal internal.dtab          # compare-and-set on the version
+  $bin/namerctl dtab get internal                           # the dtab and its version
+  $bin/namerctl canary start internal --path /host/world --from /srv/world-v1 --to /srv/world-v2 --steps 10,50,100 --interval 5s
+                                     # shifts world 10%, 50%, then all to v2 (canary status / abort from another shell)
 
   dashboard  http://localhost:9990/        metrics  http://localhost:9990/admin/metrics/prometheus
   delegator  http://localhost:9990/delegator.json?path=/svc/world

@@ -201,17 +201,15 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
         "the dashboard lists the route"
     );
 
-    // The canary shift as printed: get, edit, update with the version.
-    let (code, _, err) = as_printed(mesh.command("namerctl dtab get internal"), user.path()).await;
+    // The canary shift as printed: the dtab, then a canary to world-v2 in
+    // steps (10 s of intervals) that ends with all traffic there.
+    let (code, current, err) =
+        as_printed(mesh.command("namerctl dtab get internal"), user.path()).await;
     assert_eq!(code, 0, "namerctl dtab get: {err}");
-    let file = user.path().join("internal.dtab");
-    let current = std::fs::read_to_string(&file).expect("the printed get writes internal.dtab");
-    let canary = current.replace("/srv/world-v1", "9 * /srv/world-v1 & 1 * /srv/world-v2");
-    assert_ne!(canary, current, "the dtab names world-v1: {current}");
-    std::fs::write(&file, &canary).unwrap();
-    let (code, _, err) =
-        as_printed(mesh.command("namerctl dtab update internal"), user.path()).await;
-    assert_eq!(code, 0, "namerctl dtab update: {err}");
+    assert!(current.contains("/srv/world-v1"), "{current}");
+    let (code, out, err) =
+        as_printed(mesh.command("namerctl canary start internal"), user.path()).await;
+    assert_eq!(code, 0, "namerctl canary start: {out}{err}");
     let since = Instant::now();
     while curl_ok(&["-x", "localhost:4140", "http://world/"]).await != "world-v2\n" {
         assert!(
@@ -225,8 +223,10 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
     let mut mesh = launch(state.path()).await;
     let (_, current, _) = namerctl(NAMERD, &["dtab", "get", "internal"]).await;
     assert!(
-        current.contains("9.00*/srv/world-v1"),
-        "the canary dtab was kept: {current}"
+        current
+            .lines()
+            .any(|l| l.starts_with("/host/world ") && l.contains("=> /srv/world-v2 ;")),
+        "the canary's end was kept: {current}"
     );
     // An unclean end: the launcher is killed and its children linger.
     let mut killed = mesh.launcher.child.take().unwrap();
