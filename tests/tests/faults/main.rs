@@ -20,4 +20,11 @@ mod load;
 #[path = "../../../linkerd-proxy/tests/support/mesh_faults.rs"]
 mod mesh_faults;
 mod namerd_restart;
+#[allow(
+    dead_code,
+    reason = "namerd's tests' PostgreSQL cluster, shared: not every test uses all of it"
+)]
+#[path = "../../../namerd/tests/support/pg_cluster.rs"]
+mod pg_cluster;
+mod postgres_outage;
 mod stream_churn;
