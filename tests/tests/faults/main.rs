@@ -27,4 +27,5 @@ mod namerd_restart;
 #[path = "../../../namerd/tests/support/pg_cluster.rs"]
 mod pg_cluster;
 mod postgres_outage;
+mod rolling_restart;
 mod stream_churn;
