@@ -3,6 +3,7 @@
 //! bounded in time, every request accounted for), and a fault injected
 //! while it runs. Each test says what the client saw, exactly.
 
+mod binding_cap;
 mod blackhole;
 mod churn;
 mod fd_limit;
