@@ -190,9 +190,22 @@ impl Balancer {
 
     /// Brings the endpoint set up to the address-set channel if it moved.
     fn refresh(&self) {
-        let Ok(mut watch) = self.watch.try_lock() else {
-            // Another request is checking (or refreshing) right now.
-            return;
+        let mut watch = match self.watch.try_lock() {
+            Ok(watch) => watch,
+            // Another request is refreshing right now. With endpoints to
+            // pick from, this one uses the current set; with none yet (the
+            // first requests of a new balancer, at once), it waits for that
+            // refresh (microseconds) rather than fail with no endpoints.
+            Err(_)
+                if !self
+                    .endpoints
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty() =>
+            {
+                return;
+            }
+            Err(_) => self.watch.lock().unwrap_or_else(|e| e.into_inner()),
         };
         let (rx, first) = &mut *watch;
         if !*first && !rx.has_changed().unwrap_or(false) {

@@ -209,3 +209,23 @@ fn the_set_follows_the_channel_and_failures_keep_it() {
     let err = b.pick(None, &name()).unwrap_err();
     assert!(matches!(err, ProxyError::NoEndpoints { .. }), "{err}");
 }
+
+/// The first requests of a new balancer, at once on several threads: none
+/// fails for want of endpoints while one of them builds the set (the soak
+/// test saw a 502 "the address set is empty" from exactly that).
+#[test]
+fn concurrent_first_picks_all_find_the_endpoints() {
+    for _ in 0..200 {
+        let (b, _tx) = balancer(BalancerKind::P2c, 3);
+        let b = std::sync::Arc::new(b);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || b.pick(None, &name()).map(|p| p.addr()))
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap().is_ok(), "a first pick found no endpoint");
+        }
+    }
+}

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -44,19 +44,101 @@ pub(crate) struct Load {
     pub started: Instant,
 }
 
+/// What a load sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// HTTP/1.1 GETs, `Host` naming the service.
+    Http1,
+    /// HTTP/2 (prior knowledge) GETs, `:authority` naming the service.
+    H2,
+    /// gRPC-shaped HTTP/2 POSTs (an empty message; `l5d-demo` answers any
+    /// method with `grpc-status: 0`).
+    Grpc,
+}
+
+/// One task's way of sending a request.
+enum Sender {
+    Http1(Box<Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>>),
+    /// Made on first use and again after a failure.
+    H2(Option<hyper::client::conn::http2::SendRequest<Full<Bytes>>>),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        router: &str,
+        req: Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
+        match self {
+            Sender::Http1(client) => client.request(req).await.map_err(|e| format!("error: {e}")),
+            Sender::H2(slot) => {
+                if slot.as_ref().is_none_or(|s| s.is_closed()) {
+                    let stream = tokio::net::TcpStream::connect(router)
+                        .await
+                        .map_err(|e| format!("connect: {e}"))?;
+                    let (send, conn) = hyper::client::conn::http2::handshake(
+                        TokioExecutor::new(),
+                        TokioIo::new(stream),
+                    )
+                    .await
+                    .map_err(|e| format!("handshake: {e}"))?;
+                    tokio::spawn(conn);
+                    *slot = Some(send);
+                }
+                let send = slot.as_mut().expect("connected");
+                let result = send.send_request(req).await;
+                if result.is_err() {
+                    *slot = None;
+                }
+                result.map_err(|e| format!("error: {e}"))
+            }
+        }
+    }
+}
+
+fn request(kind: Kind, router: &str, host: &str) -> Request<Full<Bytes>> {
+    match kind {
+        Kind::Http1 => Request::get(format!("http://{router}/"))
+            .header("host", host)
+            .body(Full::default()),
+        Kind::H2 => Request::get(format!("http://{host}/")).body(Full::default()),
+        Kind::Grpc => Request::post(format!("http://{host}/l5d.demo.Greeter/Hello"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0]))),
+    }
+    .unwrap()
+}
+
 impl Load {
-    /// `rate` requests a second for `Host: host` to `router`, spread over
-    /// `connections` tasks, each on its own pooled connection. Each
-    /// request waits at most 10 s (a hang is counted as a failure).
+    /// `rate` HTTP/1.1 requests a second for `Host: host` to `router`,
+    /// spread over `connections` tasks, each on its own pooled connection.
+    /// Each request waits at most 10 s (a hang is counted as a failure).
     pub(crate) fn start(router: &str, host: &str, rate: u32, connections: u32) -> Load {
+        Load::start_kind(Kind::Http1, router, host, rate, connections)
+    }
+
+    /// As [`start`](Self::start), sending `kind`.
+    pub(crate) fn start_kind(
+        kind: Kind,
+        router: &str,
+        host: &str,
+        rate: u32,
+        connections: u32,
+    ) -> Load {
         let (stop, stopped) = watch::channel(false);
         let tally = Arc::new(Mutex::new(Tally::default()));
         let started = Instant::now();
         let period = Duration::from_secs_f64(f64::from(connections) / f64::from(rate));
         let tasks = (0..connections)
             .map(|_| {
-                let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-                let (uri, host) = (format!("http://{router}/"), host.to_string());
+                let mut sender = match kind {
+                    Kind::Http1 => {
+                        Sender::Http1(Box::new(Client::builder(TokioExecutor::new()).build_http()))
+                    }
+                    Kind::H2 | Kind::Grpc => Sender::H2(None),
+                };
+                let (router, host) = (router.to_string(), host.to_string());
                 let (tally, mut stopped) = (tally.clone(), stopped.clone());
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(period);
@@ -66,16 +148,10 @@ impl Load {
                             _ = tick.tick() => {}
                             _ = stopped.wait_for(|s| *s) => return,
                         }
-                        let req = Request::get(&uri)
-                            .header("host", &host)
-                            .body(Empty::new())
-                            .unwrap();
+                        let req = request(kind, &router, &host);
                         tally.lock().unwrap().sent += 1;
                         let outcome = tokio::time::timeout(Duration::from_secs(10), async {
-                            let rsp = client
-                                .request(req)
-                                .await
-                                .map_err(|e| format!("error: {e}"))?;
+                            let rsp = sender.send(&router, req).await?;
                             let status = rsp.status();
                             let headers = rsp.headers().clone();
                             rsp.into_body()

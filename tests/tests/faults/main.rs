@@ -29,4 +29,5 @@ mod namerd_restart;
 mod pg_cluster;
 mod postgres_outage;
 mod rolling_restart;
+mod soak;
 mod stream_churn;
