@@ -13,6 +13,8 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod interpreter;
 pub mod k8s;
 pub mod mesh;

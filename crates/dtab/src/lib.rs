@@ -25,6 +25,8 @@
 //!   wraps a whole character even outside the Basic Multilingual Plane, and
 //!   only BMP decimal digits count as weight digits (as `Character.isDigit`
 //!   on a `char` does). Such digits then fail as `For input string: "..."`.
+//! * A weight too large for a double (which the JVM reads as `Infinity`,
+//!   then shows as text it cannot parse) fails as `For input string: "..."`.
 //! * Parentheses nest at most 100 deep ([`MAX_NESTING`]), where the JVM
 //!   would overflow its stack.
 //! * One binding or delegation makes at most [`DEFAULT_MAX_LOOKUPS`] lookups

@@ -325,11 +325,16 @@ impl<'a> Parser<'a> {
             });
         }
         // Only ASCII digits and one dot reach here when the text parses.
-        text.parse::<f64>().map_err(|_| ParseError {
-            kind: ErrorKind::Number { text: text.into() },
-            input: self.s.into(),
-            pos: start,
-        })
+        // A weight too large for an f64 is refused: the JVM reads it as
+        // Infinity, which `show` would write as text no parser reads back.
+        text.parse::<f64>()
+            .ok()
+            .filter(|w| w.is_finite())
+            .ok_or_else(|| ParseError {
+                kind: ErrorKind::Number { text: text.into() },
+                input: self.s.into(),
+                pos: start,
+            })
     }
 
     fn simple(&mut self) -> Result<NameTree<Path>, ParseError> {

@@ -382,3 +382,29 @@ fn lock(m: &Mutex<Index>) -> MutexGuard<'_, Index> {
     // The index is consistent after any panic (plain inserts and removals).
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// What the store does with a ConfigMap the watcher hands it, for the fuzz
+/// targets (`crate::fuzzing`): decode it as one of ours, read its history,
+/// apply it, relist with it, delete it. The index and the object schema
+/// stay private to this module.
+pub(crate) fn read_for_fuzzing(cm: ConfigMap) {
+    use std::time::Duration;
+
+    let layout = Layout {
+        name_prefix: "dtab-".into(),
+        labels: [("l5d.io/dtab".to_string(), "true".to_string())].into(),
+        data_key: "dtab".into(),
+        retention: super::Retention::default(),
+    };
+    if let Some(decoded) = layout.decode(&cm) {
+        let _ = layout.history(&decoded.ns, &cm);
+    }
+    let mut index = Index::new(layout, Duration::from_secs(30), Duration::from_secs(60));
+    let now = Instant::now();
+    index.apply(cm.clone());
+    index.reset(vec![cm.clone()], now, now);
+    let _ = index.health();
+    index.delete(cm);
+    index.tick(now + Duration::from_secs(3600));
+    let _ = index.missing();
+}
