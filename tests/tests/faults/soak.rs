@@ -3,7 +3,8 @@
 //! every second and namerd restarted every `SOAK_RESTART_SECS` (600 s; 60
 //! s in the short form). Samples each process's RSS and file descriptors
 //! and the failures every second, writes them as an HTML page with a plot
-//! (`SOAK_REPORT`, default `target/soak-report.html`), and asserts no
+//! (`SOAK_REPORT`, default `soak-report.html` in cargo's
+//! `CARGO_TARGET_TMPDIR`, `target/tmp/`), and asserts no
 //! failed request and no growth beyond noise.
 //!
 //! CI runs 2 minutes; a person runs an hour with
@@ -176,12 +177,8 @@ async fn a_mixed_run_with_shifts_churn_and_restarts_fails_nothing_and_does_not_g
         totals.1 += t.failures();
         assert_eq!(t.failures(), 0, "failed: {:?}", t.failed);
     }
-    let report = std::env::var("SOAK_REPORT").unwrap_or_else(|_| {
-        l5d_e2e::repo_root()
-            .join("target/soak-report.html")
-            .display()
-            .to_string()
-    });
+    let report = std::env::var("SOAK_REPORT")
+        .unwrap_or_else(|_| concat!(env!("CARGO_TARGET_TMPDIR"), "/soak-report.html").to_string());
     std::fs::write(&report, html(&samples)).unwrap();
     // Growth beyond noise: the proxies' last third against their second
     // (the first is warm-up), within 20 % or 10 MiB; descriptors within 10.

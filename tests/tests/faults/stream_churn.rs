@@ -103,7 +103,14 @@ async fn streams_opened_and_cancelled_leave_nothing_behind() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         rss1 = rss_kib(pid);
     }
-    let fds1 = fds(pid);
+    // A connection the test's last metrics read made may close a moment
+    // after its answer: wait (bounded) for the count to settle.
+    let since = Instant::now();
+    let mut fds1 = fds(pid);
+    while fds1 > fds0 && since.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fds1 = fds(pid);
+    }
     eprintln!(
         "stream churn: {rounds} rounds of {STREAMS} streams in {:?}; RSS {} MiB before, {} MiB peak, {} MiB after; \
          {fds0} descriptors before, {fds1} after",
