@@ -42,14 +42,24 @@ pub fn proxy_overrides(data: &[u8]) {
                 .find(|leaf| overrides::is_address(leaf));
             assert!(to_address.is_none(), "an override to {to_address:?} passed");
         }
-        // The next proxy reads the dtab this one sends as l5d-ctx-dtab.
-        if let Some(value) = headers::dtab_value(&local) {
+        // The next proxy reads the dtab this one sends as l5d-ctx-dtab, and
+        // sends it on unchanged from then on. (Not necessarily from the
+        // first hop: a weight shown rounded, `1.00*` for 1.0000001, reads
+        // back as exactly 1 and then shows as no weight, as in the dtab
+        // target; the meaning is the same.)
+        let hop = |dtab: &l5d_dtab::Dtab| {
+            let value = headers::dtab_value(dtab)?;
             let mut next = HeaderMap::new();
             next.insert(L5D_CTX_DTAB, value);
-            let again = overrides::local_dtab(&next, policy)
-                .unwrap_or_else(|e| panic!("l5d-ctx-dtab {:?} is refused: {e}", local.show()))
-                .expect("a context dtab");
-            assert_eq!(again.show(), local.show());
+            Some(
+                overrides::local_dtab(&next, policy)
+                    .unwrap_or_else(|e| panic!("l5d-ctx-dtab {:?} is refused: {e}", dtab.show()))
+                    .expect("a context dtab"),
+            )
+        };
+        if let Some(second) = hop(&local) {
+            let third = hop(&second).expect("a dtab that crossed one hop crosses the next");
+            assert_eq!(third.show(), second.show());
         }
     }
     let mut cleared = headers.clone();
