@@ -188,14 +188,7 @@ pub async fn abort(client: &NamerdClient, ns: &str, path: Option<&str>) -> Resul
             action: Action::Abort,
             ..last
         },
-        |st| match st {
-            State::Running(r) if r.edited.is_none() => Ok(()),
-            State::Running(r) => Err(edited_error(ns, &path, r)),
-            _ => Err(Error::NoCanary {
-                ns: ns.into(),
-                path: Some(path.clone()),
-            }),
-        },
+        |st| unedited(ns, &path, st),
         |r| {
             restored = Some(r.original.clone());
             r.original.clone()
@@ -222,14 +215,7 @@ pub async fn promote(client: &NamerdClient, ns: &str, path: Option<&str>) -> Res
             action: Action::Promote,
             ..last
         },
-        |st| match st {
-            State::Running(r) if r.edited.is_none() => Ok(()),
-            State::Running(r) => Err(edited_error(ns, &path, r)),
-            _ => Err(Error::NoCanary {
-                ns: ns.into(),
-                path: Some(path.clone()),
-            }),
-        },
+        |st| unedited(ns, &path, st),
         |r| {
             to = r.last.to.clone();
             Some(Dentry::new(&path, &r.last.to))
@@ -304,6 +290,19 @@ fn only_running(ns: &str, entries: &[crate::api::HistoryEntry]) -> Result<String
 /// put `dentry(running)` (or for a start, the new dentry) in place in the
 /// current dtab, compare-and-set; on a conflict, again. Returns the new
 /// version.
+/// The check of abort and promote: a canary runs on `path` and its
+/// dentry is still the one it wrote.
+fn unedited(ns: &str, path: &str, st: &State) -> Result<(), Error> {
+    match st {
+        State::Running(r) if r.edited.is_none() => Ok(()),
+        State::Running(r) => Err(edited_error(ns, path, r)),
+        _ => Err(Error::NoCanary {
+            ns: ns.into(),
+            path: Some(path.to_string()),
+        }),
+    }
+}
+
 async fn write(
     client: &NamerdClient,
     ns: &str,

@@ -54,15 +54,7 @@ routers:
     .await;
     let router = proxy.router("http").to_string();
     let warm = Load::start(&router, "world", 200, 4);
-    let since = Instant::now();
-    while warm.tally().answered() < 50 {
-        assert!(
-            since.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            warm.tally()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    warm.wait_answered(50, Duration::from_secs(10)).await;
     warm.stop().await;
 
     let load = Load::start(&router, "world", 1000, 16);

@@ -80,15 +80,7 @@ routers:
     .await;
     let router = proxy.router("http").to_string();
     let load = Load::start(&router, "world", 500, 8);
-    let since = Instant::now();
-    while load.tally().answered() < 50 {
-        assert!(
-            since.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            load.tally()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    load.wait_answered(50, Duration::from_secs(10)).await;
 
     // 200 changes, one every 50 ms: a window of three backends sliding
     // over the six.

@@ -198,6 +198,16 @@ impl Load {
         }
     }
 
+    /// Waits until `n` requests were answered (the names are bound and
+    /// the path works), failing the test after `bound`.
+    pub(crate) async fn wait_answered(&self, n: u64, bound: Duration) {
+        let since = Instant::now();
+        while self.tally().answered() < n {
+            assert!(since.elapsed() < bound, "{:?}", self.tally());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The figures so far.
     pub(crate) fn tally(&self) -> Tally {
         self.tally.lock().unwrap().clone()
