@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderValue;
-use l5d_dtab::{Dtab, Path};
+use l5d_dtab::{Addr, Dtab, Path};
 pub use l5d_runtime::watch_cache::CacheFull;
 use l5d_runtime::watch_cache::{CacheLimits, Lru, WatchCache, Watched};
 use tokio::sync::{oneshot, watch};
@@ -294,7 +294,7 @@ async fn run(
     stop: oneshot::Receiver<()>,
 ) {
     tokio::select! {
-        () = follow(&shared, &mut bind, &plan) => {}
+        () = follow(&shared, &held.name, &mut bind, &plan) => {}
         _ = stop => {}
     }
     drop(bind);
@@ -312,9 +312,17 @@ async fn run(
 
 /// Follows a binding: every new bound tree becomes a plan, published once
 /// its ids' address sets are known (or after `resolve_timeout`), so a dtab
-/// change moves traffic without a window of "no endpoints".
+/// change moves traffic without a window of "no endpoints". A plan that
+/// could route is never replaced by one that cannot for want of an answer:
+/// if none of the new plan's ids has endpoints and some have no answer
+/// from namerd yet (pending, or failed because namerd is away or
+/// draining), the previous plan keeps routing until they have one or the
+/// binding changes again. A failure is never an empty set; an answer of no
+/// endpoints (`neg`, an empty set) replaces the plan, as the operator
+/// routed.
 async fn follow(
     shared: &Shared,
+    name: &Path,
     bind: &mut watch::Receiver<BindState>,
     plan: &watch::Sender<Arc<Plan>>,
 ) {
@@ -331,6 +339,23 @@ async fn follow(
             BindState::Bound { tree, .. } => {
                 let p = Plan::from_tree(&tree, &mut |id| shared.balancer(id));
                 wait_for_addresses(&p, shared.resolve_timeout).await;
+                if can_route(&plan.borrow()) && !settled(&p) {
+                    tracing::warn!(
+                        router = %shared.label,
+                        name = %name.show(),
+                        "the new binding's ids have no addresses from namerd yet; \
+                         the previous plan keeps routing until they do",
+                    );
+                    tokio::select! {
+                        () = until_settled(&p) => {}
+                        changed = bind.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                }
                 Some(p)
             }
         };
@@ -349,10 +374,48 @@ async fn wait_for_addresses(plan: &Plan, timeout: Duration) {
     let waits = plan.leaves().into_iter().map(|leaf| {
         let mut rx = leaf.client.balancer.replicas();
         async move {
-            let _ = rx
-                .wait_for(|s| !matches!(s.addr, l5d_dtab::Addr::Pending))
-                .await;
+            let _ = rx.wait_for(|s| !matches!(s.addr, Addr::Pending)).await;
         }
     });
     let _ = tokio::time::timeout(timeout, futures::future::join_all(waits)).await;
+}
+
+/// Whether some request on `plan` would find an endpoint.
+fn can_route(plan: &Plan) -> bool {
+    plan.leaves()
+        .iter()
+        .any(|leaf| leaf.client.balancer.has_endpoints())
+}
+
+/// Whether `plan` may replace a plan that routes: it routes, or namerd
+/// has answered for every id (an answer of no endpoints is the operator's
+/// routing, not a failure).
+fn settled(plan: &Plan) -> bool {
+    can_route(plan)
+        || plan.leaves().iter().all(|leaf| {
+            let replicas = leaf.client.balancer.replicas();
+            let addr = &replicas.borrow().addr;
+            matches!(addr, Addr::Bound(_) | Addr::Neg)
+        })
+}
+
+/// Waits until `plan` is [`settled`], or its address sets are all gone.
+async fn until_settled(plan: &Plan) {
+    let mut sets: Vec<_> = plan
+        .leaves()
+        .iter()
+        .map(|leaf| leaf.client.balancer.replicas())
+        .collect();
+    loop {
+        for set in &mut sets {
+            set.mark_unchanged();
+        }
+        if settled(plan) {
+            return;
+        }
+        let changes = sets.iter_mut().map(|set| Box::pin(set.changed()));
+        if futures::future::select_all(changes).await.0.is_err() {
+            return;
+        }
+    }
 }
