@@ -2,13 +2,15 @@
 //! over HTTP/1.1 (curl with `http_proxy`), HTTP/2 (curl with prior
 //! knowledge) and gRPC (Python grpcio): each request goes app -> A's
 //! outgoing router -> C's incoming router -> the pod, which the pod sees
-//! in `Via` (two proxies) and every proxy's metrics count (A sent to C's
-//! incoming port, C sent to the pod, B saw nothing).
+//! in `Via` (two proxies) and in `l5d-client-id` (C's incoming router
+//! verified A's certificate), and every proxy's metrics count (A sent to
+//! C's incoming port, C sent to the pod, B saw nothing).
 
 use l5d_e2e::{python_has, repo_root, skip_or_fail};
 
 use super::Answer;
 use super::cluster::Cluster;
+use super::deploy::L5D_NAMES;
 
 /// Requests per protocol.
 const N: usize = 3;
@@ -49,6 +51,13 @@ async fn http1_h2_and_grpc_cross_from_node_a_to_a_pod_on_node_c() {
             assert_eq!(answer.status, 200, "{out}");
             assert_eq!(answer.body, "hello\n", "{out}");
             assert_eq!(answer.via(), [via, via], "two proxies on the way: {out}");
+            // C's incoming router verified A's client certificate (the
+            // mesh hop is mutual TLS, as in the manifests).
+            assert_eq!(
+                answer.header("x-echo-l5d-client-id"),
+                Some(L5D_NAMES[1]),
+                "{out}"
+            );
         }
     }
     let grpc = grpc_from_a(&cluster).await;

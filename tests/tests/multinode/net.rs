@@ -176,7 +176,8 @@ impl Node {
     /// A tokio runtime on a thread of its own that lives in this node's
     /// network namespace: every socket its tasks open is the node's.
     pub(crate) fn runtime(&self) -> NodeRuntime {
-        let path = format!("/run/netns/{}", self.netns);
+        // Where `ip netns add` keeps the namespace (iproute2's NETNS_RUN_DIR).
+        let path = format!("/var/run/netns/{}", self.netns);
         let (ready, handle) = std::sync::mpsc::channel();
         let (quit, quitted) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -65,12 +65,13 @@ async fn a_canary_shift_with_namerctl_moves_cross_node_traffic_within_a_second()
     let tally = load.stop().await;
     drop(rt);
     let first_v2 = first_v2.expect("world-v2 answered");
-    let last_v1 = last_v1.unwrap_or_default();
+    let last = last_v1.map_or("never".to_string(), |t| format!("after {t:?}"));
     eprintln!(
         "multinode: canary shift across nodes (B -> C): namerctl took {namerctl:?}; from its start \
-         world-v2 (node C) first answered after {first_v2:?}, world-v1 (node B) last after \
-         {last_v1:?}; {tally:?}"
+         world-v2 (node C) first answered after {first_v2:?}, world-v1 (node B) last {last}; \
+         {tally:?}"
     );
+    let last_v1 = last_v1.unwrap_or_default();
     assert_eq!(tally.failures(), 0, "{tally:?}");
     assert!(
         first_v2 < PROMPT && last_v1 < PROMPT,
