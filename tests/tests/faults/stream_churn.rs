@@ -121,6 +121,12 @@ async fn streams_opened_and_cancelled_leave_nothing_behind() {
     );
     assert!(rounds >= 1);
     assert!(rss1 <= rss0 + rss0 / 10, "RSS {rss0} KiB -> {rss1} KiB");
-    assert_eq!(fds1, fds0, "file descriptors before and after");
+    // A leak is growth. The count before may itself include the admin
+    // connection of the metrics read just before it, still closing (seen
+    // once in CI: 23 before, 22 after), so fewer after is no leak.
+    assert!(
+        fds1 <= fds0,
+        "file descriptors grew: {fds0} before, {fds1} after"
+    );
     namerd.stop().await;
 }
