@@ -285,6 +285,13 @@ await check("a cross-origin write to namerd's admin is refused", async () => {
   if (same !== 204) throw new Error(`a same-origin create answered ${same}`);
   const refused = await raw(env("NAMERD_ADMIN"), "POST", "/api/1/dtabs/crossorigin", { Origin: PROXY, "Content-Type": "application/dtab" }, "/a => /b");
   if (refused.status !== 403 || !refused.body.includes("cross-origin write refused")) throw new Error(`${refused.status} ${refused.body}`);
+  // DNS rebinding: a hostile name rebound to namerd's address sends that
+  // name as both Origin and Host; only the name gives it away.
+  const port = new URL(NAMERD).port;
+  const rebound = await raw(env("NAMERD_ADMIN"), "POST", "/api/1/dtabs/crossorigin", { Host: `evil.example:${port}`, Origin: `http://evil.example:${port}`, "Content-Type": "application/dtab" }, "/a => /b");
+  if (rebound.status !== 403 || !rebound.body.includes("DNS rebinding")) throw new Error(`rebinding: ${rebound.status} ${rebound.body}`);
+  const still = await raw(NAMERD_HTTP, "GET", "/api/1/dtabs/crossorigin");
+  if (still.status !== 404) throw new Error(`a refused write created the namespace: ${still.status}`);
 });
 
 await browser.close();

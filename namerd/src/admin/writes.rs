@@ -8,8 +8,11 @@
 //!
 //! A write passes the check when its `Origin` names this server (scheme
 //! and the `Host` it was sent to), or when it carries neither `Origin` nor
-//! `Sec-Fetch-Site` (curl and scripts, which no web page can be). Without
-//! an HTTP controller configured there is no API to reach: 404.
+//! `Sec-Fetch-Site` (curl and scripts, which no web page can be). Either
+//! way its `Host` must be an IP address or `localhost`: a page whose DNS
+//! name was rebound to this server's address sends its own name as both
+//! `Origin` and `Host`, and only the name gives it away (DNS rebinding).
+//! Without an HTTP controller configured there is no API to reach: 404.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -46,6 +49,14 @@ pub(super) async fn forward(State(api): State<ApiSlot>, request: Request<Body>) 
 fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text(header::HOST);
+    if let Some(h) = host
+        && !addressed_directly(h)
+    {
+        return Err(format!(
+            "cross-origin write refused: Host {h} is a DNS name; the admin server takes writes \
+             only when addressed by IP or as localhost (DNS rebinding)"
+        ));
+    }
     match text(header::ORIGIN) {
         Some(origin) => {
             let authority = origin
@@ -66,6 +77,17 @@ fn same_origin(headers: &HeaderMap) -> Result<(), String> {
             )),
         },
     }
+}
+
+/// `host[:port]` names this server by an IP address or as `localhost`.
+fn addressed_directly(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        // `[::1]:9991` loses its port, `[::1]` keeps its colons.
+        Some((name, port)) if !port.contains(']') => name,
+        _ => host,
+    };
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok()
 }
 
 #[cfg(test)]
@@ -98,6 +120,8 @@ mod tests {
                 ("host", "127.0.0.1:9991"),
                 ("sec-fetch-site", "same-origin"),
             ]),
+            headers(&[("host", "[::1]:9991"), ("origin", "http://[::1]:9991")]),
+            headers(&[("host", "10.0.0.7")]),
         ];
         for h in ok {
             assert_eq!(same_origin(&h), Ok(()), "{h:?}");
@@ -118,6 +142,12 @@ mod tests {
             headers(&[("host", "127.0.0.1:9991"), ("origin", "null")]),
             headers(&[("origin", "http://127.0.0.1:9991")]),
             headers(&[("host", "127.0.0.1:9991"), ("sec-fetch-site", "cross-site")]),
+            // DNS rebinding: the attacker's name, rebound to this server.
+            headers(&[
+                ("host", "evil.example:9991"),
+                ("origin", "http://evil.example:9991"),
+            ]),
+            headers(&[("host", "evil.example:9991")]),
         ];
         for h in refused {
             let why = same_origin(&h).expect_err("refused");
