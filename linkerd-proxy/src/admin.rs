@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router as Http};
 use l5d_dtab::{Addr, Dtab, Path};
@@ -20,25 +20,30 @@ use serde_json::{Value, json};
 use crate::balance::{AccrualState, EndpointState};
 use crate::interpreter::Resolution;
 use crate::metrics::Metrics;
+use crate::recent::RecentRequests;
 use crate::router::handle::RouterHandle;
 use crate::router::plan::Plan;
 
 mod dashboard;
+mod stats;
 
 /// What the admin pages read.
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub routers: Arc<Vec<RouterHandle>>,
     pub metrics: Metrics,
+    /// `io.l5d.recentRequests`, when configured.
+    pub recent: Option<Arc<RecentRequests>>,
 }
 
 pub fn routes(state: AdminState) -> Http {
-    Http::new()
-        .route("/", get(dashboard))
+    l5d_runtime::web::routes(dashboard::INDEX, dashboard::ASSETS)
         .route("/admin/ping", get(|| async { "pong" }))
         .route("/admin/ready", get(|| async { "ready" }))
         .route("/admin/metrics/prometheus", get(prometheus))
         .route("/admin/metrics.json", get(metrics_json))
+        .route("/admin/stats.json", get(stats_json))
+        .route("/admin/recent_requests.json", get(recent_requests))
         .route("/delegator.json", get(delegator))
         .route("/client_state.json", get(client_state))
         .route("/interpreter_state.json", get(interpreter_state))
@@ -50,8 +55,22 @@ pub fn routes(state: AdminState) -> Http {
         .with_state(state)
 }
 
-async fn dashboard(State(state): State<AdminState>) -> Html<String> {
-    dashboard::page(&state.routers, &state.metrics)
+/// The last sampled requests, newest first; 404 when the telemeter is off.
+async fn recent_requests(State(state): State<AdminState>) -> Response {
+    match &state.recent {
+        Some(recent) => Json(recent.snapshot()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "recent requests are off: add {kind: io.l5d.recentRequests, sampleRate: 1.0} \
+             to the configuration's telemetry list",
+        )
+            .into_response(),
+    }
+}
+
+/// Every router's, name's and endpoint's request figures, cumulative.
+async fn stats_json(State(state): State<AdminState>) -> Json<stats::Snapshot> {
+    Json(stats::snapshot(&state.metrics))
 }
 
 async fn prometheus(State(state): State<AdminState>) -> Response {

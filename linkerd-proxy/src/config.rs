@@ -23,6 +23,7 @@ mod identifier;
 mod interpreter;
 pub mod prefix;
 mod protocol;
+mod recent_requests;
 mod retries;
 mod router;
 mod service;
@@ -37,6 +38,7 @@ pub use client::{
 pub use identifier::{HeaderSource, IdentifierConfig};
 pub use interpreter::{InterpreterConfig, TransformerConfig};
 pub use protocol::Protocol;
+pub use recent_requests::RecentRequestsConfig;
 pub use retries::{BudgetConfig, MAX_BUDGET_TTL_SECS};
 pub use router::{RouterConfig, ServerConfig};
 pub use service::{
@@ -52,6 +54,8 @@ pub const ADMIN_PORT: u16 = 9990;
 pub struct ProxyConfig {
     pub admin: AdminConfig,
     pub routers: Vec<RouterConfig>,
+    /// `io.l5d.recentRequests`: off unless configured.
+    pub recent_requests: Option<RecentRequestsConfig>,
 }
 
 /// The top level: each section is read by its own parser, in this order.
@@ -101,8 +105,11 @@ impl ProxyConfig {
     pub fn from_value(doc: Value) -> Result<Self, ConfigError> {
         let keys: ProxyKeys = toolkit::sections(doc, "expected a mapping with `routers`")?;
         let admin = AdminConfig::parse_serving(keys.admin, ADMIN_PORT)?;
+        let mut recent_requests = None;
         if let Some(telemetry) = keys.telemetry {
-            toolkit::telemetry(&telemetry)?;
+            let (recent, others) = recent_requests::take(telemetry)?;
+            recent_requests = recent;
+            toolkit::telemetry(&others)?;
         }
         if let Some(usage) = keys.usage {
             typed::<UsageKeys>(usage, "usage")?;
@@ -122,7 +129,11 @@ impl ProxyConfig {
             keys.routers
                 .ok_or_else(|| ConfigError::missing("routers"))?,
         )?;
-        let config = ProxyConfig { admin, routers };
+        let config = ProxyConfig {
+            admin,
+            routers,
+            recent_requests,
+        };
         config.check_ports()?;
         Ok(config)
     }

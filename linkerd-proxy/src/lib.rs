@@ -23,6 +23,7 @@ pub mod interpreter;
 pub mod metrics;
 pub mod overrides;
 pub mod proxy;
+pub mod recent;
 pub mod retry;
 pub mod router;
 pub mod server;

@@ -23,6 +23,7 @@ use crate::interpreter::fixed::FixedInterpreter;
 use crate::interpreter::localnode::{LocalFilter, LocalNode};
 use crate::interpreter::mesh::{Dst, MeshInterpreter, MeshOptions};
 use crate::metrics::Metrics;
+use crate::recent::RecentRequests;
 use crate::router::Router;
 use crate::router::handle::RouterHandle;
 use crate::server::Server;
@@ -83,10 +84,15 @@ impl Proxy {
         let mut handles = Vec::new();
         let mut pending_servers = Vec::new();
         let mut servers = BTreeMap::new();
+        let recent = config
+            .recent_requests
+            .map(|c| Arc::new(RecentRequests::new(c)));
         for (r, rc) in config.routers.iter().enumerate() {
             let (interpreter, mesh) = build_interpreter(rc, r)?;
             let clients = Clients::new(&rc.label, rc.protocol, rc.client.clone(), &metrics)?;
-            let router = Arc::new(Router::new(rc, interpreter, clients, &metrics));
+            let router = Arc::new(
+                Router::new(rc, interpreter, clients, &metrics).with_recent(recent.clone()),
+            );
             for (s, sc) in rc.servers.iter().enumerate() {
                 let field = format!("routers[{r}].servers[{s}]");
                 let tls = load_tls(&sc.settings, Server::alpn(rc.protocol), &field)?;
@@ -138,6 +144,7 @@ impl Proxy {
         let app = admin::routes(AdminState {
             routers: routers.clone(),
             metrics: metrics.clone(),
+            recent,
         });
         tasks.push(tokio::spawn(serve::serve(
             admin_listener,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
-use l5d_dtab::Dtab;
+use l5d_dtab::{Dtab, Path};
 
 use crate::classify::ResponseClass;
 use crate::client::{Clients, RequestBody};
@@ -19,6 +19,7 @@ use crate::identify::{self, Identifier};
 use crate::interpreter::Interpreter;
 use crate::metrics::{Metrics, RequestMetrics, RetryMetrics};
 use crate::overrides::{self, AddressOverrides};
+use crate::recent::{Answered, RecentRequests, Served};
 use crate::retry::BufferPool;
 
 mod attempts;
@@ -68,6 +69,8 @@ pub struct Router {
     /// Malformed `l5d-ctx-deadline` and `grpc-timeout` values, ignored.
     bad_deadlines: [metrics::Counter; 2],
     errors: ErrorCounters,
+    /// `io.l5d.recentRequests`, when configured.
+    recent: Option<Arc<RecentRequests>>,
 }
 
 impl Router {
@@ -117,7 +120,14 @@ impl Router {
             ],
             errors: ErrorCounters::new(metrics, &config.label),
             shared,
+            recent: None,
         }
+    }
+
+    /// Records the requests this router answers in `recent` (sampled).
+    pub fn with_recent(mut self, recent: Option<Arc<RecentRequests>>) -> Self {
+        self.recent = recent;
+        self
     }
 
     pub fn label(&self) -> &str {
@@ -154,11 +164,13 @@ impl Router {
         let start = Instant::now();
         self.metrics.request();
         let (mut parts, body) = req.into_parts();
+        let method = self.recent.as_ref().map(|_| parts.method.clone());
         let route = match self.lookup(&mut parts, policy) {
             Ok(route) => route,
             Err(e) => {
                 let rsp = self.error_response(&e);
                 self.metrics.response(false, start.elapsed());
+                self.note(method, None, &rsp, start);
                 return rsp;
             }
         };
@@ -193,7 +205,29 @@ impl Router {
             self.metrics.response(class.is_success(), elapsed);
             route.metrics.response(class.is_success(), elapsed);
         }
+        self.note(method, Some(&route.name), &rsp, start);
         rsp
+    }
+
+    /// Offers the answered request to `io.l5d.recentRequests` (`method`
+    /// is taken only when it is configured).
+    fn note(
+        &self,
+        method: Option<http::Method>,
+        name: Option<&Path>,
+        rsp: &Response<ResponseBody>,
+        start: Instant,
+    ) {
+        if let (Some(recent), Some(method)) = (&self.recent, method) {
+            recent.record(Answered {
+                router: self.label(),
+                method: &method,
+                name,
+                served: rsp.extensions().get::<Served>(),
+                status: rsp.status(),
+                elapsed: start.elapsed(),
+            });
+        }
     }
 
     /// Counts a failure and makes the response the client sees.

@@ -456,7 +456,17 @@ async fn the_admin_server_reports_what_the_proxy_routes() {
     let (_, routes) = admin(&mesh, "/routes.json").await;
     assert!(routes.contains("/#/io.l5d.fs/world-v1"), "{routes}");
     let (_, page) = admin(&mesh, "/").await;
-    assert!(page.contains("/svc/world"), "the dashboard lists the route");
+    assert!(page.contains("/assets/proxy.js"), "the dashboard is served");
+    let (status, script) = admin(&mesh, "/assets/overview.js").await;
+    assert_eq!(status, 200, "the dashboard's modules are served");
+    assert!(script.contains("/admin/stats.json"), "{script}");
+    let (_, stats) = admin(&mesh, "/admin/stats.json").await;
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let world = &stats["routers"]["trusting"]["services"]["/svc/world"];
+    assert!(world["requests"].as_f64() >= Some(1.0), "{stats}");
+    assert_eq!(world["requests"], world["success"], "{stats}");
+    let (status, _) = admin(&mesh, "/admin/recent_requests.json").await;
+    assert_eq!(status, 404, "recent requests are off by default");
     mesh.proxy.shutdown(Duration::from_secs(1)).await;
     mesh.namerd.shutdown().await;
 }

@@ -1,6 +1,9 @@
-//! The admin server: liveness, readiness, Prometheus metrics, and the state
-//! of the store, the namers and every live binding. Bound to loopback by
-//! default; it has no mutating routes.
+//! The admin server: liveness, readiness, Prometheus metrics, the state
+//! of the store, the namers and every live binding, and the dashboard at
+//! `/` (namespaces, a dtab editor, history and the delegator). Bound to
+//! loopback by default. Its only writes are the dtab API's own routes,
+//! served under `/api/1/` with the API's authorisation and a same-origin
+//! check (`admin/writes.rs`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -8,7 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 
@@ -16,10 +19,17 @@ use crate::interpreter::Interpreter;
 use crate::namer::NamerState;
 use crate::store::DtabStore;
 
+mod dashboard;
+mod namespaces;
+mod writes;
+
 /// The store, once it is open: readiness waits for it.
 pub type StoreSlot = watch::Receiver<Option<Arc<dyn DtabStore>>>;
 /// The interpreter, once the store is open.
 pub type InterpreterSlot = watch::Receiver<Option<Arc<Interpreter>>>;
+/// The dtab API's routes, once the store is open and if an
+/// `io.l5d.httpController` is configured (with its authorisation).
+pub type ApiSlot = watch::Receiver<Option<Router>>;
 
 #[derive(Clone)]
 struct AdminState {
@@ -46,14 +56,20 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-pub fn router(store: StoreSlot, interpreter: InterpreterSlot) -> Router {
-    Router::new()
+pub fn router(store: StoreSlot, interpreter: InterpreterSlot, api: ApiSlot) -> Router {
+    let writes = Router::new()
+        .route("/api/1/{*rest}", axum::routing::any(writes::forward))
+        .with_state(api);
+    l5d_runtime::web::routes(dashboard::INDEX, dashboard::ASSETS)
+        .merge(writes)
         .route("/admin/ping", get(|| async { "pong" }))
         .route("/admin/ready", get(ready))
         .route("/admin/metrics/prometheus", get(metrics))
         .route("/admin/store.json", get(store_json))
         .route("/namer_state.json", get(namer_state))
         .route("/interpreter_state.json", get(interpreter_state))
+        .route("/admin/namespaces.json", get(namespaces::namespaces))
+        .route("/admin/dtab/parse", post(namespaces::parse))
         .fallback(|| async { StatusCode::NOT_FOUND })
         .with_state(AdminState {
             store,
@@ -104,6 +120,7 @@ async fn interpreter_state(State(state): State<AdminState>) -> Response {
     let Some(interpreter) = interpreter else {
         return (StatusCode::SERVICE_UNAVAILABLE, "not started yet\n").into_response();
     };
+    let watchers = interpreter.binding_watchers();
     let bindings: Vec<_> = interpreter
         .bindings()
         .into_iter()
@@ -128,6 +145,7 @@ async fn interpreter_state(State(state): State<AdminState>) -> Response {
                 "state": state,
                 "tree": tree,
                 "updated": time(Some(b.updated)),
+                "watchers": watchers.get(&(ns.clone(), name.clone(), local.clone())),
                 "stale": b.stale.as_deref(),
             })
         })

@@ -39,6 +39,7 @@ mod binding;
 mod budget;
 mod changes;
 mod dry_run;
+mod propagation;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +47,7 @@ use binding::LiveBinding;
 pub use binding::{BindingLease, BindingWatch};
 use budget::Budget;
 pub use dry_run::{DryRun, DryRunName};
+pub use propagation::{Propagated, Propagation};
 
 /// Limits of the interpreter.
 #[derive(Clone, Debug)]
@@ -149,6 +151,7 @@ pub struct Interpreter {
     bindings: WatchCache<BindKey, LiveBinding>,
     clients: Arc<Clients>,
     budget: Arc<Budget>,
+    propagation: Arc<Propagation>,
 }
 
 impl fmt::Debug for Interpreter {
@@ -196,6 +199,7 @@ impl Interpreter {
             }),
             clients: Clients::new(opts.clients),
             budget: Arc::new(Budget::new(opts.bind_budget)),
+            propagation: Arc::default(),
             opts,
         });
         spawn_sweeper(
@@ -221,6 +225,24 @@ impl Interpreter {
     /// What every client holds, for the APIs' stream leases.
     pub fn clients(&self) -> &Arc<Clients> {
         &self.clients
+    }
+
+    /// The last dtab-change-to-stream-write time of each namespace.
+    pub fn propagation(&self) -> &Arc<Propagation> {
+        &self.propagation
+    }
+
+    /// Per live binding (namespace, name, local dtab): the watchers
+    /// reading it now (streams and one-off answers being sent).
+    pub fn binding_watchers(&self) -> std::collections::HashMap<(Namespace, Path, String), usize> {
+        self.bindings
+            .snapshot()
+            .into_iter()
+            .map(|(k, b)| {
+                let watching = b.feed().sender().receiver_count();
+                ((k.ns, k.name, k.local), watching)
+            })
+            .collect()
     }
 
     /// Refuses a request whose name (or id, or tree) and local dtab are

@@ -118,12 +118,13 @@ impl Namerd {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (store_tx, store) = watch::channel(None);
         let (interpreter_tx, interpreter) = watch::channel(None);
+        let (api_tx, api_slot) = watch::channel(None);
         let mut tasks = JoinSet::new();
         let admin_done = spawn_admin(
             admin_listener,
             admin_tls,
             config.admin.server.clone(),
-            admin::router(store.clone(), interpreter.clone()),
+            admin::router(store.clone(), interpreter.clone(), api_slot),
             shutdown_rx.clone(),
         )?;
 
@@ -159,6 +160,9 @@ impl Namerd {
                     access,
                 };
                 let limits = config.server.http_limits(HttpLimits::default());
+                // The admin dashboard's editor writes through the same routes
+                // and authorisation.
+                api_tx.send_replace(Some(api::router(state.clone())));
                 servers.spawn(serve::serve(
                     listener,
                     api::router(state),

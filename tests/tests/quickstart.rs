@@ -197,8 +197,13 @@ async fn the_quickstart_runs_a_whole_mesh_and_stops_cleanly() {
     }
     let dashboard = curl_ok(&["http://localhost:9990/"]).await;
     assert!(
-        dashboard.contains("/svc/world"),
-        "the dashboard lists the route"
+        dashboard.contains("<title>linkerd-proxy</title>"),
+        "the dashboard is served"
+    );
+    let routes = curl_ok(&["http://localhost:9990/routes.json"]).await;
+    assert!(
+        routes.contains("/svc/world"),
+        "the routes the dashboard reads list the route"
     );
 
     // The canary shift as printed: the dtab, then a canary to world-v2 in

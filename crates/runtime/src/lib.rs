@@ -16,6 +16,7 @@
 //! - [`listen`]: the listener of every server (caps per listener and per
 //!   peer, TLS handshakes off the accept loop);
 //! - [`serve`]: HTTP/1.1 and HTTP/2 serving on it, with timeouts;
+//! - [`web`]: the admin dashboards' embedded files and their headers;
 //! - `testing` (feature `testing`): a PKI generated at test time.
 //!
 //! It knows neither binary: no namerd, proxy, naming or protocol types, so
@@ -32,6 +33,7 @@ pub mod serve;
 pub mod testing;
 pub mod tls;
 pub mod watch_cache;
+pub mod web;
 
 pub use backoff::Backoff;
 pub use peer::{ClientIdentity, Peer};

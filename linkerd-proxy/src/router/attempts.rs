@@ -43,6 +43,7 @@ use crate::config::{BackoffConfig, Protocol};
 use crate::deadline::{self, Deadline};
 use crate::error::ProxyError;
 use crate::headers::{self, Destination, L5D_SUCCESS_CLASS};
+use crate::recent::Served;
 use crate::retry::{AttemptBody, Replay};
 
 /// What a request got: the response, and its class when the head told it
@@ -330,7 +331,14 @@ impl Attempts<'_> {
             };
             let outcome = picked.responded();
             match result {
-                Ok(rsp) => return (Ok(rsp), Some(outcome)),
+                Ok(mut rsp) => {
+                    // Who answered, for io.l5d.recentRequests.
+                    rsp.extensions_mut().insert(Served {
+                        id: leaf.id.clone(),
+                        endpoint: addr,
+                    });
+                    return (Ok(rsp), Some(outcome));
+                }
                 Err(SendFailure {
                     error,
                     unsent: Some(unsent),

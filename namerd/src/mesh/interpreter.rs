@@ -85,13 +85,26 @@ impl InterpreterRpc for InterpreterService {
         let (binding, leases) = self
             .open(client, request.get_ref())
             .map_err(|e| refuse(STREAM_BOUND_TREE, e))?;
+        let propagation = self.ctx.interpreter.propagation().clone();
+        let ns = request::bind(request.get_ref())
+            .map(|b| b.ns.to_string())
+            .unwrap_or_default();
         Ok(Response::new(stream::from_watch(
             STREAM_BOUND_TREE,
             binding,
             leases,
             self.ctx.shutdown.clone(),
             OnClose::End { what: "binding" },
-            step,
+            move |binding: &Binding| {
+                let step = step(binding);
+                // Each stream sees each new tree once: from the dtab change
+                // this replica saw to this stream's write of the tree it
+                // produced.
+                if let (Step::Send(_), Some(at)) = (&step, binding.dtab_changed_at) {
+                    propagation.record(&ns, at);
+                }
+                step
+            },
         )))
     }
 }
@@ -105,15 +118,7 @@ fn step(binding: &Binding) -> Step<pb::BoundTreeRsp> {
     }
     match &binding.tree {
         Activity::Pending => Step::Wait,
-        Activity::Ok(tree) => {
-            // Each stream sees each new tree once: from the dtab change this
-            // replica saw to this stream's write of the tree it produced.
-            if let Some(at) = binding.dtab_changed_at {
-                metrics::histogram!("namerd_dtab_to_stream_seconds")
-                    .record(at.elapsed().as_secs_f64());
-            }
-            Step::Send(bound_tree_rsp(tree))
-        }
+        Activity::Ok(tree) => Step::Send(bound_tree_rsp(tree)),
         Activity::Failed(e) => Step::End(MeshError::BindingFailed {
             message: e.to_string(),
         }),
