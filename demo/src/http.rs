@@ -5,7 +5,8 @@
 //! Every request is answered `200` with the backend's body and
 //! `x-served-by: NAME`, and with what the backend received, so that tests
 //! can see what a proxy forwarded: each `l5d-*` request header comes back as
-//! `x-echo-l5d-*`, the Host (or HTTP/2 `:authority`) as `x-echo-host`, the
+//! `x-echo-l5d-*`, `Via` (one entry per proxy the request crossed) as
+//! `x-echo-via`, the Host (or HTTP/2 `:authority`) as `x-echo-host`, the
 //! path and query as `x-echo-path`. A gRPC request (POST with
 //! `content-type: application/grpc...`), whatever its method, gets a valid
 //! gRPC answer instead: `content-type: application/grpc`, one empty message
@@ -80,7 +81,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::Body;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, VIA};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -255,7 +256,7 @@ impl HttpBackend {
             return rsp;
         }
         for (name, value) in &head.headers {
-            if name.as_str().starts_with("l5d-") {
+            if name.as_str().starts_with("l5d-") || name == VIA {
                 headers.append(echo_name(name), value.clone());
             }
         }

@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Backend {
     /// HTTP/1.1 and HTTP/2 (prior knowledge) on one port: `200 NAME`, with
-    /// the request's `l5d-*` headers, host and path echoed as `x-echo-*`.
+    /// the request's `l5d-*` headers, `Via`, host and path echoed as `x-echo-*`.
     Http {
         #[command(flatten)]
         common: Common,

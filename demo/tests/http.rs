@@ -58,6 +58,7 @@ async fn both_protocols_get_the_name_and_the_echoed_request() {
             .header("l5d-dst-client", "/#/io.l5d.fs/world-v1")
             .header("l5d-ctx-dtab", "/svc=>/srv")
             .header("l5d-reqid", "abc123")
+            .header("via", "1.1 linkerd, 1.1 linkerd")
             .header("x-not-echoed", "1")
             .body(Empty::new())
             .unwrap();
@@ -72,6 +73,7 @@ async fn both_protocols_get_the_name_and_the_echoed_request() {
             ("x-echo-l5d-dst-client", Some("/#/io.l5d.fs/world-v1")),
             ("x-echo-l5d-ctx-dtab", Some("/svc=>/srv")),
             ("x-echo-l5d-reqid", Some("abc123")),
+            ("x-echo-via", Some("1.1 linkerd, 1.1 linkerd")),
             // Absent: what a test sees when the proxy stripped l5d-dtab.
             ("x-echo-l5d-dtab", None),
             ("x-echo-x-not-echoed", None),

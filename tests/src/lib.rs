@@ -63,8 +63,20 @@ impl Namerd {
         Namerd::spawn(config, Stdio::piped()).await
     }
 
+    /// As [`Namerd::start`], run under `wrapper` (see `spawn_via`), e.g.
+    /// `env KUBECONFIG=...` for a namerd of a test's own Kubernetes API.
+    pub async fn start_via(wrapper: &[&str], config: &str) -> Namerd {
+        let child = spawn_via(wrapper, "namerd", config, Stdio::inherit()).await;
+        Namerd::ready(child).await
+    }
+
     async fn spawn(config: &str, stderr: Stdio) -> Namerd {
-        let mut child = spawn_with_config("namerd", config, stderr).await;
+        let child = spawn_with_config("namerd", config, stderr).await;
+        Namerd::ready(child).await
+    }
+
+    /// Waits for namerd's readiness line and reads its addresses.
+    async fn ready(mut child: Child) -> Namerd {
         let line = ready_line(&mut child, "namerd").await;
         let get =
             |name: &str| field(&line, name).unwrap_or_else(|| panic!("no {name}= in {line:?}"));
@@ -177,16 +189,7 @@ async fn spawn_with_config(name: &str, config: &str, stderr: Stdio) -> Child {
 /// (a command that runs the rest of its arguments, e.g. `prlimit
 /// --nofile=64:64 --`), when one is given.
 async fn spawn_via(wrapper: &[&str], name: &str, config: &str, stderr: Stdio) -> Child {
-    let bin = binary(name);
-    let mut command = match wrapper.split_first() {
-        None => Command::new(&bin),
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(&bin);
-            c
-        }
-    };
-    let mut child = command
+    let mut child = command_via(wrapper, &binary(name))
         .arg("-")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
@@ -202,6 +205,18 @@ async fn spawn_via(wrapper: &[&str], name: &str, config: &str, stderr: Stdio) ->
         .expect("config written");
     drop(stdin);
     child
+}
+
+/// A command running `bin`, under `wrapper` when one is given.
+fn command_via(wrapper: &[&str], bin: &Path) -> Command {
+    match wrapper.split_first() {
+        None => Command::new(bin),
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+    }
 }
 
 /// Reads the first line a child prints on stdout (its readiness line).
@@ -274,13 +289,19 @@ impl Proxy {
     async fn ready(mut child: Child) -> Proxy {
         let line = ready_line(&mut child, "linkerd-proxy").await;
         let admin = field(&line, "admin").unwrap_or_else(|| panic!("no admin= in {line:?}"));
-        let routers = line
+        // A router with several servers is listed once per server: keep
+        // the first.
+        let mut routers = std::collections::BTreeMap::new();
+        for (k, v) in line
             .split_whitespace()
             .skip(2)
             .filter_map(|w| w.split_once('='))
             .filter(|(k, _)| *k != "admin")
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        {
+            routers
+                .entry(k.to_string())
+                .or_insert_with(|| v.to_string());
+        }
         Proxy {
             child,
             admin,
@@ -303,6 +324,12 @@ impl Proxy {
         signal_and_wait(&mut self.child, "-TERM").await
     }
 
+    /// SIGKILL: the proxy dies without a chance to close anything, as a
+    /// crashed or OOM-killed one.
+    pub async fn kill(mut self) {
+        signal_and_wait(&mut self.child, "-KILL").await;
+    }
+
     /// SIGTERM, then everything the proxy logged (started with
     /// [`Proxy::start_logged`]).
     pub async fn stop_with_log(mut self) -> String {
@@ -322,8 +349,21 @@ impl Demo {
     /// Starts `l5d-demo <kind> --name <name>` on a loopback port the OS
     /// picks, with extra arguments.
     pub async fn start(kind: &str, name: &str, extra: &[&str]) -> Demo {
-        let mut child = Command::new(binary("l5d-demo"))
-            .args([kind, "--name", name, "--listen", "127.0.0.1:0"])
+        Demo::start_via(&[], kind, name, "127.0.0.1:0", extra).await
+    }
+
+    /// As [`Demo::start`], listening on `listen` (`IP:PORT`, port 0 for
+    /// one the OS picks) and run under `wrapper` (see `spawn_via`), e.g.
+    /// `ip netns exec NS` for a pod on another node.
+    pub async fn start_via(
+        wrapper: &[&str],
+        kind: &str,
+        name: &str,
+        listen: &str,
+        extra: &[&str],
+    ) -> Demo {
+        let mut child = command_via(wrapper, &binary("l5d-demo"))
+            .args([kind, "--name", name, "--listen", listen])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
