@@ -35,6 +35,10 @@ pub enum ProxyError {
     CallDepth { hops: usize, limit: usize },
     #[error("Unable to route {name}: {why}")]
     NoRoute { name: Path, why: String },
+    /// On a router with the `io.l5d.ingress` identifier, a name bound to
+    /// nothing: no Ingress rule matches the request's host and path.
+    #[error("No Ingress rule matches {name}")]
+    NoIngressRule { name: Path },
     #[error("No hosts are available for {name} (client {id}): {why}")]
     NoEndpoints { name: Path, id: Path, why: String },
     #[error("Binding {name} timed out after {timeout:?}")]
@@ -92,6 +96,7 @@ impl ProxyError {
             | ProxyError::BadHost(_)
             | ProxyError::CallDepth { .. }
             | ProxyError::RouteKeyTooLarge { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::NoIngressRule { .. } => StatusCode::NOT_FOUND,
             ProxyError::BindingTimeout { .. }
             | ProxyError::RouteCacheFull { .. }
             | ProxyError::Timeout { .. }
@@ -114,6 +119,7 @@ impl ProxyError {
             ProxyError::BadHost(_) => "bad_host",
             ProxyError::CallDepth { .. } => "call_depth",
             ProxyError::NoRoute { .. } => "no_route",
+            ProxyError::NoIngressRule { .. } => "no_ingress_rule",
             ProxyError::NoEndpoints { .. } => "no_endpoints",
             ProxyError::BindingTimeout { .. } => "binding_timeout",
             ProxyError::RouteCacheFull { .. } => "route_cache_full",
@@ -136,6 +142,7 @@ impl ProxyError {
         "bad_host",
         "call_depth",
         "no_route",
+        "no_ingress_rule",
         "no_endpoints",
         "binding_timeout",
         "route_cache_full",
@@ -148,7 +155,9 @@ impl ProxyError {
         "overloaded",
     ];
 
-    /// True when the request certainly never reached an application.
+    /// True when the request certainly never reached an application and
+    /// another attempt could fare better (not a refusal of the request
+    /// itself: a 400, or the ingress's 404).
     pub fn retryable(&self) -> bool {
         !matches!(
             self,
@@ -156,6 +165,7 @@ impl ProxyError {
                 | ProxyError::Timeout { .. }
                 | ProxyError::AttemptTimeout { .. }
                 | ProxyError::DeadlineExceeded { .. }
+                | ProxyError::NoIngressRule { .. }
         ) && self.status() != StatusCode::BAD_REQUEST
     }
 
@@ -270,6 +280,7 @@ mod tests {
                 502,
                 true,
             ),
+            (ProxyError::NoIngressRule { name: name.clone() }, 404, false),
             (
                 ProxyError::Connect {
                     addr: "127.0.0.1:1".into(),

@@ -9,7 +9,9 @@
 //! server, so that an application may base policy on it.
 //!
 //! Override headers are honoured only on servers that trust their clients;
-//! servers with `clearContext` strip them before anything reads them.
+//! servers with `clearContext` strip them, and every other `l5d-*` request
+//! header, before anything reads them, and let no `l5d-*` header out in
+//! their responses but the proxy's own error headers.
 //!
 //! What an override may do is [`crate::overrides`]' concern.
 //!
@@ -39,18 +41,25 @@ pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Removes every context and override header (`clearContext: true`).
+/// Removes every context and override header, and every other `l5d-*`
+/// header a client outside the mesh could send to mislead the proxy or the
+/// application (`l5d-dst-*`, `l5d-reqid`, `l5d-client-id`, ...): a server
+/// with `clearContext: true` is an untrusting edge.
 pub fn clear_context(headers: &mut HeaderMap) {
-    headers.remove(L5D_DTAB);
     headers.remove(DTAB_LOCAL);
-    headers.remove(L5D_SAMPLE);
+    remove_l5d(headers, &[]);
+}
+
+/// Removes every `l5d-*` header but those in `keep` (request or response
+/// head, or trailers).
+pub fn remove_l5d(headers: &mut HeaderMap, keep: &[HeaderName]) {
     // Collect first: a HeaderMap cannot be mutated while iterated.
-    let ctx: Vec<HeaderName> = headers
+    let l5d: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().starts_with("l5d-ctx-"))
+        .filter(|k| k.as_str().starts_with("l5d-") && !keep.contains(k))
         .cloned()
         .collect();
-    for name in ctx {
+    for name in l5d {
         headers.remove(name);
     }
 }
@@ -264,11 +273,28 @@ mod tests {
             ("l5d-ctx-dtab", "/a => /b"),
             ("l5d-ctx-deadline", "1 2"),
             ("dtab-local", "/a => /b"),
+            ("l5d-dst-service", "/svc/forged"),
+            ("l5d-client-id", "spiffe://forged"),
+            ("L5D-Sample", "1"),
             ("x-other", "kept"),
         ]);
         clear_context(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-other"));
+    }
+
+    #[test]
+    fn remove_l5d_keeps_only_what_it_is_told() {
+        let mut h = headers(&[
+            ("l5d-err", "No%20Ingress%20rule"),
+            ("l5d-retryable", "true"),
+            ("l5d-success-class", "0.0"),
+            ("l5d-backend-secret", "x"),
+            ("content-type", "text/plain"),
+        ]);
+        remove_l5d(&mut h, &[L5D_ERR]);
+        let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["l5d-err", "content-type"]);
     }
 
     #[test]

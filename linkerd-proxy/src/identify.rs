@@ -121,6 +121,13 @@ impl Identifier {
                 }
             }
             IdentifierConfig::Static { path } => name.push_path(path),
+            IdentifierConfig::Ingress => {
+                let host = authority(req).ok_or("no Host header")?;
+                push(&mut name, ingress_host(host).as_bytes())?;
+                for segment in segments(req.uri.path()) {
+                    push(&mut name, segment.as_bytes())?;
+                }
+            }
         }
         Ok(Identified {
             name: name.finish(),
@@ -144,6 +151,17 @@ fn describe(source: &HeaderSource) -> String {
         HeaderSource::Path => ":path".to_string(),
         HeaderSource::Named(name) => format!("header {name}"),
     }
+}
+
+/// An Ingress rule's view of a request's host: lower case (host names
+/// compare so), without the port (rules name hosts, not ports).
+fn ingress_host(authority: &str) -> String {
+    let host = match authority.rsplit_once(':') {
+        // `[::1]:80` loses its port, `[::1]` keeps its colons.
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    host.to_ascii_lowercase()
 }
 
 /// The request's authority: the URI's (HTTP/2, absolute-form HTTP/1.1),
@@ -340,6 +358,27 @@ mod tests {
                 parts("GET", "/", &[]),
                 Ok("/svc/fixed"),
             ),
+            (
+                IdentifierConfig::Ingress,
+                parts(
+                    "GET",
+                    "/Cart//items/?page=2",
+                    &[("host", "Shop.Example:8080")],
+                ),
+                Ok("/svc/shop.example/Cart/items"),
+            ),
+            (
+                IdentifierConfig::Ingress,
+                parts("GET", "http://[::1]:80/", &[]),
+                // `[::1]`, shown escaped (not path characters).
+                Ok("/svc/\\x5b\\x3a\\x3a\\x31\\x5d"),
+            ),
+            (
+                IdentifierConfig::Ingress,
+                parts("GET", "/", &[("host", "shop.example")]),
+                Ok("/svc/shop.example"),
+            ),
+            (IdentifierConfig::Ingress, parts("GET", "/x", &[]), Err(())),
         ];
         for (kind, req, want) in cases {
             let got = id(kind.clone()).identify(&req);

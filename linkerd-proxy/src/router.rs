@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
+use http::{HeaderName, Request, Response};
 use l5d_dtab::{Dtab, Path};
 
 use crate::classify::ResponseClass;
 use crate::client::{Clients, RequestBody};
-use crate::config::{InterpreterConfig, Protocol, RouterConfig, ServerConfig};
+use crate::config::{IdentifierConfig, InterpreterConfig, Protocol, RouterConfig, ServerConfig};
 use crate::deadline::{self, Malformed};
 use crate::error::ProxyError;
 use crate::headers::{self, L5D_SUCCESS_CLASS};
@@ -51,11 +51,30 @@ impl ServerPolicy {
     }
 }
 
+/// A response leaving through an untrusting edge (`clearContext`): no
+/// `l5d-*` header from the mesh or the application reaches the outside,
+/// in the head or in the trailers. The proxy's own error answers keep
+/// `l5d-err` and `l5d-retryable`: they describe this proxy's refusal (no
+/// Ingress rule, no endpoints), which is what Linkerd's error header is
+/// for, and say nothing a backend put there.
+fn edge_response(rsp: Response<ResponseBody>) -> Response<ResponseBody> {
+    let (mut head, body) = rsp.into_parts();
+    let keep: &[HeaderName] = match &body {
+        ResponseBody::Generated(_) => &[headers::L5D_ERR, headers::L5D_RETRYABLE],
+        _ => &[],
+    };
+    headers::remove_l5d(&mut head.headers, keep);
+    Response::from_parts(head, body.edge())
+}
+
 /// One configured router.
 #[derive(Debug)]
 pub struct Router {
     protocol: Protocol,
     identifier: Identifier,
+    /// The router names requests by Ingress rules (`io.l5d.ingress`): a
+    /// name bound to nothing is "no rule", a 404, not a 502.
+    ingress: bool,
     /// Sent with every binding: the router's `dtab` for `io.l5d.mesh`
     /// (the `default` interpreter already holds it).
     base_dtab: Dtab,
@@ -108,6 +127,10 @@ impl Router {
         Router {
             protocol: config.protocol,
             identifier: Identifier::new(config.dst_prefix.clone(), config.identifiers.clone()),
+            ingress: config
+                .identifiers
+                .iter()
+                .any(|i| matches!(i, IdentifierConfig::Ingress)),
             base_dtab,
             binding_timeout: config.binding_timeout,
             routes: Routes::new(config.binding_cache),
@@ -168,9 +191,12 @@ impl Router {
         let route = match self.lookup(&mut parts, policy) {
             Ok(route) => route,
             Err(e) => {
-                let rsp = self.error_response(&e);
+                let mut rsp = self.error_response(&e);
                 self.metrics.response(false, start.elapsed());
                 self.note(method, None, &rsp, start);
+                if policy.clear_context {
+                    rsp = edge_response(rsp);
+                }
                 return rsp;
             }
         };
@@ -192,13 +218,16 @@ impl Router {
                 counter.increment(1);
             }
         }
-        let (rsp, class) = match self.forward(&route, parts, body, start, deadline).await {
+        let (mut rsp, class) = match self.forward(&route, parts, body, start, deadline).await {
             Ok(forwarded) => (forwarded.rsp, forwarded.class),
             Err(e) => (
                 self.error_response(&e),
                 Some(ResponseClass::NonRetryableFailure),
             ),
         };
+        if policy.clear_context {
+            rsp = edge_response(rsp);
+        }
         // A response whose class is in its trailers reports it itself.
         if let Some(class) = class {
             let elapsed = start.elapsed();

@@ -45,6 +45,11 @@ fn unusable_configurations_exit_64_naming_the_field() {
             "routers[0].protocol",
         ),
         (
+            "routers: [{protocol: http, servers: [{port: 0}], identifier: {kind: io.l5d.ingress, ingressClasss: linkerd}}]",
+            vec![],
+            "routers[0].identifier.ingressClasss",
+        ),
+        (
             "admin: {port: 0}\nrouters: [{protocol: http, servers: [{port: 0}]}]",
             vec!["--threads", "0"],
             "--threads",

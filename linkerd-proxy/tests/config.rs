@@ -289,6 +289,21 @@ fn bad_configurations_name_the_field() {
             "HTTP/1.1",
         ),
         (
+            "routers: [{protocol: http, servers: [{}], identifier: {kind: io.l5d.ingress, ingressClass: linkerd}}]",
+            "routers[0].identifier.ingressClass",
+            "unknown field",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], identifier: {kind: io.l5d.ingress, port: 70000}}]",
+            "routers[0].identifier.port",
+            "",
+        ),
+        (
+            "routers: [{protocol: http, servers: [{}], identifier: {kind: io.l5d.ingress, ignoreDefaultBackends: maybe}}]",
+            "routers[0].identifier.ignoreDefaultBackends",
+            "",
+        ),
+        (
             "routers: [{protocol: http, servers: [{}], interpreter: {kind: io.l5d.namerd, dst: /$/inet/a/1}}]",
             "routers[0].interpreter.kind",
             "not supported",
@@ -519,6 +534,34 @@ fn bad_configurations_name_the_field() {
         assert_eq!(err.field, *field, "{text}: {err}");
         assert!(err.message.contains(fragment), "{text}: {err}");
     }
+}
+
+/// Linkerd 1.x's `io.l5d.ingress` identifier with all its keys (which are
+/// namerd's now) parses on http and h2 routers into the host-and-path
+/// identifier.
+#[test]
+fn linkerds_ingress_identifier_keys_are_accepted() {
+    for protocol in ["http", "h2"] {
+        let config = ProxyConfig::from_yaml(&format!(
+            "routers: [{{protocol: {protocol}, dstPrefix: /ingress, servers: [{{clearContext: true}}], \
+             identifier: {{kind: io.l5d.ingress, namespace: default, ingressClassAnnotation: linkerd, \
+             ignoreDefaultBackends: true, host: localhost, port: 8001}}}}]"
+        ))
+        .unwrap();
+        let router = &config.routers[0];
+        assert_eq!(
+            router.identifiers,
+            [IdentifierConfig::Ingress],
+            "{protocol}"
+        );
+        assert_eq!(router.dst_prefix.show(), "/ingress");
+        assert!(router.servers[0].clear_context);
+    }
+    let bare = ProxyConfig::from_yaml(
+        "routers: [{protocol: http, servers: [{}], identifier: {kind: io.l5d.ingress}}]",
+    )
+    .unwrap();
+    assert_eq!(bare.routers[0].identifiers, [IdentifierConfig::Ingress]);
 }
 
 /// `failureAccrual` defaults to Linkerd's (five consecutive failures, dead

@@ -75,5 +75,6 @@ pub fn fixed<T: Send + Sync + 'static>(value: T) -> watch::Receiver<T> {
 mod addr_file;
 pub mod fs;
 pub mod inet;
+pub mod ingress;
 pub mod k8s;
 pub mod rewrite;

@@ -21,6 +21,10 @@
 //!   namerctl commands dial them over TLS (`manifests/namerd_tls.rs`);
 //! - the NetworkPolicies admit each port's expected clients only
 //!   (`manifests/network_policies.rs`).
+//! - the edge: the Ingresses name the class `linkerd`, which the
+//!   IngressClass and namerd's Ingress namers serve, and the documented
+//!   edge certificate serves the ingress router's HTTPS for their hosts
+//!   (`manifests/ingress.rs`).
 //!
 //! No cluster is involved: what only a cluster can show is listed in
 //! docs/kubernetes.md.
@@ -40,6 +44,8 @@ use tokio::process::Command;
 /// to catch APIs that newer clusters removed.
 const KUBERNETES_VERSIONS: &[&str] = &["1.33", "1.37"];
 
+#[path = "manifests/ingress.rs"]
+mod ingress;
 #[path = "manifests/namerd_tls.rs"]
 mod namerd_tls;
 #[path = "manifests/network_policies.rs"]
@@ -336,7 +342,21 @@ fn proxy_config_parses_with_the_proxys_parser() {
             );
         }
     }
-    assert_eq!(config.routers.len(), 6);
+    assert_eq!(config.routers.len(), 7);
+    // The edge: Linkerd's ingress identifier, HTTPS only.
+    let ingress = config
+        .routers
+        .iter()
+        .find(|r| r.label == "ingress")
+        .expect("the ingress router");
+    assert_eq!(
+        ingress.identifiers,
+        [linkerd_proxy::config::IdentifierConfig::Ingress]
+    );
+    assert!(
+        ingress.servers.iter().all(|s| s.settings.tls.is_some()),
+        "the ingress serves HTTPS only"
+    );
 }
 
 #[test]
@@ -363,7 +383,7 @@ fn seeded_dtabs_parse_and_every_router_has_one() {
             "{ns} is not a namerd namespace name"
         );
     }
-    assert!(dtabs.contains_key("internal") && dtabs.contains_key("external"));
+    assert!(dtabs.contains_key("internal") && dtabs.contains_key("ingress"));
 
     let config = proxy_config();
     let routers = config["routers"].as_array().expect("routers");
@@ -423,9 +443,19 @@ fn proxy_ports_agree_between_config_daemonset_and_service() {
         assert!(expected.contains_key(name), "no router or port {name}");
     }
     assert_eq!(ports, expected, "DaemonSet container ports vs l5d-config");
-    // The Service offers the incoming ports (the daemonset transformer
-    // reads them) and admin (monitoring), never the outgoing ones.
-    expected.retain(|name, _| !name.ends_with("-outgoing"));
+    // The Service l5d-ingress offers the ingress port, alone.
+    let ingress = service_ports(&object("Service", "l5d-ingress"));
+    assert_eq!(
+        ingress
+            .values()
+            .map(|(_, target)| target.as_str())
+            .collect::<Vec<_>>(),
+        ["ingress"]
+    );
+    // The Service l5d offers the incoming ports (the daemonset transformer
+    // reads them) and admin (monitoring), never the outgoing ones or the
+    // ingress.
+    expected.retain(|name, _| !name.ends_with("-outgoing") && name != "ingress");
     let by_service: BTreeMap<String, u64> = service
         .iter()
         .map(|(name, (port, target))| {
@@ -598,6 +628,13 @@ fn the_mesh_hop_is_mutual_tls_with_certificates_from_a_secret() {
     let config = ProxyConfig::from_yaml(&text).expect("l5d-config parses");
     let (mut incoming, mut outgoing) = (0, 0);
     for router in &config.routers {
+        if router.label == "ingress" {
+            // The edge: HTTPS to the outside with its own certificate
+            // (manifests/ingress.rs), to the pods directly, in plaintext.
+            let pod = l5d_dtab::Path::read("/#/io.l5d.k8s/default/http/hello").expect("a path");
+            assert!(router.client.tls_for(&pod).is_none(), "ingress");
+            continue;
+        }
         if router.label.ends_with("-incoming") {
             incoming += 1;
             for server in &router.servers {

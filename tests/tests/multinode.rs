@@ -13,6 +13,11 @@
 //!   override across both hops, stripped at an untrusting server.
 //! - `failover`: a pod moving between nodes under load; a node's proxy
 //!   killed.
+//! - `ingress`: linkerd as the Kubernetes ingress controller: an outside
+//!   client (the root namespace, HTTPS) reaches pods on nodes B and C by
+//!   host and by path through node A's ingress router; Ingress changes
+//!   take effect within a second; no rule is a 404 with `l5d-err`; no
+//!   other `l5d-*` header leaves the edge.
 
 #[path = "multinode/cluster.rs"]
 mod cluster;
@@ -22,6 +27,8 @@ mod deploy;
 mod failover;
 #[path = "multinode/hops.rs"]
 mod hops;
+#[path = "multinode/ingress.rs"]
+mod ingress;
 #[allow(
     dead_code,
     reason = "the fault suite's load generator, shared: not every test uses all of it"

@@ -1,4 +1,5 @@
-//! A Kubernetes API test server: ConfigMaps, Services and EndpointSlices
+//! A Kubernetes API test server: ConfigMaps, Services, EndpointSlices and
+//! Ingresses
 //! over plain HTTP with the real API's semantics (one global
 //! resourceVersion, list pagination and selectors, watches that resume,
 //! bookmark and expire with 410 Gone, optimistic concurrency, Status

@@ -139,6 +139,7 @@ pub(crate) fn unknown_fields(resource: Resource, object: &Value) -> Vec<String> 
         Resource::ConfigMaps => &["data", "binaryData", "immutable"],
         Resource::Services => &["spec", "status"],
         Resource::EndpointSlices => &["addressType", "endpoints", "ports"],
+        Resource::Ingresses => &["spec", "status"],
     };
     let mut unknown = Vec::new();
     for key in object.as_object().into_iter().flat_map(|m| m.keys()) {
@@ -237,6 +238,11 @@ fn apply_defaults(resource: Resource, object: &mut Value, current: Option<&Value
                     }
                 }
             }
+            if object["status"].is_null() {
+                object["status"] = json!({ "loadBalancer": {} });
+            }
+        }
+        Resource::Ingresses => {
             if object["status"].is_null() {
                 object["status"] = json!({ "loadBalancer": {} });
             }

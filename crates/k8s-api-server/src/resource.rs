@@ -11,14 +11,18 @@ pub enum Resource {
     Services,
     /// `discovery.k8s.io/v1` EndpointSlices.
     EndpointSlices,
+    /// `networking.k8s.io/v1` Ingresses (namespaced; IngressClasses, which
+    /// are cluster-scoped, are not served).
+    Ingresses,
 }
 
 impl Resource {
     /// Every served resource, in discovery order.
-    pub const ALL: [Resource; 3] = [
+    pub const ALL: [Resource; 4] = [
         Resource::ConfigMaps,
         Resource::Services,
         Resource::EndpointSlices,
+        Resource::Ingresses,
     ];
 
     /// The API group (`""` for the core group).
@@ -26,6 +30,7 @@ impl Resource {
         match self {
             Resource::ConfigMaps | Resource::Services => "",
             Resource::EndpointSlices => "discovery.k8s.io",
+            Resource::Ingresses => "networking.k8s.io",
         }
     }
 
@@ -34,6 +39,7 @@ impl Resource {
         match self {
             Resource::ConfigMaps | Resource::Services => "v1",
             Resource::EndpointSlices => "discovery.k8s.io/v1",
+            Resource::Ingresses => "networking.k8s.io/v1",
         }
     }
 
@@ -43,6 +49,7 @@ impl Resource {
             Resource::ConfigMaps => "ConfigMap",
             Resource::Services => "Service",
             Resource::EndpointSlices => "EndpointSlice",
+            Resource::Ingresses => "Ingress",
         }
     }
 
@@ -52,6 +59,7 @@ impl Resource {
             Resource::ConfigMaps => "configmaps",
             Resource::Services => "services",
             Resource::EndpointSlices => "endpointslices",
+            Resource::Ingresses => "ingresses",
         }
     }
 
@@ -60,6 +68,7 @@ impl Resource {
             Resource::ConfigMaps => "configmap",
             Resource::Services => "service",
             Resource::EndpointSlices => "endpointslice",
+            Resource::Ingresses => "ingress",
         }
     }
 
@@ -68,6 +77,7 @@ impl Resource {
             Resource::ConfigMaps => &["cm"],
             Resource::Services => &["svc"],
             Resource::EndpointSlices => &[],
+            Resource::Ingresses => &["ing"],
         }
     }
 
@@ -98,6 +108,18 @@ impl Resource {
     /// Whether writes bump `metadata.generation` (types with a spec-like
     /// body the real server tracks generations for).
     pub(crate) fn has_generation(self) -> bool {
-        matches!(self, Resource::EndpointSlices)
+        matches!(self, Resource::EndpointSlices | Resource::Ingresses)
+    }
+
+    /// The named API groups served (not the core group), in discovery
+    /// order.
+    pub(crate) fn groups() -> Vec<&'static str> {
+        let mut groups: Vec<&'static str> = Vec::new();
+        for group in Resource::ALL.map(Resource::group) {
+            if !group.is_empty() && !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+        groups
     }
 }

@@ -1,6 +1,7 @@
 //! The server driven by the real kubectl (1.32): create, get, replace (and
 //! a stale replace), label selectors, EndpointSlices by short and full
-//! name, a watch, delete; each result compared with what the server holds.
+//! name, Ingresses (create, the table, an invalid one refused), a watch,
+//! delete; each result compared with what the server holds.
 //! Without kubectl the test skips loudly, and fails under `CI=true`.
 
 use std::path::{Path, PathBuf};
@@ -190,6 +191,50 @@ async fn kubectl_sees_what_the_server_holds() {
         .await;
     assert_eq!(qualified.trim(), "endpointslice.discovery.k8s.io/web-abc");
 
+    // Ingresses (networking.k8s.io/v1): create -f, the table by short
+    // name, and the real server's refusal of a path without a pathType.
+    let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web"},
+        "spec": {"ingressClassName": "linkerd", "rules": [{"host": "web.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"name": "http"}}}}]}}]}});
+    let file = kubectl.file("ingress.json", &ingress);
+    assert_eq!(
+        kubectl.ok(&["create", "-f", &file]).await.trim(),
+        "ingress.networking.k8s.io/web created"
+    );
+    let stored = server.get(Resource::Ingresses, "default", "web").unwrap();
+    assert_eq!(stored["spec"], ingress["spec"]);
+    assert_eq!(stored["metadata"]["generation"], 1);
+    let table = kubectl.ok(&["get", "ing"]).await;
+    assert!(
+        table.contains("CLASS") && table.contains("linkerd") && table.contains("web.example.com"),
+        "{table}"
+    );
+    let got: Value =
+        serde_json::from_str(&kubectl.ok(&["get", "ingress", "web", "-o", "json"]).await).unwrap();
+    assert_eq!(got, stored);
+    let mut untyped = ingress.clone();
+    untyped["metadata"]["name"] = json!("untyped");
+    untyped["spec"]["rules"][0]["http"]["paths"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("pathType");
+    let file = kubectl.file("untyped.json", &untyped);
+    let refused = kubectl.run(&["create", "-f", &file]).await;
+    assert!(!refused.ok);
+    assert!(
+        refused
+            .stderr
+            .contains("spec.rules[0].http.paths[0].pathType: Required value"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        server
+            .get(Resource::Ingresses, "default", "untyped")
+            .is_none()
+    );
+
     // A watch: the current state, then a change made behind kubectl's back.
     let mut child = kubectl
         .command(&["get", "configmaps", "--watch", "-o", "name"])
@@ -250,6 +295,10 @@ async fn kubectl_sees_what_the_server_holds() {
         "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
     ));
     assert!(seen("DELETE", "/api/v1/namespaces/default/configmaps/foo"));
+    assert!(seen(
+        "POST",
+        "/apis/networking.k8s.io/v1/namespaces/default/ingresses"
+    ));
     assert!(
         requests
             .iter()

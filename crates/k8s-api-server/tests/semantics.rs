@@ -227,6 +227,36 @@ async fn lists_paginate_with_continue_tokens() {
         .await;
     assert_eq!(slices["kind"], "EndpointSliceList");
     assert_eq!(slices["items"][0]["metadata"]["generation"], 1);
+
+    // Ingresses, in every namespace and in one, watched from a list's
+    // version like the other types; a spec change bumps the generation.
+    let ing = |ns: &str, host: &str| {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"rules": [{"host": host}], "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}})
+    };
+    server.apply(ing("default", "a.example"));
+    server.apply(ing("other", "b.example"));
+    const ING: &str = "/apis/networking.k8s.io/v1";
+    let (_, all) = api.call("GET", &format!("{ING}/ingresses"), None).await;
+    assert_eq!(all["kind"], "IngressList");
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let (_, one) = api
+        .call("GET", &format!("{ING}/namespaces/other/ingresses"), None)
+        .await;
+    assert_eq!(one["items"][0]["spec"]["rules"][0]["host"], "b.example");
+    let version = all["metadata"]["resourceVersion"].as_str().unwrap();
+    let mut watch = api
+        .watch(&format!(
+            "{ING}/ingresses?watch=true&resourceVersion={version}"
+        ))
+        .await;
+    let changed = server.apply(ing("default", "c.example"));
+    assert_eq!(changed["metadata"]["generation"], 2);
+    assert_eq!(
+        summary(&watch.next_change().await.unwrap()),
+        ev("MODIFIED", "web")
+    );
 }
 
 #[tokio::test]

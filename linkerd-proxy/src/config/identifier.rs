@@ -1,7 +1,8 @@
 //! `identifier`: how a router names a request (`io.l5d.header.token`,
 //! `io.l5d.methodAndHost`, `io.l5d.path`, `io.l5d.header`,
-//! `io.l5d.header.path`, `io.l5d.static`), one or a list, each selected by
-//! `kind`; which kinds a router accepts depends on its protocol.
+//! `io.l5d.header.path`, `io.l5d.static`, `io.l5d.ingress`), one or a
+//! list, each selected by `kind`; which kinds a router accepts depends on
+//! its protocol.
 
 use http::HeaderName;
 use l5d_dtab::Path;
@@ -31,6 +32,50 @@ pub enum IdentifierConfig {
     },
     /// `io.l5d.static`: always `dstPrefix` + `path`.
     Static { path: Path },
+    /// `io.l5d.ingress`: `dstPrefix/<host>/<path segments...>` (host lower
+    /// case without its port, the query dropped), for namerd's
+    /// `io.l5d.k8s.ingress` namer to match against Ingress rules.
+    Ingress,
+}
+
+/// The keys of Linkerd 1.x's `io.l5d.ingress` identifier. They select and
+/// fetch Ingresses, which here is namerd's work (its `io.l5d.k8s.ingress`
+/// namer has the same settings); the proxy, holding no Kubernetes
+/// credentials, accepts them so a Linkerd 1.x configuration starts, and
+/// says once at startup where each belongs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngressKeys {
+    namespace: Option<String>,
+    ingress_class_annotation: Option<String>,
+    ignore_default_backends: Option<bool>,
+    host: Option<String>,
+    port: Option<u16>,
+}
+
+impl IngressKeys {
+    /// `(key, where it belongs in namerd)` for each key that was set.
+    fn moved(&self) -> Vec<(&'static str, &'static str)> {
+        let set = [
+            (self.namespace.is_some(), "namespace", "namespace"),
+            (
+                self.ingress_class_annotation.is_some(),
+                "ingressClassAnnotation",
+                "ingressClass",
+            ),
+            (
+                self.ignore_default_backends.is_some(),
+                "ignoreDefaultBackends",
+                "ignoreDefaultBackends",
+            ),
+            (self.host.is_some(), "host", "host"),
+            (self.port.is_some(), "port", "port"),
+        ];
+        set.into_iter()
+            .filter(|(on, ..)| *on)
+            .map(|(_, key, namerd)| (key, namerd))
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,7 +210,18 @@ fn parse_identifier(
                     .map_err(|e| ConfigError::new(format!("{field}.path"), e))?,
             }
         }
-        ("io.l5d.ingress" | "io.l5d.k8s.istio", _) => {
+        ("io.l5d.ingress", _) => {
+            let k: IngressKeys = typed(rest, field)?;
+            for (key, namerd) in k.moved() {
+                tracing::warn!(
+                    "{field}.{key} is read by namerd here: set `{namerd}` on its \
+                     io.l5d.k8s.ingress namer (the proxy holds no Kubernetes credentials \
+                     and does not read Ingresses)"
+                );
+            }
+            IdentifierConfig::Ingress
+        }
+        ("io.l5d.k8s.istio", _) => {
             return Err(ConfigError::new(
                 format!("{field}.kind"),
                 format!("identifier {kind:?} is not supported by this proxy"),
@@ -176,7 +232,7 @@ fn parse_identifier(
                 format!("{field}.kind"),
                 format!(
                     "identifier {kind:?} is for HTTP/1.1 routers; h2 routers support \
-                     io.l5d.header.token, io.l5d.header.path and io.l5d.static"
+                     io.l5d.header.token, io.l5d.header.path, io.l5d.static and io.l5d.ingress"
                 ),
             ));
         }
@@ -185,7 +241,8 @@ fn parse_identifier(
                 format!("{field}.kind"),
                 format!(
                     "unknown identifier {kind:?}; expected one of io.l5d.header.token, \
-                     io.l5d.methodAndHost, io.l5d.path, io.l5d.header, io.l5d.header.path, io.l5d.static"
+                     io.l5d.methodAndHost, io.l5d.path, io.l5d.header, io.l5d.header.path, \
+                     io.l5d.static, io.l5d.ingress"
                 ),
             ));
         }

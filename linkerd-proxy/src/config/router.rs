@@ -51,8 +51,10 @@ pub struct RouterConfig {
 pub struct ServerConfig {
     pub ip: IpAddr,
     pub port: u16,
-    /// Strip (and ignore) `l5d-dtab`, `l5d-ctx-*` and `dtab-local`: for
-    /// servers that face untrusted clients.
+    /// An untrusting edge: strip (and ignore) every `l5d-*` request header
+    /// and `dtab-local`, and let no `l5d-*` header out in responses but the
+    /// proxy's own `l5d-err`/`l5d-retryable`: for servers that face
+    /// untrusted clients.
     pub clear_context: bool,
     /// Which addresses (`/$/...`) an override may send requests to.
     pub allow_override_to_addresses: AddressOverrides,

@@ -87,6 +87,11 @@ impl Router {
                     why: message.to_string(),
                 });
             }
+            Plan::Unroutable(_) if self.ingress => {
+                return Err(ProxyError::NoIngressRule {
+                    name: route.name.clone(),
+                });
+            }
             Plan::Unroutable(why) => {
                 return Err(ProxyError::NoRoute {
                     name: route.name.clone(),

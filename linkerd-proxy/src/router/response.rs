@@ -21,7 +21,7 @@ use super::routes::Route;
 use crate::balance::Outcome;
 use crate::classify::ResponseClass;
 use crate::client::PooledBody;
-use crate::headers::L5D_SUCCESS_CLASS;
+use crate::headers::{L5D_SUCCESS_CLASS, remove_l5d};
 use crate::metrics::RequestMetrics;
 
 #[derive(Debug)]
@@ -29,6 +29,19 @@ pub enum ResponseBody {
     Upstream(PooledBody),
     Generated(Full<Bytes>),
     Classifying(Box<Classifying>),
+    /// A body leaving through an untrusting edge: `l5d-*` trailers removed.
+    Edge(Box<ResponseBody>),
+}
+
+impl ResponseBody {
+    /// This body as it may leave an untrusting edge (`clearContext`). A
+    /// body the proxy made has no trailers and stays as it is.
+    pub fn edge(self) -> ResponseBody {
+        match self {
+            ResponseBody::Generated(_) | ResponseBody::Edge(_) => self,
+            other => ResponseBody::Edge(Box::new(other)),
+        }
+    }
 }
 
 /// An upstream body whose class comes at its end.
@@ -170,6 +183,17 @@ impl Body for ResponseBody {
                 .poll_frame(cx)
                 .map(|f| f.map(|f| Ok(f.unwrap_or_else(|never| match never {})))),
             ResponseBody::Classifying(b) => Pin::new(&mut **b).poll_frame(cx),
+            ResponseBody::Edge(b) => Pin::new(&mut **b).poll_frame(cx).map(|frame| {
+                frame.map(|frame| {
+                    frame.map(|frame| match frame.into_trailers() {
+                        Ok(mut trailers) => {
+                            remove_l5d(&mut trailers, &[]);
+                            Frame::trailers(trailers)
+                        }
+                        Err(frame) => frame,
+                    })
+                })
+            }),
         }
     }
 
@@ -178,6 +202,7 @@ impl Body for ResponseBody {
             ResponseBody::Upstream(b) => b.is_end_stream(),
             ResponseBody::Generated(b) => b.is_end_stream(),
             ResponseBody::Classifying(b) => b.is_end_stream(),
+            ResponseBody::Edge(b) => b.is_end_stream(),
         }
     }
 
@@ -186,6 +211,7 @@ impl Body for ResponseBody {
             ResponseBody::Upstream(b) => b.size_hint(),
             ResponseBody::Generated(b) => b.size_hint(),
             ResponseBody::Classifying(b) => b.size_hint(),
+            ResponseBody::Edge(b) => b.size_hint(),
         }
     }
 }

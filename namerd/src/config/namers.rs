@@ -26,6 +26,7 @@ use super::transformers::{BuildContext, KUBERNETES, TransformerConfig, parse_tra
 use crate::k8s::Connection;
 use crate::namer::Namer;
 use crate::namer::fs::{FsNamer, FsOptions};
+use crate::namer::ingress::{IngressNamer, IngressNamerOptions};
 use crate::namer::k8s::{K8sNamer, K8sNamerOptions};
 use crate::namer::rewrite::{RewriteError, RewriteNamer};
 use crate::transformer::TransformedNamer;
@@ -55,6 +56,14 @@ pub enum NamerKind {
         connection: Connection,
         /// A label key (Linkerd's `labelSelector`).
         label_selector: Option<String>,
+    },
+    /// `io.l5d.k8s.ingress`.
+    Ingress {
+        connection: Connection,
+        class: String,
+        namespace: Option<String>,
+        ignore_default_backends: bool,
+        dst: Path,
     },
 }
 
@@ -86,6 +95,19 @@ struct K8sKeys {
     port: Option<u16>,
     kubeconfig: Option<PathBuf>,
     label_selector: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngressKeys {
+    host: Option<String>,
+    port: Option<u16>,
+    kubeconfig: Option<PathBuf>,
+    ingress_class: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    ignore_default_backends: bool,
+    dst: Option<String>,
 }
 
 /// Reads the `namers` list (`null` is none), checking every field and that
@@ -165,6 +187,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, ConfigError> {
             }
         }
         "io.l5d.k8s" => k8s_kind(typed(rest, &field)?, &field)?,
+        "io.l5d.k8s.ingress" => ingress_kind(typed(rest, &field)?, &field)?,
         k if k.starts_with("io.l5d.k8s") => {
             return Err(ConfigError::unsupported_kind(
                 &field, "namer", k, KUBERNETES,
@@ -175,7 +198,7 @@ fn parse_namer(item: Value, field: String) -> Result<NamerConfig, ConfigError> {
                 &field,
                 "namer",
                 other,
-                "supported: io.l5d.fs, io.l5d.rewrite, io.l5d.k8s",
+                "supported: io.l5d.fs, io.l5d.rewrite, io.l5d.k8s, io.l5d.k8s.ingress",
             ));
         }
     };
@@ -203,6 +226,33 @@ fn k8s_kind(keys: K8sKeys, field: &str) -> Result<NamerKind, ConfigError> {
     Ok(NamerKind::K8s {
         connection,
         label_selector: keys.label_selector,
+    })
+}
+
+fn ingress_kind(keys: IngressKeys, field: &str) -> Result<NamerKind, ConfigError> {
+    let connection = connection(keys.host, keys.port, keys.kubeconfig, field)?;
+    let class = keys.ingress_class.unwrap_or_else(|| "linkerd".into());
+    check(
+        !class.is_empty(),
+        format!("{field}.ingressClass"),
+        "must not be empty",
+    )?;
+    check(
+        keys.namespace.as_deref() != Some(""),
+        format!("{field}.namespace"),
+        "must not be empty (leave it out for every namespace)",
+    )?;
+    let dst = match keys.dst {
+        Some(text) => Path::read(&text).map_err(|e| ConfigError::new(format!("{field}.dst"), e))?,
+        None => Path::utf8(["#", "io.l5d.k8s"]),
+    };
+    check(!dst.is_empty(), format!("{field}.dst"), "must not be /")?;
+    Ok(NamerKind::Ingress {
+        connection,
+        class,
+        namespace: keys.namespace,
+        ignore_default_backends: keys.ignore_default_backends,
+        dst,
     })
 }
 
@@ -247,6 +297,27 @@ impl NamerConfig {
                 };
                 Arc::new(
                     K8sNamer::new(opts)
+                        .await
+                        .map_err(|e| ConfigError::new(&self.field, e))?,
+                )
+            }
+            NamerKind::Ingress {
+                connection,
+                class,
+                namespace,
+                ignore_default_backends,
+                dst,
+            } => {
+                let opts = IngressNamerOptions {
+                    prefix: self.prefix.clone(),
+                    class: class.clone(),
+                    namespace: namespace.clone(),
+                    ignore_default_backends: *ignore_default_backends,
+                    dst: dst.clone(),
+                    ..IngressNamerOptions::new(connection.clone())
+                };
+                Arc::new(
+                    IngressNamer::new(opts)
                         .await
                         .map_err(|e| ConfigError::new(&self.field, e))?,
                 )

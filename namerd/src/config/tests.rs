@@ -127,6 +127,22 @@ fn errors_name_the_field() {
             "admin: {maxConnections: 0}\nstorage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]",
             "admin.maxConnections: must be positive",
         ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\nnamers: [{kind: io.l5d.k8s.ingress, dst: \"not a path\"}]",
+            "namers[0].dst:",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\nnamers: [{kind: io.l5d.k8s.ingress, ingressClass: \"\"}]",
+            "namers[0].ingressClass: must not be empty",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\nnamers: [{kind: io.l5d.k8s.ingress, namespace: \"\"}]",
+            "namers[0].namespace: must not be empty",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\nnamers: [{kind: io.l5d.k8s.ingress, ingressClassAnnotation: x}]",
+            "namers[0].ingressClassAnnotation: unknown field",
+        ),
     ];
     for (text, want) in cases {
         let err = NamerdConfig::parse(text).unwrap_err().to_string();
@@ -366,6 +382,10 @@ const DOCUMENTED: &[&str] = &[
     "namers[].port",
     "namers[].kubeconfig",
     "namers[].labelSelector",
+    "namers[].ingressClass",
+    "namers[].namespace",
+    "namers[].ignoreDefaultBackends",
+    "namers[].dst",
     "namers[].transformers",
     "namers[].transformers[].kind",
     "namers[].transformers[].prefix",

@@ -30,8 +30,7 @@ pub struct BuildContext {
 }
 
 /// Why the other Kubernetes namers and transformers are refused.
-pub(super) const KUBERNETES: &str =
-    "supported Kubernetes kinds: the io.l5d.k8s namer and the io.l5d.k8s.daemonset transformer";
+pub(super) const KUBERNETES: &str = "supported Kubernetes kinds: the io.l5d.k8s and io.l5d.k8s.ingress namers and the io.l5d.k8s.daemonset transformer";
 
 /// One configured transformer.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,6 +14,7 @@ const L5D: &str = "pods app.kubernetes.io/name=l5d";
 const SEED_JOB: &str = "pods app.kubernetes.io/name=namerd-seed-dtabs";
 const OPERATORS: &str = "namespaces l5d.io/namerd-operators=true";
 const MONITORING: &str = "namespaces l5d.io/monitoring=true";
+const ANYONE: &str = "any address (0.0.0.0/0 and ::/0)";
 
 /// (workload kind, name, port name, who may connect).
 const EXPECTED: &[(&str, &str, &str, &[&str])] = &[
@@ -26,6 +27,7 @@ const EXPECTED: &[(&str, &str, &str, &[&str])] = &[
     ("DaemonSet", "l5d", "http-incoming", &[L5D]),
     ("DaemonSet", "l5d", "h2-incoming", &[L5D]),
     ("DaemonSet", "l5d", "grpc-incoming", &[L5D]),
+    ("DaemonSet", "l5d", "ingress", &[ANYONE]),
     ("DaemonSet", "l5d", "admin", &[MONITORING]),
 ];
 
@@ -45,10 +47,15 @@ fn labels(selector: &Value) -> String {
 
 /// One `from` entry as the table names it.
 fn peer(from: &Value) -> String {
-    assert!(
-        from.get("ipBlock").is_none(),
-        "no rule admits addresses: {from}"
-    );
+    if let Some(block) = from.get("ipBlock") {
+        // Only the edge admits addresses, and then every one of them.
+        let cidr = block["cidr"].as_str().expect("a cidr");
+        assert!(
+            matches!(cidr, "0.0.0.0/0" | "::/0") && block.get("except").is_none(),
+            "no rule admits some addresses only: {from}"
+        );
+        return ANYONE.to_string();
+    }
     match (from.get("namespaceSelector"), from.get("podSelector")) {
         (Some(ns), None) if labels(ns).is_empty() => ANY_POD.to_string(),
         (Some(ns), None) => format!("namespaces {}", labels(ns)),

@@ -23,7 +23,7 @@ use l5d_k8s_api_server::{ApiServer, Resource};
 use l5d_runtime::testing::TestPki;
 use serde_json::{Value, json};
 
-use super::deploy::{self, L5D_NAMES, NAMERD_NAMES};
+use super::deploy::{self, INGRESS_NAMES, L5D_NAMES, NAMERD_NAMES};
 use super::net::{Net, Node};
 
 /// The nodes' names (`spec.nodeName`).
@@ -92,6 +92,13 @@ impl Cluster {
             &namerd.key,
             &pki.ca_cert,
         );
+        let ingress = pki.issue("ingress", &INGRESS_NAMES);
+        let ingress_tls = deploy::secret_dir(
+            &dir.path().join("l5d-ingress-tls"),
+            &ingress.cert,
+            &ingress.key,
+            &pki.ca_cert,
+        );
 
         let api = ApiServer::start().await.expect("the API server starts");
         api.apply(l5d_service());
@@ -104,7 +111,7 @@ impl Cluster {
         let proxies = net
             .nodes
             .iter()
-            .map(|node| start_proxy(node, &namerd.mesh, &l5d_tls));
+            .map(|node| start_proxy(node, &namerd.mesh, &l5d_tls, &ingress_tls));
         let (proxies, ()) = tokio::join!(
             futures::future::join_all(proxies),
             seed_dtabs(&namerd, dir.path())
@@ -299,7 +306,7 @@ impl Metrics {
 
 /// The proxy on `node`, as the DaemonSet runs it: `NODE_NAME` and
 /// `POD_IP` from the downward API.
-async fn start_proxy(node: &Node, namerd_mesh: &str, tls: &Path) -> Proxy {
+async fn start_proxy(node: &Node, namerd_mesh: &str, tls: &Path, ingress_tls: &Path) -> Proxy {
     let mut wrapper = node.exec();
     wrapper.extend([
         "env".to_string(),
@@ -307,7 +314,8 @@ async fn start_proxy(node: &Node, namerd_mesh: &str, tls: &Path) -> Proxy {
         format!("POD_IP={}", node.ip),
     ]);
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    Proxy::start_via(&wrapper, &deploy::proxy_config(node, namerd_mesh, tls)).await
+    let config = deploy::proxy_config(node, namerd_mesh, tls, ingress_tls);
+    Proxy::start_via(&wrapper, &config).await
 }
 
 /// Creates the dtab namespaces of 40-namerd-dtabs.yaml, as its Job does,

@@ -28,6 +28,11 @@ pub(crate) const L5D_NAMES: [&str; 2] = [
 ];
 /// namerd's certificate names.
 pub(crate) const NAMERD_NAMES: [&str; 2] = ["namerd.linkerd.svc.cluster.local", "localhost"];
+/// The edge's certificate names (the Secret `l5d-ingress-tls`): the hosts
+/// of the example Ingress (demo/hello-world-ingress.yaml) and of the
+/// Ingresses the ingress tests add.
+pub(crate) const INGRESS_NAMES: [&str; 3] =
+    ["hello.example.com", "demo.example.com", "*.test.example"];
 
 /// The documents of a manifest under `deploy/kubernetes/`.
 fn documents(file: &str) -> Vec<Value> {
@@ -72,8 +77,14 @@ pub(crate) fn secret_dir(dir: &Path, cert: &Path, key: &Path, ca: &Path) -> Path
 
 /// `l5d-config` (30-l5d.yaml) for the proxy on `node`: its servers and
 /// admin on the node's address, namerd at `namerd_mesh`, the `l5d-tls`
-/// files in `tls`, and the edge listener ([`EDGE_PORT`]).
-pub(crate) fn proxy_config(node: &Node, namerd_mesh: &str, tls: &Path) -> String {
+/// files in `tls` and the `l5d-ingress-tls` ones in `ingress_tls`, and the
+/// edge listener ([`EDGE_PORT`]).
+pub(crate) fn proxy_config(
+    node: &Node,
+    namerd_mesh: &str,
+    tls: &Path,
+    ingress_tls: &Path,
+) -> String {
     let namerd = namerd_mesh.replace(':', "/");
     let mut config = config(
         "30-l5d.yaml",
@@ -82,6 +93,10 @@ pub(crate) fn proxy_config(node: &Node, namerd_mesh: &str, tls: &Path) -> String
             ("0.0.0.0", node.ip.to_string()),
             ("namerd.linkerd.svc.cluster.local/4321", namerd),
             ("/etc/l5d/tls/", format!("{}/", tls.display())),
+            (
+                "/etc/l5d/ingress-tls/",
+                format!("{}/", ingress_tls.display()),
+            ),
         ],
     );
     let routers = config["routers"].as_array_mut().expect("routers");
@@ -129,5 +144,14 @@ pub(crate) fn dtabs() -> Vec<(String, String)> {
             let ns = file.strip_suffix(".dtab").expect("<namespace>.dtab");
             (ns.to_string(), text.as_str().expect("text").to_string())
         })
+        .collect()
+}
+
+/// The objects of a manifest under `deploy/kubernetes/` of `kind`
+/// (`demo/hello-world-ingress.yaml`'s Ingress, ...).
+pub(crate) fn objects(file: &str, kind: &str) -> Vec<Value> {
+    documents(file)
+        .into_iter()
+        .filter(|d| d["kind"] == kind)
         .collect()
 }

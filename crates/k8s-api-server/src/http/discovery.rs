@@ -21,14 +21,9 @@ pub(super) fn routes(addr: SocketAddr) -> Router<Arc<Shared>> {
         "versions": ["v1"],
         "serverAddressByClientCIDRs": [{ "clientCIDR": "0.0.0.0/0", "serverAddress": addr.to_string() }],
     });
-    let groups = json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": [group("discovery.k8s.io")] });
-    let discovery_group = {
-        let mut g = group("discovery.k8s.io");
-        g["kind"] = json!("APIGroup");
-        g["apiVersion"] = json!("v1");
-        g
-    };
-    Router::new()
+    let all: Vec<Value> = Resource::groups().into_iter().map(group).collect();
+    let groups = json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": all });
+    let mut router = Router::new()
         .route(
             "/version",
             get(|| async { json(StatusCode::OK, &version()) }),
@@ -42,17 +37,26 @@ pub(super) fn routes(addr: SocketAddr) -> Router<Arc<Shared>> {
             get(move || async move { json(StatusCode::OK, &groups) }),
         )
         .route(
-            "/apis/discovery.k8s.io",
-            get(move || async move { json(StatusCode::OK, &discovery_group) }),
-        )
-        .route(
             "/api/v1",
             get(|| async { json(StatusCode::OK, &resources("v1")) }),
-        )
-        .route(
-            "/apis/discovery.k8s.io/v1",
-            get(|| async { json(StatusCode::OK, &resources("discovery.k8s.io/v1")) }),
-        )
+        );
+    // Each named group: its APIGroup document and its v1 resource list.
+    for name in Resource::groups() {
+        let mut one = group(name);
+        one["kind"] = json!("APIGroup");
+        one["apiVersion"] = json!("v1");
+        let list = resources(&format!("{name}/v1"));
+        router = router
+            .route(
+                &format!("/apis/{name}"),
+                get(move || async move { json(StatusCode::OK, &one) }),
+            )
+            .route(
+                &format!("/apis/{name}/v1"),
+                get(move || async move { json(StatusCode::OK, &list) }),
+            );
+    }
+    router
 }
 
 fn version() -> Value {

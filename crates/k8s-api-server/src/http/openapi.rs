@@ -48,8 +48,9 @@ fn path_of(group_version: &str) -> String {
 
 fn root() -> Value {
     let mut paths = serde_json::Map::new();
-    for gv in ["v1", "discovery.k8s.io/v1"] {
-        let path = path_of(gv);
+    let versions = Resource::groups().into_iter().map(|g| format!("{g}/v1"));
+    for gv in std::iter::once("v1".to_string()).chain(versions) {
+        let path = path_of(&gv);
         let url = format!("/openapi/v3/{path}?hash=l5d");
         paths.insert(path, json!({ "serverRelativeURL": url }));
     }

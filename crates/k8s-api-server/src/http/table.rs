@@ -43,6 +43,12 @@ fn columns(resource: Resource) -> &'static [(&'static str, &'static str)] {
             ("Ports", "string"),
             ("Age", "string"),
         ],
+        Resource::Ingresses => &[
+            ("Name", "string"),
+            ("Class", "string"),
+            ("Hosts", "string"),
+            ("Age", "string"),
+        ],
         Resource::EndpointSlices => &[
             ("Name", "string"),
             ("AddressType", "string"),
@@ -72,6 +78,15 @@ fn row(resource: Resource, object: &Value) -> Value {
                 none_if_empty(ports),
                 age
             ])
+        }
+        Resource::Ingresses => {
+            let hosts = join(object["spec"]["rules"].as_array(), |r| {
+                r["host"].as_str().unwrap_or("*").to_owned()
+            });
+            let class = object["spec"]["ingressClassName"]
+                .as_str()
+                .unwrap_or("<none>");
+            json!([name, class, none_if_empty(hosts), age])
         }
         Resource::EndpointSlices => {
             let ports = join(object["ports"].as_array(), |p| p["port"].to_string());

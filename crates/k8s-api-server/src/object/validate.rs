@@ -44,6 +44,7 @@ pub(super) fn object(resource: Resource, object: &Value) -> Result<(), ApiError>
     match resource {
         Resource::ConfigMaps => config_map(object, name),
         Resource::EndpointSlices => endpoint_slice(object, name),
+        Resource::Ingresses => ingress(object, name),
         Resource::Services => Ok(()),
     }
 }
@@ -116,6 +117,93 @@ fn endpoint_slice(object: &Value, name: &str) -> Result<(), ApiError> {
             format!("Unsupported value: {other:?}: supported values: \"FQDN\", \"IPv4\", \"IPv6\""),
         )),
     }
+}
+
+/// The checks of the real server's Ingress validation that clients are
+/// likely to trip: rules or a default backend, every path has a `pathType` the API knows, `Exact` and
+/// `Prefix` paths are absolute, and every backend names a Service with a
+/// port by name or by number (not both). Which Services exist is not
+/// checked (the real server does not either).
+fn ingress(object: &Value, name: &str) -> Result<(), ApiError> {
+    let resource = Resource::Ingresses;
+    let invalid = |field: String, reason: &str, detail: String| {
+        Err(ApiError::invalid(resource, name, &field, reason, detail))
+    };
+    let spec = &object["spec"];
+    let no_rules = spec["rules"].as_array().is_none_or(Vec::is_empty);
+    if no_rules && spec["defaultBackend"].is_null() {
+        return invalid(
+            "spec".into(),
+            "FieldValueInvalid",
+            "Invalid value: \"\": either `defaultBackend` or `rules` must be specified".into(),
+        );
+    }
+    let mut backends = vec![("spec.defaultBackend".to_string(), &spec["defaultBackend"])];
+    for (r, rule) in spec["rules"].as_array().into_iter().flatten().enumerate() {
+        for (p, path) in rule["http"]["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let field = format!("spec.rules[{r}].http.paths[{p}]");
+            match path["pathType"].as_str() {
+                None => {
+                    return invalid(
+                        format!("{field}.pathType"),
+                        "FieldValueRequired",
+                        "Required value: pathType must be specified".into(),
+                    );
+                }
+                Some("Exact" | "Prefix")
+                    if !path["path"].as_str().is_some_and(|s| s.starts_with('/')) =>
+                {
+                    return invalid(
+                        format!("{field}.path"),
+                        "FieldValueInvalid",
+                        format!("Invalid value: {}: must be an absolute path", path["path"]),
+                    );
+                }
+                Some("Exact" | "Prefix" | "ImplementationSpecific") => {}
+                Some(other) => {
+                    return invalid(
+                        format!("{field}.pathType"),
+                        "FieldValueNotSupported",
+                        format!(
+                            "Unsupported value: {other:?}: supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\""
+                        ),
+                    );
+                }
+            }
+            backends.push((format!("{field}.backend"), &path["backend"]));
+        }
+    }
+    for (field, backend) in backends {
+        if backend.is_null() {
+            continue;
+        }
+        let port = &backend["service"]["port"];
+        let by_name = port["name"].as_str().is_some_and(|n| !n.is_empty());
+        let by_number = port["number"].as_i64().is_some_and(|n| n > 0);
+        if backend["service"]["name"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            return invalid(
+                format!("{field}.service.name"),
+                "FieldValueRequired",
+                "Required value".into(),
+            );
+        }
+        if by_name == by_number {
+            return invalid(
+                format!("{field}.service.port"),
+                "FieldValueInvalid",
+                "Invalid value: exactly one of name or number must be set".into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn dns1123_label(label: &str) -> bool {

@@ -2,8 +2,9 @@
 //! EndpointSlices) per Kubernetes namespace, started on first use and
 //! shared by every name and id in that namespace, feeding the namespace's
 //! [`NamespaceIndex`] and the resolve channels of its watched ids. The
-//! `io.l5d.k8s` namer answers from it, and the `io.l5d.k8s.daemonset`
-//! transformer watches the proxies' own Service through one.
+//! `io.l5d.k8s` namer answers from it, the `io.l5d.k8s.daemonset`
+//! transformer watches the proxies' own Service through one, and the
+//! `io.l5d.k8s.ingress` namer checks its backends' Services with one.
 //!
 //! A failure of the API server changes no answer: every channel keeps its
 //! last good set and the namespace reports itself stale until the failing
@@ -28,7 +29,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::index::{NamespaceIndex, PortSpec, slice_service};
+use super::index::{NamespaceIndex, PortCheck, PortSpec, slice_service};
 use crate::k8s::watch::{self as driver, Update};
 use crate::namer::{NamerState, fixed};
 
@@ -70,7 +71,7 @@ pub(crate) struct Discovery {
     runtime: Handle,
     opts: DiscoveryOptions,
     namespaces: Mutex<BTreeMap<String, Watched>>,
-    /// Ticks when any namespace's Services (names, labels) change.
+    /// Ticks when any namespace's Services (names, labels, ports) change.
     changes: Arc<watch::Sender<u64>>,
 }
 
@@ -139,6 +140,21 @@ impl Discovery {
         Ok(st
             .services_listed
             .then(|| st.index.has_service_labelled(name, label)))
+    }
+
+    /// Whether Service `name` in `namespace` has `port` (by name or
+    /// number); `None` until the namespace's Services were listed once.
+    pub(crate) fn service_port(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: &PortSpec,
+    ) -> Result<Option<PortCheck>, TooManyNamespaces> {
+        let state = self.namespace(namespace)?;
+        let st = lock(&state);
+        Ok(st
+            .services_listed
+            .then(|| st.index.service_port(name, port)))
     }
 
     /// The addresses of `target` in `namespace`, kept current.

@@ -54,6 +54,14 @@ impl PortSpec {
     }
 }
 
+/// What [`NamespaceIndex::service_port`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PortCheck {
+    NoService,
+    NoPort,
+    Found,
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NamespaceIndex {
     /// Service name -> its ports and labels.
@@ -96,7 +104,8 @@ impl NamespaceIndex {
     // === Services ===
 
     /// Applies a Service; true if the set of names or a Service's labels
-    /// changed (either may change which names exist).
+    /// or ports changed (which names exist, and which ports an Ingress
+    /// backend may use).
     pub(crate) fn apply_service(&mut self, svc: &Service) -> bool {
         let Some(name) = svc.metadata.name.clone() else {
             return false;
@@ -119,8 +128,9 @@ impl NamespaceIndex {
             })
             .unwrap_or_default();
         let labels = svc.metadata.labels.clone().unwrap_or_default();
-        let changed = self.services.get(&name).is_none_or(|e| e.labels != labels);
-        self.services.insert(name, ServiceEntry { ports, labels });
+        let entry = ServiceEntry { ports, labels };
+        let changed = self.services.get(&name) != Some(&entry);
+        self.services.insert(name, entry);
         changed
     }
 
@@ -131,22 +141,31 @@ impl NamespaceIndex {
             .is_some_and(|n| self.services.remove(n).is_some())
     }
 
-    /// Replaces every Service; true if the set of names (or labels)
-    /// changed.
+    /// Replaces every Service; true if the set of names (or labels, or
+    /// ports) changed.
     pub(crate) fn reset_services(&mut self, services: &[Service]) -> bool {
-        let before: Vec<(String, BTreeMap<String, String>)> = self
-            .services
-            .iter()
-            .map(|(name, e)| (name.clone(), e.labels.clone()))
-            .collect();
-        self.services.clear();
+        let before = std::mem::take(&mut self.services);
         for svc in services {
             self.apply_service(svc);
         }
-        before
-            .iter()
-            .map(|(name, labels)| (name, labels))
-            .ne(self.services.iter().map(|(name, e)| (name, &e.labels)))
+        before != self.services
+    }
+
+    /// Whether Service `name` exists and has `port`: a port of that name,
+    /// or of that number (Ingress backends name Service ports, not
+    /// endpoint ports).
+    pub(crate) fn service_port(&self, name: &str, port: &PortSpec) -> PortCheck {
+        let Some(entry) = self.services.get(name) else {
+            return PortCheck::NoService;
+        };
+        let found = entry.ports.iter().any(|p| match port {
+            PortSpec::Name(n) => p.name.as_deref() == Some(n.as_str()),
+            PortSpec::Number(n) => p.port == *n,
+        });
+        match found {
+            true => PortCheck::Found,
+            false => PortCheck::NoPort,
+        }
     }
 
     /// Whether `name` exists and, if `label` is given, carries that label

@@ -5,7 +5,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use l5d_dtab::Addr;
 use serde_json::json;
 
-use super::{NamespaceIndex, PortSpec};
+use super::{NamespaceIndex, PortCheck, PortSpec};
 
 fn service(name: &str, ports: serde_json::Value) -> Service {
     serde_json::from_value(json!({
@@ -128,9 +128,32 @@ fn metadata_and_changes() {
         addrs(&ix.addr("world", &PortSpec::parse("http"))),
         Some(vec![])
     );
-    // Service names change only when a Service comes or goes.
+    // A change is a Service coming or going or its ports changing (an
+    // Ingress backend names a Service port); the same Service again is none.
+    assert!(ix.apply_service(&service("world", json!([]))));
     assert!(!ix.apply_service(&service("world", json!([]))));
+    assert_eq!(
+        ix.service_port("world", &PortSpec::parse("http")),
+        PortCheck::NoPort
+    );
+    assert!(ix.apply_service(&service("world", json!([{"name": "http", "port": 80}]))));
+    assert_eq!(
+        ix.service_port("world", &PortSpec::parse("http")),
+        PortCheck::Found
+    );
+    assert_eq!(
+        ix.service_port("world", &PortSpec::parse("80")),
+        PortCheck::Found
+    );
+    assert_eq!(
+        ix.service_port("world", &PortSpec::parse("81")),
+        PortCheck::NoPort
+    );
     assert!(ix.delete_service(&service("world", json!([]))));
+    assert_eq!(
+        ix.service_port("world", &PortSpec::parse("http")),
+        PortCheck::NoService
+    );
     assert!(!ix.has_service_labelled("world", None));
     assert_eq!(ix.service_names().count(), 0);
 }
