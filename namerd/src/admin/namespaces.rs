@@ -121,16 +121,22 @@ mod tests {
 
     #[test]
     fn an_error_says_where_in_lines_and_columns() {
-        let v = verdict("/svc => /#/io.l5d.fs;\n/é => /b;\n/x =>> /y");
+        let v = verdict("/svc => /#/io.l5d.fs;\n/a => /b;\n/x =>> /y");
         assert_eq!(v["ok"], false);
         assert_eq!(v["line"], 3);
         assert_eq!(v["column"], 6);
         let message = v["message"].as_str().unwrap();
         assert!(message.contains("expected but '>' found"), "{message}");
-        // "é" is two bytes and one UTF-16 unit.
-        assert_eq!(
-            v["position"].as_u64().unwrap() - 1,
-            v["utf16Offset"].as_u64().unwrap()
-        );
+        assert_eq!(v["position"], v["utf16Offset"]);
+    }
+
+    #[test]
+    fn a_character_no_path_may_hold_is_an_error_where_it_stands() {
+        // "é" is two bytes and one UTF-16 unit: the editor's offset is
+        // the UTF-16 one, the column counts characters.
+        let v = verdict("/svc => /#/io.l5d.fs;\n/é => /b;");
+        assert_eq!(v["ok"], false, "{v}");
+        assert_eq!(v["line"], 2, "{v}");
+        assert_eq!(v["column"], 2, "{v}");
     }
 }
