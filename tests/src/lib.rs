@@ -387,6 +387,14 @@ impl Demo {
         format!("{} {}\n", self.addr.ip(), self.addr.port())
     }
 
+    /// Lists this backend under its name for the fs namer of
+    /// [`Namerd::fs_config`]: `dir/disco/<name>`.
+    pub fn register(&self, dir: &Path) {
+        let disco = dir.join("disco");
+        std::fs::create_dir_all(&disco).unwrap();
+        std::fs::write(disco.join(&self.name), self.fs_line()).unwrap();
+    }
+
     pub async fn stop(mut self) -> Option<i32> {
         signal_and_wait(&mut self.child, "-TERM").await
     }

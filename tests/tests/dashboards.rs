@@ -118,11 +118,10 @@ struct Mesh {
 impl Mesh {
     async fn start() -> Mesh {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("disco")).unwrap();
         let mut backends = Vec::new();
         for name in ["world-v1", "world-v2"] {
             let demo = Demo::start("http", name, &[]).await;
-            std::fs::write(dir.path().join("disco").join(name), demo.fs_line()).unwrap();
+            demo.register(dir.path());
             backends.push(demo);
         }
         let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;

@@ -75,7 +75,6 @@ impl Mesh {
     /// the proxy and namerd.
     async fn start(via_forwarder: Option<&Forwarder>) -> Mesh {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("disco")).unwrap();
         let mut backends = Vec::new();
         for (kind, name) in [
             ("http", "world-v1"),
@@ -83,7 +82,7 @@ impl Mesh {
             ("grpc", "greeter"),
         ] {
             let demo = Demo::start(kind, name, &[]).await;
-            std::fs::write(dir.path().join("disco").join(name), demo.fs_line()).unwrap();
+            demo.register(dir.path());
             backends.push(demo);
         }
         let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;

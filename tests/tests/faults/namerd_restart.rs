@@ -58,11 +58,10 @@ async fn update(base: &str, dir: &Path, ns: &str, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namerd_killed_and_restarted_under_load_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("disco")).unwrap();
     let v1 = Demo::start("http", "world-v1", &[]).await;
     let v2 = Demo::start("http", "world-v2", &[]).await;
     for d in [&v1, &v2] {
-        std::fs::write(dir.path().join("disco").join(&d.name), d.fs_line()).unwrap();
+        d.register(dir.path());
     }
     let namerd = Namerd::start(&Namerd::fs_config(dir.path())).await;
     let forwarder = Forwarder::start(namerd.mesh.parse().unwrap()).await;
