@@ -337,11 +337,14 @@ impl Attempts<'_> {
             let outcome = picked.responded();
             match result {
                 Ok(mut rsp) => {
-                    // Who answered, for io.l5d.recentRequests.
-                    rsp.extensions_mut().insert(Served {
-                        id: leaf.id.clone(),
-                        endpoint: addr,
-                    });
+                    // Who answered, for io.l5d.recentRequests; only when
+                    // it is on, as an extension allocates on every response.
+                    if self.router.recent.is_some() {
+                        rsp.extensions_mut().insert(Served {
+                            id: leaf.id.clone(),
+                            endpoint: addr,
+                        });
+                    }
                     return (Ok(rsp), Some(outcome));
                 }
                 Err(SendFailure {
