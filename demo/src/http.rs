@@ -59,7 +59,7 @@
 //!   the microsecond), "faulted" (`status`, `reset_before_head`,
 //!   `reset_after_head`, `delay`, `grpc_status`, or null), "status" (null
 //!   when reset before the head), "grpc_status" (gRPC requests), "headers"
-//!   (the `l5d-*`, `grpc-timeout` and `traceparent` request headers)}`.
+//!   (the `l5d-*`, `grpc-timeout` and trace context request headers)}`.
 //!   `seq` counts from 0 in the order answered. `?clear` answers the log
 //!   and empties it (`seq` starts again at 0). The log is off unless the
 //!   backend starts with `--log-requests` or gets `/requests?on` (`?off`

@@ -56,6 +56,9 @@ pub struct ProxyConfig {
     pub routers: Vec<RouterConfig>,
     /// `io.l5d.recentRequests`: off unless configured.
     pub recent_requests: Option<RecentRequestsConfig>,
+    /// `io.l5d.opentelemetry`: a span per sampled request; off unless
+    /// configured.
+    pub tracing: Option<l5d_trace::TraceConfig>,
 }
 
 /// The top level: each section is read by its own parser, in this order.
@@ -105,11 +108,11 @@ impl ProxyConfig {
     pub fn from_value(doc: Value) -> Result<Self, ConfigError> {
         let keys: ProxyKeys = toolkit::sections(doc, "expected a mapping with `routers`")?;
         let admin = AdminConfig::parse_serving(keys.admin, ADMIN_PORT)?;
-        let mut recent_requests = None;
+        let (mut recent_requests, mut tracing) = (None, None);
         if let Some(telemetry) = keys.telemetry {
-            let (recent, others) = recent_requests::take(telemetry)?;
-            recent_requests = recent;
-            toolkit::telemetry(&others)?;
+            toolkit::telemetry(&telemetry, &[recent_requests::KIND, l5d_trace::KIND])?;
+            recent_requests = recent_requests::from_telemetry(&telemetry)?;
+            tracing = l5d_trace::config::from_telemetry(&telemetry, "linkerd-proxy")?;
         }
         if let Some(usage) = keys.usage {
             typed::<UsageKeys>(usage, "usage")?;
@@ -133,6 +136,7 @@ impl ProxyConfig {
             admin,
             routers,
             recent_requests,
+            tracing,
         };
         config.check_ports()?;
         Ok(config)

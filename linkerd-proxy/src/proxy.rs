@@ -11,6 +11,7 @@ use l5d_runtime::config::{ConfigError, ServerSettings};
 use l5d_runtime::listen::Listener;
 use l5d_runtime::serve::{self, HttpLimits};
 use l5d_runtime::tls::{ALPN_H2, ALPN_HTTP, ClientTls, ServerTls};
+use l5d_trace::Tracer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,6 +32,9 @@ use crate::server::Server;
 /// How often a `/$/inet` name is looked up again by the default
 /// interpreter.
 const DNS_REFRESH: Duration = Duration::from_secs(5);
+
+/// How long a stopping proxy waits to send the spans it still holds.
+const TRACE_FLUSH: Duration = Duration::from_secs(2);
 
 /// A filtered address set nobody asked for this long is dropped.
 const LOCAL_NODE_IDLE_TTL: Duration = Duration::from_secs(600);
@@ -67,6 +71,8 @@ pub struct Proxy {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     routers: Arc<Vec<RouterHandle>>,
+    /// `io.l5d.opentelemetry`, flushed at shutdown.
+    tracer: Option<Tracer>,
 }
 
 impl Proxy {
@@ -87,11 +93,20 @@ impl Proxy {
         let recent = config
             .recent_requests
             .map(|c| Arc::new(RecentRequests::new(c)));
+        let tracer = match &config.tracing {
+            None => None,
+            Some(c) => Some(Tracer::start(c).map_err(|message| StartError::Config {
+                field: "telemetry".into(),
+                message,
+            })?),
+        };
         for (r, rc) in config.routers.iter().enumerate() {
             let (interpreter, mesh) = build_interpreter(rc, r)?;
             let clients = Clients::new(&rc.label, rc.protocol, rc.client.clone(), &metrics)?;
             let router = Arc::new(
-                Router::new(rc, interpreter, clients, &metrics).with_recent(recent.clone()),
+                Router::new(rc, interpreter, clients, &metrics)
+                    .with_recent(recent.clone())
+                    .with_tracer(tracer.clone()),
             );
             for (s, sc) in rc.servers.iter().enumerate() {
                 let field = format!("routers[{r}].servers[{s}]");
@@ -159,6 +174,7 @@ impl Proxy {
             shutdown,
             tasks,
             routers,
+            tracer,
         })
     }
 
@@ -186,6 +202,9 @@ impl Proxy {
         let all = futures::future::join_all(self.tasks);
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!(?grace, "connections still open after the grace period");
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.shutdown(TRACE_FLUSH).await;
         }
     }
 }

@@ -14,12 +14,15 @@ use serde::Serialize;
 
 use crate::config::RecentRequestsConfig;
 
-/// What served a response: the bound id picked and its endpoint. Put in
-/// the response's extensions by the attempt that reached an endpoint.
+/// What served a response: the bound id picked, its endpoint and the
+/// retries before it. Put in the response's extensions by the attempt
+/// that reached an endpoint, while recent requests or a sampled span
+/// will read it.
 #[derive(Clone, Debug)]
 pub struct Served {
     pub id: Path,
     pub endpoint: SocketAddr,
+    pub retries: u32,
 }
 
 /// One request as the view shows it.

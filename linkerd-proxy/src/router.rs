@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderName, Request, Response};
 use l5d_dtab::{Dtab, Path};
+use l5d_trace::{Span, Tracer};
 
 use crate::classify::ResponseClass;
 use crate::client::{Clients, RequestBody};
 use crate::config::{IdentifierConfig, InterpreterConfig, Protocol, RouterConfig, ServerConfig};
 use crate::deadline::{self, Malformed};
 use crate::error::ProxyError;
-use crate::headers::{self, L5D_SUCCESS_CLASS};
+use crate::headers::{self, L5D_ERR, L5D_SUCCESS_CLASS};
 use crate::identify::{self, Identifier};
 use crate::interpreter::Interpreter;
 use crate::metrics::{Metrics, RequestMetrics, RetryMetrics};
@@ -90,6 +91,8 @@ pub struct Router {
     errors: ErrorCounters,
     /// `io.l5d.recentRequests`, when configured.
     recent: Option<Arc<RecentRequests>>,
+    /// `io.l5d.opentelemetry`, when configured.
+    tracer: Option<Tracer>,
 }
 
 impl Router {
@@ -144,12 +147,19 @@ impl Router {
             errors: ErrorCounters::new(metrics, &config.label),
             shared,
             recent: None,
+            tracer: None,
         }
     }
 
     /// Records the requests this router answers in `recent` (sampled).
     pub fn with_recent(mut self, recent: Option<Arc<RecentRequests>>) -> Self {
         self.recent = recent;
+        self
+    }
+
+    /// Makes a span of each sampled request with `tracer`.
+    pub fn with_tracer(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
         self
     }
 
@@ -188,12 +198,17 @@ impl Router {
         self.metrics.request();
         let (mut parts, body) = req.into_parts();
         let method = self.recent.as_ref().map(|_| parts.method.clone());
+        let mut span = match &self.tracer {
+            None => Span::default(),
+            Some(tracer) => self.request_span(tracer, &mut parts, policy),
+        };
         let route = match self.lookup(&mut parts, policy) {
             Ok(route) => route,
             Err(e) => {
                 let mut rsp = self.error_response(&e);
                 self.metrics.response(false, start.elapsed());
                 self.note(method, None, &rsp, start);
+                finish_span(span, None, &rsp);
                 if policy.clear_context {
                     rsp = edge_response(rsp);
                 }
@@ -218,13 +233,21 @@ impl Router {
                 counter.increment(1);
             }
         }
-        let (mut rsp, class) = match self.forward(&route, parts, body, start, deadline).await {
+        if span.is_sampled() {
+            span.rename(route.name.show());
+        }
+        let served = self.recent.is_some() || span.is_sampled();
+        let (mut rsp, class) = match self
+            .forward(&route, parts, body, start, deadline, served)
+            .await
+        {
             Ok(forwarded) => (forwarded.rsp, forwarded.class),
             Err(e) => (
                 self.error_response(&e),
                 Some(ResponseClass::NonRetryableFailure),
             ),
         };
+        finish_span(span, Some(&route.name), &rsp);
         if policy.clear_context {
             rsp = edge_response(rsp);
         }
@@ -236,6 +259,24 @@ impl Router {
         }
         self.note(method, Some(&route.name), &rsp, start);
         rsp
+    }
+
+    /// The request's span (see [`Tracer::request`]: the headers now name
+    /// it for the next hop), with what is known before routing.
+    fn request_span(
+        &self,
+        tracer: &Tracer,
+        parts: &mut http::request::Parts,
+        policy: &ServerPolicy,
+    ) -> Span {
+        let mut span = tracer.request(&mut parts.headers, !policy.clear_context);
+        if span.is_sampled() {
+            span.rename(self.label().to_owned());
+            span.set("l5d.router", self.label().to_owned());
+            span.set("http.request.method", parts.method.to_string());
+            span.set("url.path", parts.uri.path().to_owned());
+        }
+        span
     }
 
     /// Offers the answered request to `io.l5d.recentRequests` (`method`
@@ -391,6 +432,32 @@ impl Router {
             }),
         }
     }
+}
+
+/// Ends a request's span with what answered and how: the logical name,
+/// the bound id, endpoint and retries, the status, and the proxy's error
+/// (`l5d-err`) or a 5xx as the span's failure. The span ends with the
+/// response head; a body or gRPC trailers that fail later are not on it.
+fn finish_span(mut span: Span, name: Option<&Path>, rsp: &Response<ResponseBody>) {
+    if !span.is_sampled() {
+        return;
+    }
+    if let Some(name) = name {
+        span.set("l5d.name", name.show());
+    }
+    if let Some(served) = rsp.extensions().get::<Served>() {
+        span.set("l5d.bound_id", served.id.show());
+        span.set("l5d.endpoint", served.endpoint.to_string());
+        span.set("l5d.retries", i64::from(served.retries));
+    }
+    let status = rsp.status();
+    span.set("http.response.status_code", i64::from(status.as_u16()));
+    if let Some(err) = rsp.headers().get(L5D_ERR) {
+        span.fail(String::from_utf8_lossy(err.as_bytes()).into_owned());
+    } else if status.is_server_error() {
+        span.fail(status.to_string());
+    }
+    span.end();
 }
 
 /// `linkerd_proxy_errors_total{router,kind}`, registered once per kind.

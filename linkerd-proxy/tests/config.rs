@@ -341,7 +341,17 @@ fn bad_configurations_name_the_field() {
         (
             "telemetry: [{kind: io.l5d.zipkin}]\nrouters: [{protocol: http, servers: [{}]}]",
             "telemetry[0].kind",
+            "replaced by io.l5d.opentelemetry",
+        ),
+        (
+            "telemetry: [{kind: io.l5d.statsd}]\nrouters: [{protocol: http, servers: [{}]}]",
+            "telemetry[0].kind",
             "unsupported",
+        ),
+        (
+            "telemetry: [{kind: io.l5d.opentelemetry, endpoint: \"collector:4317\"}]\nrouters: [{protocol: http, servers: [{}]}]",
+            "telemetry[0].endpoint",
+            "expected http://host:port",
         ),
         (
             "namers: [{kind: io.l5d.fs, rootDir: /x}]\nrouters: [{protocol: http, servers: [{}]}]",

@@ -46,6 +46,9 @@ pub struct NamerdConfig {
     pub namers: Vec<NamerConfig>,
     pub interpreter: InterpreterConfig,
     pub interfaces: Vec<InterfaceConfig>,
+    /// `io.l5d.opentelemetry`: spans of binds and store writes; off
+    /// unless configured.
+    pub tracing: Option<l5d_trace::TraceConfig>,
 }
 
 /// The top level: each section is read by its own parser, in this order.
@@ -83,6 +86,7 @@ impl Default for NamerdConfig {
                 InterfaceConfig::HttpController(HttpControllerConfig::default()),
                 InterfaceConfig::Mesh(MeshConfig::default()),
             ],
+            tracing: None,
         }
     }
 }
@@ -104,8 +108,10 @@ impl NamerdConfig {
             Some(v) => parse_namers(v)?,
         };
         let interpreter = InterpreterConfig::parse(keys.interpreter)?;
+        let mut tracing = None;
         if let Some(telemetry) = keys.telemetry {
-            toolkit::telemetry(&telemetry)?;
+            toolkit::telemetry(&telemetry, &[l5d_trace::KIND])?;
+            tracing = l5d_trace::config::from_telemetry(&telemetry, "namerd")?;
         }
         let interfaces = InterfaceConfig::parse_list(
             keys.interfaces
@@ -118,6 +124,7 @@ impl NamerdConfig {
             namers,
             interpreter,
             interfaces,
+            tracing,
         })
     }
 

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use l5d_runtime::Backoff;
-use l5d_runtime::config::ServerSettings;
+use l5d_runtime::config::{ConfigError, ServerSettings};
 use l5d_runtime::listen::Listener;
 use l5d_runtime::serve::{self, HttpLimits};
 use l5d_runtime::tls::{ALPN_H2, ALPN_HTTP, ServerTls};
+use l5d_trace::Tracer;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
@@ -65,6 +66,14 @@ impl Namerd {
         // one that cannot be used is a configuration error (the binary exits
         // 64 on a `ConfigError`), not a server that refuses everyone.
         let admin_tls = load_tls(&config.admin.server, ALPN_HTTP, "admin.tls")?;
+        // Binds and store writes reach the tracer through the process's
+        // global (as they reach the metrics recorder): the first namerd
+        // started in a process with `io.l5d.opentelemetry` sets it.
+        if let Some(tracing) = &config.tracing {
+            let tracer =
+                Tracer::start(tracing).map_err(|message| ConfigError::new("telemetry", message))?;
+            Tracer::set_global(tracer);
+        }
         let mut http = None;
         let mut mesh = None;
         for (i, interface) in config.interfaces.iter().enumerate() {
@@ -221,8 +230,14 @@ impl Namerd {
         self.shutdown.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
         let _ = self.admin_done.await;
+        if let Some(tracer) = Tracer::global() {
+            tracer.shutdown(TRACE_FLUSH).await;
+        }
     }
 }
+
+/// How long a stopping namerd waits to send the spans it still holds.
+const TRACE_FLUSH: Duration = Duration::from_secs(2);
 
 /// The names of the listeners, in metrics and logs.
 const HTTP_CONTROLLER: &str = "io.l5d.httpController";

@@ -166,6 +166,18 @@ pub enum Change<'a> {
     Delete,
 }
 
+impl Change<'_> {
+    /// The change's name, in spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Create(_) => "create",
+            Change::Update { .. } => "update",
+            Change::Put(_) => "put",
+            Change::Delete => "delete",
+        }
+    }
+}
+
 /// What a committed version did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -257,6 +269,28 @@ pub struct StoreHealth {
     pub last_sync: Option<SystemTime>,
 }
 
+/// `store.write(write)` in a `namerd.store.write` span (when tracing is
+/// on and the write is sampled): namespace, change, resulting version or
+/// error. Every named write goes through here.
+async fn traced_write<S: DtabStore + ?Sized>(
+    store: &S,
+    write: Write<'_>,
+) -> Result<Version, StoreError> {
+    let mut span = l5d_trace::global_span("namerd.store.write", None);
+    if span.is_sampled() {
+        span.set("l5d.namespace", write.ns.to_string());
+        span.set("l5d.change", write.change.kind());
+    }
+    let result = store.write(write).await;
+    if span.is_sampled() {
+        match &result {
+            Ok(version) => span.set("l5d.version", version.to_string()),
+            Err(e) => span.fail(e.to_string()),
+        }
+    }
+    result
+}
+
 /// Versioned dtab storage, whatever holds it.
 #[async_trait]
 pub trait DtabStore: Send + Sync + 'static {
@@ -280,7 +314,7 @@ pub trait DtabStore: Send + Sync + 'static {
         meta: &WriteMeta,
     ) -> Result<Version, StoreError> {
         let change = Change::Create(dtab);
-        self.write(Write { ns, change, meta }).await
+        traced_write(self, Write { ns, change, meta }).await
     }
 
     /// Replaces the dtab if its version is still `expected`; fails with
@@ -293,7 +327,7 @@ pub trait DtabStore: Send + Sync + 'static {
         meta: &WriteMeta,
     ) -> Result<Version, StoreError> {
         let change = Change::Update { dtab, expected };
-        self.write(Write { ns, change, meta }).await
+        traced_write(self, Write { ns, change, meta }).await
     }
 
     /// Creates or replaces the dtab unconditionally (namerd's `PUT` without
@@ -305,13 +339,15 @@ pub trait DtabStore: Send + Sync + 'static {
         meta: &WriteMeta,
     ) -> Result<Version, StoreError> {
         let change = Change::Put(dtab);
-        self.write(Write { ns, change, meta }).await
+        traced_write(self, Write { ns, change, meta }).await
     }
 
     /// Deletes `ns`; fails with `NotFound` if it is absent.
     async fn delete(&self, ns: &Namespace, meta: &WriteMeta) -> Result<(), StoreError> {
         let change = Change::Delete;
-        self.write(Write { ns, change, meta }).await.map(drop)
+        traced_write(self, Write { ns, change, meta })
+            .await
+            .map(drop)
     }
 
     /// Every retained version of `ns`, oldest first (including deletions).

@@ -85,6 +85,7 @@ pub fn loopback_config(storage: StorageConfig, namers: Vec<NamerConfig>) -> Name
                 ..MeshConfig::default()
             }),
         ],
+        tracing: None,
     }
 }
 

@@ -117,13 +117,16 @@ impl RequestLog {
 }
 
 /// The request headers the log keeps: `l5d-*` (what a linkerd proxy adds
-/// and forwards), `grpc-timeout` (deadlines) and `traceparent`.
+/// and forwards), `grpc-timeout` (deadlines) and trace context
+/// (`traceparent`, `b3`, `x-b3-*`).
 pub(crate) fn logged_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     headers
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str();
-            name.starts_with("l5d-") || name == "grpc-timeout" || name == "traceparent"
+            name.starts_with("l5d-")
+                || name.starts_with("x-b3-")
+                || matches!(name, "grpc-timeout" | "traceparent" | "b3")
         })
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect()

@@ -1,7 +1,6 @@
 //! `telemetry: [{kind: io.l5d.recentRequests, sampleRate, capacity}]`,
 //! Linkerd's telemeter of the last requests served, shown on the admin
-//! dashboard. Off unless configured. Taken out of the `telemetry` list
-//! here, before the shared toolkit checks the other telemeters.
+//! dashboard. Off unless configured.
 
 use l5d_runtime::config::{ConfigError, typed};
 use serde::Deserialize;
@@ -34,21 +33,21 @@ struct Keys {
     capacity: Option<usize>,
 }
 
-/// Splits `telemetry` into this telemeter's configuration (the last one
-/// listed, as Linkerd takes it) and the list without it.
-pub(super) fn take(telemetry: Value) -> Result<(Option<RecentRequestsConfig>, Value), ConfigError> {
+/// The last `io.l5d.recentRequests` entry of `telemetry` (as Linkerd
+/// takes its telemeters), checked.
+pub(super) fn from_telemetry(
+    telemetry: &Value,
+) -> Result<Option<RecentRequestsConfig>, ConfigError> {
     let Value::Array(items) = telemetry else {
-        return Ok((None, telemetry));
+        return Ok(None);
     };
     let mut found = None;
-    let mut rest = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if item.get("kind").and_then(Value::as_str) != Some(KIND) {
-            rest.push(item);
             continue;
         }
         let field = format!("telemetry[{i}]");
-        let keys: Keys = typed(item, &field)?;
+        let keys: Keys = typed(item.clone(), &field)?;
         let sample_rate = keys
             .sample_rate
             .ok_or_else(|| ConfigError::missing(format!("{field}.sampleRate")))?;
@@ -70,7 +69,7 @@ pub(super) fn take(telemetry: Value) -> Result<(Option<RecentRequestsConfig>, Va
             capacity,
         });
     }
-    Ok((found, Value::Array(rest)))
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -80,8 +79,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn taken_out_of_the_list_with_linkerds_defaults() {
-        let (found, rest) = take(json!([
+    fn read_from_the_list_with_linkerds_defaults() {
+        let found = from_telemetry(&json!([
             {"kind": "io.l5d.prometheus"},
             {"kind": "io.l5d.recentRequests", "sampleRate": 0.5}
         ]))
@@ -93,13 +92,12 @@ mod tests {
                 capacity: 10
             })
         );
-        assert_eq!(rest, json!([{"kind": "io.l5d.prometheus"}]));
-        assert_eq!(take(json!([])).unwrap(), (None, json!([])));
+        assert_eq!(from_telemetry(&json!([])).unwrap(), None);
     }
 
     #[test]
     fn bad_keys_name_the_field() {
-        let err = |v: Value| take(v).unwrap_err().to_string();
+        let err = |v: Value| from_telemetry(&v).unwrap_err().to_string();
         assert_eq!(
             err(json!([{"kind": "io.l5d.recentRequests"}])),
             "telemetry[0].sampleRate: missing; it is required"

@@ -62,6 +62,10 @@ struct Attempts<'a> {
     replay: Replay,
     backoff: Option<Backoff>,
     deadline: Option<Deadline>,
+    /// Retries so far.
+    retries: u32,
+    /// Whether responses carry [`Served`] (someone reads it).
+    served: bool,
 }
 
 // === impl Router ===
@@ -76,6 +80,7 @@ impl Router {
         body: RequestBody,
         start: Instant,
         deadline: Option<Deadline>,
+        served: bool,
     ) -> Result<Forwarded, ProxyError> {
         let plan = self.current_plan(route).await?;
         let node = match &*plan {
@@ -114,6 +119,8 @@ impl Router {
             replay,
             backoff: None,
             deadline,
+            retries: 0,
+            served,
         };
         let run = attempts.run(node, parts, first, start);
         match deadline {
@@ -337,12 +344,13 @@ impl Attempts<'_> {
             let outcome = picked.responded();
             match result {
                 Ok(mut rsp) => {
-                    // Who answered, for io.l5d.recentRequests; only when
-                    // it is on, as an extension allocates on every response.
-                    if self.router.recent.is_some() {
+                    // Who answered, for io.l5d.recentRequests and the
+                    // span; only when read, as an extension allocates.
+                    if self.served {
                         rsp.extensions_mut().insert(Served {
                             id: leaf.id.clone(),
                             endpoint: addr,
+                            retries: self.retries,
                         });
                     }
                     return (Ok(rsp), Some(outcome));
@@ -390,6 +398,7 @@ impl Attempts<'_> {
             return None;
         }
         self.count(|m| &m.retries);
+        self.retries += 1;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }

@@ -28,6 +28,21 @@ fn namerd_shaped_config() {
 }
 
 #[test]
+fn tracing_is_off_unless_configured() {
+    let base = "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\n";
+    assert_eq!(NamerdConfig::parse(base).unwrap().tracing, None);
+    let on = format!(
+        "{base}telemetry: [{{kind: io.l5d.prometheus}}, {{kind: io.l5d.opentelemetry, sampleRate: 0.5}}]"
+    );
+    let tracing = NamerdConfig::parse(&on).unwrap().tracing.unwrap();
+    assert_eq!(
+        (tracing.service_name.as_str(), tracing.sample_rate),
+        ("namerd", 0.5)
+    );
+    assert_eq!(tracing.endpoint, "http://127.0.0.1:4317");
+}
+
+#[test]
 fn interpreter_limits_default_and_parse() {
     let cfg = NamerdConfig::parse(
         "storage: {kind: io.l5d.inMemory}\n\
@@ -53,6 +68,14 @@ fn errors_name_the_field() {
         (
             "interfaces: [{kind: io.l5d.httpController}]",
             "storage: missing; it is required",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\ntelemetry: [{kind: io.l5d.zipkin, host: z, port: 9410}]",
+            "telemetry[0].kind: io.l5d.zipkin is replaced by io.l5d.opentelemetry",
+        ),
+        (
+            "storage: {kind: io.l5d.inMemory}\ninterfaces: [{kind: io.l5d.mesh}]\ntelemetry: [{kind: io.l5d.opentelemetry, sampleRate: 2}]",
+            "telemetry[0].sampleRate: expected a fraction in [0, 1]",
         ),
         (
             "storage: {kind: io.l5d.zk}\ninterfaces: [{kind: io.l5d.httpController}]",

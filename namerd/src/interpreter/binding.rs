@@ -176,12 +176,17 @@ pub(super) async fn run(inputs: Inputs, key: BindKey, local: Dtab, binding: Arc<
             .unwrap_or_default();
         let full = base.concat(&local);
         let started = Instant::now();
+        let mut span = l5d_trace::global_span("namerd.bind", None);
         let result = inputs
             .budget
             .bind(full, inputs.namers.clone(), key.name.clone())
             .await;
         metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("namerd_binds_total").increment(1);
+        if span.is_sampled() {
+            describe(&mut span, &key, &result, dtab_changed_at.is_some());
+        }
+        span.end();
         publish(binding.feed.sender(), &key, result, dtab_changed_at);
         tokio::select! {
             changed = dtab.changed() => {
@@ -192,6 +197,37 @@ pub(super) async fn run(inputs: Inputs, key: BindKey, local: Dtab, binding: Arc<
             }
             () = changes.next() => dtab_changed_at = None,
         }
+    }
+}
+
+/// A bind's span: what was bound, why (first bind, dtab or namer change)
+/// and to what.
+fn describe(
+    span: &mut l5d_trace::Span,
+    key: &BindKey,
+    result: &Activity<NameTree<Bound>>,
+    dtab_changed: bool,
+) {
+    span.set("l5d.namespace", key.ns.to_string());
+    span.set("l5d.name", key.name.show());
+    if !key.local.is_empty() {
+        span.set("l5d.local_dtab", key.local.clone());
+    }
+    span.set(
+        "l5d.trigger",
+        if dtab_changed {
+            "dtab change"
+        } else {
+            "first bind or namer change"
+        },
+    );
+    match result {
+        Activity::Ok(tree) => span.set(
+            "l5d.bound",
+            tree.show_with(|b, out| out.push_str(&b.id.show())),
+        ),
+        Activity::Failed(e) => span.fail(e.to_string()),
+        Activity::Pending => span.set("l5d.bound", "pending"),
     }
 }
 
