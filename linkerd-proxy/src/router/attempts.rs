@@ -164,7 +164,7 @@ impl Attempts<'_> {
     ) -> Result<Forwarded, ProxyError> {
         let grpc = self.router.protocol == Protocol::H2 && classify::is_grpc(&parts.headers);
         let client_id = headers::client_id(parts.extensions.get());
-        let retryable = self.retryable();
+        let keep_head = self.replayable();
         let mut body = first;
         let mut first_attempt = true;
         loop {
@@ -173,8 +173,8 @@ impl Attempts<'_> {
                 leaf.client.requeues.deposit(start);
             }
             // The head of this attempt: the original, moved when no other
-            // attempt can follow (no copy on the common path).
-            let mut head = if retryable {
+            // attempt can follow (a body that cannot be sent again).
+            let mut head = if keep_head {
                 copy_head(&parts)
             } else {
                 std::mem::replace(&mut parts, Request::new(()).into_parts().0)
@@ -194,9 +194,18 @@ impl Attempts<'_> {
     }
 
     /// Whether another attempt could follow the first: the body can be
-    /// replayed and the classifier retries the method.
+    /// sent again (empty, or copied because the classifier retries the
+    /// method). With an empty body a downstream proxy's `l5d-retryable`
+    /// can be retried whatever the classifier, so the head is kept: a
+    /// copy of its header map per request.
+    fn replayable(&self) -> bool {
+        !matches!(self.replay, Replay::Never)
+    }
+
+    /// Whether this classifier could retry the request: only then is a
+    /// response whose class is in its trailers held for them.
     fn retryable(&self) -> bool {
-        !matches!(self.replay, Replay::Never) && self.policy.classifier.may_retry(&self.method)
+        self.replayable() && self.policy.classifier.may_retry(&self.method)
     }
 
     /// Stamps Linkerd's headers and the deadline on one attempt's head;
@@ -229,13 +238,22 @@ impl Attempts<'_> {
         Ok(())
     }
 
-    /// An attempt that got no response: retried if its class allows.
+    /// An attempt that got no response: retried if its class allows and
+    /// the classifier retries the method (a connection that failed before
+    /// the request was written is the requeues' to send elsewhere; with a
+    /// classifier that retries nothing it reaches the client, as in
+    /// Linkerd).
     async fn after_error(&mut self, error: ProxyError, outcome: Option<Outcome>) -> Next {
         let class = self.policy.classifier.classify_error(&self.method, &error);
         if let Some(outcome) = outcome {
             outcome.record(class);
         }
-        match self.next_attempt(class).await {
+        let next = if self.policy.classifier.may_retry(&self.method) {
+            self.next_attempt(class).await
+        } else {
+            None
+        };
+        match next {
             Some(next) => Next::Retry(next),
             None => Next::Done(Err(error)),
         }
@@ -381,10 +399,17 @@ impl Attempts<'_> {
     /// backoff has passed; `None` when there will be none (not retryable,
     /// the body cannot be replayed, the budget is spent, or the backoff
     /// would end past the deadline).
+    ///
+    /// A response's retryable class is the classifier's (which allows it
+    /// only for the methods it retries) or a downstream proxy's
+    /// `l5d-retryable`, which says the request reached no application:
+    /// retried whatever the classifier, if its body can be sent again (an empty one always
+    /// can; others only when copied, which only a retrying classifier
+    /// asks for). The DaemonSet mesh depends on it: an incoming router
+    /// whose view of a moved pod lags its caller's answers "the address
+    /// set is empty", retryable, and the outgoing router tries again.
     async fn next_attempt(&mut self, class: ResponseClass) -> Option<AttemptBody> {
-        if class != ResponseClass::RetryableFailure
-            || !self.policy.classifier.may_retry(&self.method)
-        {
+        if class != ResponseClass::RetryableFailure {
             return None;
         }
         let body = self.replay.body()?;

@@ -294,3 +294,81 @@ routers:
     assert_eq!(outgoing.stop().await, Some(0));
     setup.stop().await;
 }
+
+/// A downstream proxy's `l5d-retryable: true` is retried by the upstream
+/// proxy with the default classifier (which retries nothing of its own):
+/// the request reached no application. Here the incoming proxy's only
+/// endpoint refuses connections, so every attempt comes back retryable
+/// and the outgoing proxy retries each request within its budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_retryable_answer_is_retried_with_the_default_classifier() {
+    // Nothing listens on a port just released.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let setup = Setup::start_with(
+        "world",
+        0,
+        &[dead],
+        r#"
+- protocol: http
+  label: incoming
+  servers: [{port: 0}]
+"#,
+    )
+    .await;
+    let incoming = setup.proxy.router("incoming").to_string();
+    let outgoing = Proxy::start(&format!(
+        r#"
+admin: {{port: 0}}
+routers:
+- protocol: http
+  label: outgoing
+  servers: [{{port: 0}}]
+  dtab: /svc/world => /$/inet/127.0.0.1/{}
+  service:
+    retries: {{backoff: {{kind: constant, ms: 1}}}}
+"#,
+        incoming.rsplit(':').next().unwrap()
+    ))
+    .await;
+    let router = outgoing.router("outgoing").to_string();
+    let client = http1();
+    // Bound through namerd (10 s, generous): the incoming proxy's own
+    // answer names the refused connection.
+    let since = Instant::now();
+    loop {
+        let a = send(&client, &incoming, Method::GET, "world", "").await;
+        let err = a
+            .headers
+            .get("l5d-err")
+            .map(|v| v.to_str().unwrap().to_string());
+        if err
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Connection+to"))
+        {
+            assert_eq!(a.headers["l5d-retryable"], "true");
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(10), "{a:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n = 3;
+    for _ in 0..n {
+        let a = send(&client, &router, Method::GET, "world", "").await;
+        assert_eq!(a.status, 502, "{a:?}");
+    }
+    let page = admin_get(&outgoing, "/admin/metrics/prometheus").await;
+    let retries = sum_metric(
+        &page,
+        "linkerd_router_retries_total",
+        &[("router", "outgoing")],
+    );
+    assert!(
+        retries >= n as f64,
+        "{retries} retries for {n} requests answered retryable"
+    );
+    assert_eq!(outgoing.stop().await, Some(0));
+    setup.stop().await;
+}
