@@ -249,19 +249,10 @@ async fn the_outgoing_proxy_retries_through_the_incoming_one() {
     .await;
     let incoming = setup.proxy.router("incoming").to_string();
     wait_routable(&incoming, "world").await;
-    let outgoing = Proxy::start(&format!(
-        r#"
-admin: {{port: 0}}
-routers:
-- protocol: http
-  label: outgoing
-  servers: [{{port: 0}}]
-  dtab: /svc/world => /$/inet/127.0.0.1/{}
-  service:
-    responseClassifier: {{kind: io.l5d.http.retryableRead5XX}}
-"#,
-        incoming.rsplit(':').next().unwrap()
-    ))
+    let outgoing = outgoing_to(
+        &incoming,
+        "responseClassifier: {kind: io.l5d.http.retryableRead5XX}",
+    )
     .await;
     let router = outgoing.router("outgoing").to_string();
     wait_routable(&router, "world").await;
@@ -319,20 +310,7 @@ async fn a_downstream_retryable_answer_is_retried_with_the_default_classifier() 
     )
     .await;
     let incoming = setup.proxy.router("incoming").to_string();
-    let outgoing = Proxy::start(&format!(
-        r#"
-admin: {{port: 0}}
-routers:
-- protocol: http
-  label: outgoing
-  servers: [{{port: 0}}]
-  dtab: /svc/world => /$/inet/127.0.0.1/{}
-  service:
-    retries: {{backoff: {{kind: constant, ms: 1}}}}
-"#,
-        incoming.rsplit(':').next().unwrap()
-    ))
-    .await;
+    let outgoing = outgoing_to(&incoming, "retries: {backoff: {kind: constant, ms: 1}}").await;
     let router = outgoing.router("outgoing").to_string();
     let client = http1();
     // Bound through namerd (10 s, generous): the incoming proxy's own
@@ -371,4 +349,18 @@ routers:
     );
     assert_eq!(outgoing.stop().await, Some(0));
     setup.stop().await;
+}
+
+/// A second proxy in front of `incoming`, as the DaemonSet mesh's
+/// outgoing router: `world` goes to `incoming`, under `service` (one line
+/// of the router's `service` block).
+async fn outgoing_to(incoming: &str, service: &str) -> Proxy {
+    let port = incoming.rsplit(':').next().unwrap();
+    Proxy::start(&format!(
+        "admin: {{port: 0}}\n\
+         routers:\n\
+         - protocol: http\n  label: outgoing\n  servers: [{{port: 0}}]\n  \
+           dtab: /svc/world => /$/inet/127.0.0.1/{port}\n  service:\n    {service}\n"
+    ))
+    .await
 }
