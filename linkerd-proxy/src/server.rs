@@ -67,7 +67,10 @@ impl Server {
                 None => Ok(None),
                 Some(s) => s.clone().try_acquire_owned().map(Some),
             };
-            async move {
+            // Boxed: a request's future (routing, attempts, the endpoint's
+            // exchange) is some kilobytes, which hyper would otherwise copy
+            // each time it moves it; moving a box copies a pointer.
+            Box::pin(async move {
                 let rsp = match permit {
                     Ok(_permit) => router.route(req, &policy).await,
                     Err(_) => ProxyError::Overloaded
@@ -75,7 +78,7 @@ impl Server {
                         .map(crate::router::ResponseBody::Generated),
                 };
                 Ok::<_, Infallible>(rsp)
-            }
+            })
         });
         serve::serve_tuned(listener, service, limits, tune, shutdown).await;
     }
