@@ -131,7 +131,21 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Skips whitespace and comments. The parser calls this before most
+    /// tokens, usually where there is none, so that case is one inlined
+    /// comparison: every character it could skip is `' '`, below it, `#`
+    /// or outside ASCII.
+    #[inline]
     fn eat_whitespace(&mut self) {
+        match self.peek_byte() {
+            Some(b) if b > b' ' && b != b'#' && b.is_ascii() => {}
+            None => {}
+            Some(_) => self.skip_whitespace(),
+        }
+    }
+
+    #[inline(never)]
+    fn skip_whitespace(&mut self) {
         let bytes = self.s.as_bytes();
         while let Some(&b) = bytes.get(self.pos) {
             match b {
