@@ -52,6 +52,10 @@ impl Prefix {
         }
     }
 
+    pub(crate) fn rebase(&mut self, buf: &std::sync::Arc<[u8]>) {
+        self.elems.rebase(buf);
+    }
+
     /// Parses a prefix such as `/svc/*/http`.
     pub fn read(s: &str) -> Result<Self, ParseError> {
         parse::prefix(s)
@@ -77,6 +81,7 @@ impl Prefix {
 
     /// True when every element matches the label at the same position of
     /// `path` (which may be longer).
+    #[inline]
     pub fn matches(&self, path: &Path) -> bool {
         if !self.has_wildcard {
             return path.starts_with(&self.elems);
@@ -135,6 +140,12 @@ pub struct Dentry {
 impl Dentry {
     pub fn new(prefix: Prefix, dst: NameTree<Path>) -> Self {
         Dentry { prefix, dst }
+    }
+
+    /// Points every path of a freshly parsed dentry at their shared buffer.
+    pub(crate) fn rebase(&mut self, buf: &std::sync::Arc<[u8]>) {
+        self.prefix.rebase(buf);
+        self.dst.for_each_leaf_mut(&mut |p| p.rebase(buf));
     }
 
     /// Parses `prefix => tree`.
