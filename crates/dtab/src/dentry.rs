@@ -167,12 +167,17 @@ impl Dentry {
         if !self.prefix.matches(path) {
             return None;
         }
+        Some(self.rewrite_matched(path))
+    }
+
+    /// The rewrite of `path`, whose prefix is known to match.
+    pub(crate) fn rewrite_matched(&self, path: &Path) -> NameTree<Path> {
         let consumed = self.prefix.len();
-        Some(match &self.dst {
+        match &self.dst {
             // The common case, without walking a tree.
             NameTree::Leaf(p) => NameTree::Leaf(p.concat_tail(path, consumed)),
             dst => dst.map(&mut |p: &Path| p.concat_tail(path, consumed)),
-        })
+        }
     }
 }
 
