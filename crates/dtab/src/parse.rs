@@ -147,11 +147,14 @@ impl<'a> Parser<'a> {
     }
 
     /// Skips whitespace and comments. The parser calls this before most
-    /// tokens, usually where there is none, so that case is one inlined
-    /// comparison: every character it could skip is `' '`, below it, `#`
-    /// or outside ASCII.
+    /// tokens, usually where there is none or one space, so those cases are
+    /// inlined: every other character it could skip is below `' '`, `#` or
+    /// outside ASCII.
     #[inline]
     fn eat_whitespace(&mut self) {
+        if self.peek_byte() == Some(b' ') {
+            self.pos += 1;
+        }
         match self.peek_byte() {
             Some(b) if b > b' ' && b != b'#' && b.is_ascii() => {}
             None => {}
