@@ -23,6 +23,11 @@ pub enum PrefixElem<'a> {
 pub struct Prefix {
     elems: Path,
     has_wildcard: bool,
+    /// The start of `elems` and its mask ([`Path::head`]), which a path it
+    /// matches starts with. A zero mask (a prefix with a wildcard, or one
+    /// being parsed) rules nothing out.
+    head: u64,
+    head_mask: u64,
 }
 
 // === impl Prefix ===
@@ -46,14 +51,37 @@ impl Prefix {
     }
 
     pub(crate) fn from_parts(elems: Path, has_wildcard: bool) -> Self {
+        let mut prefix = Prefix::pending(elems, has_wildcard);
+        prefix.set_head();
+        prefix
+    }
+
+    /// A prefix whose path is not yet rebased onto its buffer.
+    pub(crate) fn pending(elems: Path, has_wildcard: bool) -> Self {
         Prefix {
             elems,
             has_wildcard,
+            head: 0,
+            head_mask: 0,
+        }
+    }
+
+    fn set_head(&mut self) {
+        if !self.has_wildcard {
+            (self.head, self.head_mask) = self.elems.head();
         }
     }
 
     pub(crate) fn rebase(&mut self, buf: &std::sync::Arc<[u8]>) {
         self.elems.rebase(buf);
+        self.set_head();
+    }
+
+    /// False when `path_head` (a path's [`Path::head`]) shows that the path
+    /// cannot match; true when it may.
+    #[inline]
+    pub(crate) fn may_match(&self, path_head: u64) -> bool {
+        path_head & self.head_mask == self.head
     }
 
     /// Parses a prefix such as `/svc/*/http`.

@@ -113,7 +113,11 @@ impl Dtab {
     /// The entries whose prefix matches `path`, in the order their rewrites
     /// are tried (last entry first).
     pub(crate) fn matching<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = &'a Dentry> {
-        self.dentries.iter().rev().filter(|d| d.prefix.matches(path))
+        let (head, _) = path.head();
+        self.dentries
+            .iter()
+            .rev()
+            .filter(move |d| d.prefix.may_match(head) && d.prefix.matches(path))
     }
 
     /// The entry that rewrites `path` first (the last matching one).

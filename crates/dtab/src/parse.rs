@@ -279,7 +279,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(Prefix::from_parts(self.buf.pending(), has_wildcard))
+        Ok(Prefix::pending(self.buf.pending(), has_wildcard))
     }
 
     fn tree(&mut self) -> Result<NameTree<Path>, ParseError> {

@@ -149,6 +149,19 @@ impl Path {
             && this.starts_with(that)
     }
 
+    /// The first (up to) eight bytes of the encoding, zero-padded, and a
+    /// mask of the bytes there are: a dtab lookup compares these first, as
+    /// one word, to pass over most dentries that do not match.
+    pub(crate) fn head(&self) -> (u64, u64) {
+        let bytes = self.bytes();
+        if let Some(word) = bytes.first_chunk::<8>() {
+            return (u64::from_le_bytes(*word), u64::MAX);
+        }
+        let word = (bytes.iter().rev()).fold(0, |word, &b| word << 8 | u64::from(b));
+        let mask = u64::MAX.checked_shr(64 - 8 * bytes.len() as u32);
+        (word, mask.unwrap_or(0))
+    }
+
     /// The path without its first `n` labels.
     pub fn drop(&self, n: usize) -> Path {
         if n == 0 {
@@ -503,6 +516,24 @@ mod tests {
         assert_eq!(p.strip_transformer_prefix().show(), "/#/io.l5d.fs/web");
         let q = Path::read("/#/io.l5d.fs/web").unwrap();
         assert_eq!(q.strip_transformer_prefix(), q);
+    }
+
+    #[test]
+    fn head_is_the_start_of_the_encoding() {
+        let short = Path::read("/ab").unwrap();
+        let word = u64::from_le_bytes([2, b'a', b'b', 0, 0, 0, 0, 0]);
+        assert_eq!(short.head(), (word, 0xFF_FFFF));
+        assert_eq!(Path::empty().head(), (0, 0));
+        let long = Path::read("/abcdefgh/i").unwrap().drop(0);
+        let word = u64::from_le_bytes([8, b'a', b'b', b'c', b'd', b'e', b'f', b'g']);
+        assert_eq!(long.head(), (word, u64::MAX));
+        // A range of a shared buffer starts where the range does.
+        let tail = Path::read("/abcdefgh/i").unwrap().drop(1);
+        assert_eq!(
+            tail.head(),
+            (u64::from_le_bytes([1, b'i', 0, 0, 0, 0, 0, 0]), 0xFFFF)
+        );
+        assert_eq!(tail, Path::read("/i").unwrap());
     }
 
     #[test]
