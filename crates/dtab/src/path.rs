@@ -398,6 +398,7 @@ impl PathBuilder {
 
     /// Appends a label that may be empty: the encoding of a wildcard in a
     /// prefix. Never exposed as a `Path`.
+    #[inline]
     pub(crate) fn push_raw(&mut self, label: &[u8]) {
         write_varint(&mut self.buf, label.len());
         self.buf.extend_from_slice(label);
@@ -435,6 +436,7 @@ impl PathBuilder {
     }
 }
 
+#[inline]
 fn write_varint(buf: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         buf.push((n as u8) | 0x80);
