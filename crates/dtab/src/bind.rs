@@ -242,22 +242,64 @@ impl<'a, N: Namer + ?Sized> Binder<'a, N> {
                 if let Err(e) = self.spend_lookup() {
                     return Activity::Failed(e);
                 }
-                // The dtab's answer is walked as a tree of paths, without
-                // converting it into a tree of names first.
-                match self.dtab.lookup(path) {
-                    NameTree::Neg => match self.lookup_namers(path) {
-                        Activity::Ok(tree) => self.bind_tree(&tree, depth + 1, weight),
-                        Activity::Pending => Activity::Pending,
-                        Activity::Failed(e) => Activity::Failed(e),
-                    },
-                    tree => self.bind_tree(&tree, depth + 1, weight),
-                }
+                self.bind_rewrites(path, depth, weight)
             }
             NameRef::Bound(bound) => {
                 let mut bound = bound.clone();
                 bound.weight = weight.or(bound.weight);
                 Activity::Ok(NameTree::Leaf(bound))
             }
+        }
+    }
+
+    /// Binds the dtab's rewrite of `path` ([`Dtab::lookup`]), walked as a
+    /// tree of paths without converting it into a tree of names first.
+    ///
+    /// Where several dentries match, the rewrite is an alternation that
+    /// binding walks lazily, so it is not built: each match is rewritten
+    /// only when the ones before it bound to `~`. The frames, depths and
+    /// results are those of binding the built alternation.
+    fn bind_rewrites(
+        &self,
+        path: &Path,
+        depth: usize,
+        weight: Option<f64>,
+    ) -> Activity<NameTree<Bound>> {
+        let mut matches = self.dtab.matching(path);
+        let Some(first) = matches.next() else {
+            return self.bind_namers(path, depth, weight);
+        };
+        let Some(second) = matches.next() else {
+            return match first.rewrite_matched(path) {
+                NameTree::Neg => self.bind_namers(path, depth, weight),
+                tree => self.bind_tree(&tree, depth + 1, weight),
+            };
+        };
+        // The frame `bind_tree` would enter for the alternation.
+        let _frame = match self.enter(depth + 1) {
+            Ok(frame) => frame,
+            Err(e) => return Activity::Failed(e),
+        };
+        for dentry in [first, second].into_iter().chain(matches) {
+            match self.bind_tree(&dentry.rewrite_matched(path), depth + 1, weight) {
+                Activity::Ok(NameTree::Neg) => continue,
+                other => return other,
+            }
+        }
+        Activity::Ok(NameTree::Neg)
+    }
+
+    /// Binds the namers' answer for a path the dtab does not rewrite.
+    fn bind_namers(
+        &self,
+        path: &Path,
+        depth: usize,
+        weight: Option<f64>,
+    ) -> Activity<NameTree<Bound>> {
+        match self.lookup_namers(path) {
+            Activity::Ok(tree) => self.bind_tree(&tree, depth + 1, weight),
+            Activity::Pending => Activity::Pending,
+            Activity::Failed(e) => Activity::Failed(e),
         }
     }
 

@@ -23,6 +23,11 @@ pub enum PrefixElem<'a> {
 pub struct Prefix {
     elems: Path,
     has_wildcard: bool,
+    /// The start of `elems` and its mask ([`Path::head`]), which a path it
+    /// matches starts with. A zero mask (a prefix with a wildcard, or one
+    /// being parsed) rules nothing out.
+    head: u64,
+    head_mask: u64,
 }
 
 // === impl Prefix ===
@@ -46,10 +51,37 @@ impl Prefix {
     }
 
     pub(crate) fn from_parts(elems: Path, has_wildcard: bool) -> Self {
+        let mut prefix = Prefix::pending(elems, has_wildcard);
+        prefix.set_head();
+        prefix
+    }
+
+    /// A prefix whose path is not yet rebased onto its buffer.
+    pub(crate) fn pending(elems: Path, has_wildcard: bool) -> Self {
         Prefix {
             elems,
             has_wildcard,
+            head: 0,
+            head_mask: 0,
         }
+    }
+
+    fn set_head(&mut self) {
+        if !self.has_wildcard {
+            (self.head, self.head_mask) = self.elems.head();
+        }
+    }
+
+    pub(crate) fn rebase(&mut self, buf: &std::sync::Arc<[u8]>) {
+        self.elems.rebase(buf);
+        self.set_head();
+    }
+
+    /// False when `path_head` (a path's [`Path::head`]) shows that the path
+    /// cannot match; true when it may.
+    #[inline]
+    pub(crate) fn may_match(&self, path_head: u64) -> bool {
+        path_head & self.head_mask == self.head
     }
 
     /// Parses a prefix such as `/svc/*/http`.
@@ -77,6 +109,7 @@ impl Prefix {
 
     /// True when every element matches the label at the same position of
     /// `path` (which may be longer).
+    #[inline]
     pub fn matches(&self, path: &Path) -> bool {
         if !self.has_wildcard {
             return path.starts_with(&self.elems);
@@ -137,6 +170,12 @@ impl Dentry {
         Dentry { prefix, dst }
     }
 
+    /// Points every path of a freshly parsed dentry at their shared buffer.
+    pub(crate) fn rebase(&mut self, buf: &std::sync::Arc<[u8]>) {
+        self.prefix.rebase(buf);
+        self.dst.for_each_leaf_mut(&mut |p| p.rebase(buf));
+    }
+
     /// Parses `prefix => tree`.
     pub fn read(s: &str) -> Result<Self, ParseError> {
         parse::dentry(s)
@@ -156,12 +195,17 @@ impl Dentry {
         if !self.prefix.matches(path) {
             return None;
         }
+        Some(self.rewrite_matched(path))
+    }
+
+    /// The rewrite of `path`, whose prefix is known to match.
+    pub(crate) fn rewrite_matched(&self, path: &Path) -> NameTree<Path> {
         let consumed = self.prefix.len();
-        Some(match &self.dst {
+        match &self.dst {
             // The common case, without walking a tree.
             NameTree::Leaf(p) => NameTree::Leaf(p.concat_tail(path, consumed)),
             dst => dst.map(&mut |p: &Path| p.concat_tail(path, consumed)),
-        })
+        }
     }
 }
 

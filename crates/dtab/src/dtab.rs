@@ -95,7 +95,7 @@ impl Dtab {
     /// first, as an alternation (`~` when nothing matches, the rewrite itself
     /// when one entry matches).
     pub fn lookup(&self, path: &Path) -> NameTree<Path> {
-        let mut matches = self.dentries.iter().rev().filter_map(|d| d.rewrite(path));
+        let mut matches = self.matching(path).map(|d| d.rewrite_matched(path));
         let Some(first) = matches.next() else {
             return NameTree::Neg;
         };
@@ -108,6 +108,16 @@ impl Dtab {
                 NameTree::Alt(all)
             }
         }
+    }
+
+    /// The entries whose prefix matches `path`, in the order their rewrites
+    /// are tried (last entry first).
+    pub(crate) fn matching<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = &'a Dentry> {
+        let (head, _) = path.head();
+        self.dentries
+            .iter()
+            .rev()
+            .filter(move |d| d.prefix.may_match(head) && d.prefix.matches(path))
     }
 
     /// The entry that rewrites `path` first (the last matching one).

@@ -28,47 +28,60 @@ use error::{ErrorKind, Expected};
 /// algorithm recurses on nesting, so this also bounds their stack use.
 pub const MAX_NESTING: usize = 100;
 
+// Every path of one input is encoded into the parser's buffer as it is
+// read, then that buffer is copied once into an allocation they all share
+// (one allocation per input, not one per path and prefix).
+
 pub(crate) fn path(s: &str) -> Result<Path, ParseError> {
     let mut p = Parser::new(s);
-    let path = p.path()?;
+    let mut path = p.path()?;
     p.finish()?;
+    path.rebase(&p.buf.freeze());
     Ok(path)
 }
 
 pub(crate) fn prefix(s: &str) -> Result<Prefix, ParseError> {
     let mut p = Parser::new(s);
-    let prefix = p.prefix()?;
+    let mut prefix = p.prefix()?;
     p.finish()?;
+    prefix.rebase(&p.buf.freeze());
     Ok(prefix)
 }
 
 pub(crate) fn tree(s: &str) -> Result<NameTree<Path>, ParseError> {
     let mut p = Parser::new(s);
-    let tree = p.tree()?;
+    let mut tree = p.tree()?;
     p.finish()?;
+    let buf = p.buf.freeze();
+    tree.for_each_leaf_mut(&mut |path| path.rebase(&buf));
     Ok(tree)
 }
 
 pub(crate) fn dentry(s: &str) -> Result<Dentry, ParseError> {
     let mut p = Parser::new(s);
-    let dentry = p.dentry()?;
+    let mut dentry = p.dentry()?;
     p.finish()?;
+    dentry.rebase(&p.buf.freeze());
     Ok(dentry)
 }
 
 pub(crate) fn dtab(s: &str) -> Result<Dtab, ParseError> {
     let mut p = Parser::new(s);
-    let dtab = p.dtab()?;
+    let mut dentries = p.dentries()?;
     p.finish()?;
-    Ok(dtab)
+    let buf = p.buf.freeze();
+    for d in &mut dentries {
+        d.rebase(&buf);
+    }
+    Ok(Dtab::new(dentries))
 }
 
 struct Parser<'a> {
     s: &'a str,
     pos: usize,
     depth: usize,
-    /// Reused buffers: a path is encoded here and then copied once into its
-    /// own allocation; an escaped label is decoded into `label` first.
+    /// Every path read so far, encoded; an escaped label is decoded into
+    /// `label` first.
     buf: PathBuilder,
     label: Vec<u8>,
 }
@@ -79,7 +92,9 @@ impl<'a> Parser<'a> {
             s,
             pos: 0,
             depth: 0,
-            buf: PathBuilder::with_capacity(128),
+            // Encoded paths are no longer than their text, but for a
+            // label of 128 bytes or more (a two-byte length).
+            buf: PathBuilder::with_capacity(s.len() + 8),
             label: Vec::new(),
         }
     }
@@ -131,7 +146,24 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Skips whitespace and comments. The parser calls this before most
+    /// tokens, usually where there is none or one space, so those cases are
+    /// inlined: every other character it could skip is below `' '`, `#` or
+    /// outside ASCII.
+    #[inline]
     fn eat_whitespace(&mut self) {
+        if self.peek_byte() == Some(b' ') {
+            self.pos += 1;
+        }
+        match self.peek_byte() {
+            Some(b) if b > b' ' && b != b'#' && b.is_ascii() => {}
+            None => {}
+            Some(_) => self.skip_whitespace(),
+        }
+    }
+
+    #[inline(never)]
+    fn skip_whitespace(&mut self) {
         let bytes = self.s.as_bytes();
         while let Some(&b) = bytes.get(self.pos) {
             match b {
@@ -216,7 +248,7 @@ impl<'a> Parser<'a> {
     fn path(&mut self) -> Result<Path, ParseError> {
         self.eat_whitespace();
         self.eat(b'/')?;
-        self.buf.clear();
+        self.buf.begin();
         if self.is_label_char() {
             loop {
                 self.label()?;
@@ -225,13 +257,13 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(self.buf.to_path())
+        Ok(self.buf.pending())
     }
 
     fn prefix(&mut self) -> Result<Prefix, ParseError> {
         self.eat_whitespace();
         self.eat(b'/')?;
-        self.buf.clear();
+        self.buf.begin();
         let mut has_wildcard = false;
         if self.is_label_char() || self.peek_byte() == Some(b'*') {
             loop {
@@ -247,7 +279,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(Prefix::from_parts(self.buf.to_path(), has_wildcard))
+        Ok(Prefix::pending(self.buf.pending(), has_wildcard))
     }
 
     fn tree(&mut self) -> Result<NameTree<Path>, ParseError> {
@@ -382,7 +414,7 @@ impl<'a> Parser<'a> {
         Ok(Dentry::new(prefix, dst))
     }
 
-    fn dtab(&mut self) -> Result<Dtab, ParseError> {
+    fn dentries(&mut self) -> Result<Vec<Dentry>, ParseError> {
         let mut dentries = Vec::with_capacity(8);
         loop {
             self.eat_whitespace();
@@ -394,7 +426,7 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        Ok(Dtab::new(dentries))
+        Ok(dentries)
     }
 }
 

@@ -1,11 +1,14 @@
 //! Paths: sequences of non-empty byte labels, the names everything else is made of.
 //!
-//! A path is stored as one shared, immutable buffer in which every label is
+//! A path is a range of a shared, immutable buffer in which every label is
 //! written as a LEB128 length followed by its bytes. The encoding is canonical,
-//! so equality, ordering and hashing work on the buffer directly (one `memcmp`
+//! so equality, ordering and hashing work on the bytes directly (one `memcmp`
 //! instead of a loop over labels), a clone is one reference-count increment, and
 //! building a path costs one allocation however many labels it has. Those are
-//! the operations a binder and a route cache do per request.
+//! the operations a binder and a route cache do per request. Since a path is a
+//! range, `take` and `drop` (how a namer splits an id from its residual) share
+//! the buffer instead of copying, and a parsed dtab keeps all its paths in one
+//! buffer. A path keeps the whole buffer alive, as a `bytes::Bytes` slice does.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -16,9 +19,13 @@ use crate::parse::{self, ParseError};
 ///
 /// Labels are arbitrary non-empty byte strings; `Path::show` escapes the ones
 /// that are not made only of showable characters.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct Path {
     buf: Arc<[u8]>,
+    /// The byte range of this path's labels in `buf`.
+    start: u32,
+    end: u32,
+    /// The number of labels.
     len: u32,
 }
 
@@ -43,8 +50,27 @@ impl Path {
     pub fn empty() -> Self {
         Path {
             buf: EMPTY.clone(),
+            start: 0,
+            end: 0,
             len: 0,
         }
+    }
+
+    /// `len` labels encoded in `buf[start..end]`.
+    fn in_buf(buf: Arc<[u8]>, start: usize, end: usize, len: u32) -> Self {
+        let offset = |n: usize| u32::try_from(n).expect("paths are shorter than 4 GiB");
+        Path {
+            buf,
+            start: offset(start),
+            end: offset(end),
+            len,
+        }
+    }
+
+    /// The encoded labels.
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start as usize..self.end as usize]
     }
 
     /// Builds a path from raw labels; fails if one of them is empty.
@@ -93,7 +119,7 @@ impl Path {
     /// The labels, in order.
     pub fn labels(&self) -> Labels<'_> {
         Labels {
-            rest: &self.buf,
+            rest: self.bytes(),
             remaining: self.len,
         }
     }
@@ -111,15 +137,29 @@ impl Path {
     }
 
     /// True when `prefix`'s labels are the first labels of `self`.
+    #[inline]
     pub fn starts_with(&self, prefix: &Path) -> bool {
         // The encoding is canonical and self-delimiting, so a byte prefix at
         // a label boundary is a label prefix. Most candidates differ in their
         // first label's length or first byte: reject those without a call.
-        let (this, that) = (&*self.buf, &*prefix.buf);
+        let (this, that) = (self.bytes(), prefix.bytes());
         self.len >= prefix.len
             && this.len() >= that.len()
             && (that.len() < 2 || this[..2] == that[..2])
             && this.starts_with(that)
+    }
+
+    /// The first (up to) eight bytes of the encoding, zero-padded, and a
+    /// mask of the bytes there are: a dtab lookup compares these first, as
+    /// one word, to pass over most dentries that do not match.
+    pub(crate) fn head(&self) -> (u64, u64) {
+        let bytes = self.bytes();
+        if let Some(word) = bytes.first_chunk::<8>() {
+            return (u64::from_le_bytes(*word), u64::MAX);
+        }
+        let word = (bytes.iter().rev()).fold(0, |word, &b| word << 8 | u64::from(b));
+        let mask = u64::MAX.checked_shr(64 - 8 * bytes.len() as u32);
+        (word, mask.unwrap_or(0))
     }
 
     /// The path without its first `n` labels.
@@ -130,11 +170,13 @@ impl Path {
         if n >= self.len() {
             return Path::empty();
         }
-        let offset = self.byte_offset(n);
-        Path {
-            buf: Arc::from(&self.buf[offset..]),
-            len: self.len - n as u32,
-        }
+        let offset = self.start as usize + self.byte_offset(n);
+        Path::in_buf(
+            self.buf.clone(),
+            offset,
+            self.end as usize,
+            self.len - n as u32,
+        )
     }
 
     /// The first `n` labels.
@@ -145,11 +187,8 @@ impl Path {
         if n == 0 {
             return Path::empty();
         }
-        let offset = self.byte_offset(n);
-        Path {
-            buf: Arc::from(&self.buf[..offset]),
-            len: n as u32,
-        }
+        let offset = self.start as usize + self.byte_offset(n);
+        Path::in_buf(self.buf.clone(), self.start as usize, offset, n as u32)
     }
 
     /// `self ++ other.drop(skip)`, in one allocation: how a dentry rewrites
@@ -161,29 +200,22 @@ impl Path {
         if skip >= other.len() {
             return self.clone();
         }
-        let tail = &other.buf[other.byte_offset(skip)..];
         if self.is_empty() {
-            return Path::from_encoded(tail, other.len - skip as u32);
+            return other.drop(skip);
         }
-        let mut buf = Vec::with_capacity(self.buf.len() + tail.len());
-        buf.extend_from_slice(&self.buf);
+        let tail = &other.bytes()[other.byte_offset(skip)..];
+        let mut buf = Vec::with_capacity(self.bytes().len() + tail.len());
+        buf.extend_from_slice(self.bytes());
         buf.extend_from_slice(tail);
-        Path {
-            buf: buf.into(),
-            len: self.len + other.len - skip as u32,
-        }
+        let end = buf.len();
+        Path::in_buf(buf.into(), 0, end, self.len + other.len - skip as u32)
     }
 
-    /// A path from this module's encoding of `len` labels. Inside the crate,
-    /// a zero-length label stands for a prefix wildcard.
-    pub(crate) fn from_encoded(buf: &[u8], len: u32) -> Path {
-        if len == 0 {
-            return Path::empty();
-        }
-        Path {
-            buf: Arc::from(buf),
-            len,
-        }
+    /// Makes `buf` the buffer this path's range refers to: a parser builds
+    /// the paths of a dtab as ranges before their shared buffer exists.
+    /// Inside the crate, a zero-length label stands for a prefix wildcard.
+    pub(crate) fn rebase(&mut self, buf: &Arc<[u8]>) {
+        self.buf = buf.clone();
     }
 
     /// `self ++ other`.
@@ -194,19 +226,17 @@ impl Path {
         if self.is_empty() {
             return other.clone();
         }
-        let mut buf = Vec::with_capacity(self.buf.len() + other.buf.len());
-        buf.extend_from_slice(&self.buf);
-        buf.extend_from_slice(&other.buf);
-        Path {
-            buf: buf.into(),
-            len: self.len + other.len,
-        }
+        let mut buf = Vec::with_capacity(self.bytes().len() + other.bytes().len());
+        buf.extend_from_slice(self.bytes());
+        buf.extend_from_slice(other.bytes());
+        let end = buf.len();
+        Path::in_buf(buf.into(), 0, end, self.len + other.len)
     }
 
     /// The show form: `/` for the empty path, `/a/b` otherwise, with every
     /// label that is not entirely showable written as `\xHH` escapes.
     pub fn show(&self) -> String {
-        let mut s = String::with_capacity(self.buf.len() + 1);
+        let mut s = String::with_capacity(self.bytes().len() + 1);
         self.write_show(&mut s);
         s
     }
@@ -240,7 +270,40 @@ impl Path {
         for _ in 0..n {
             labels.next();
         }
-        self.buf.len() - labels.rest.len()
+        self.bytes().len() - labels.rest.len()
+    }
+}
+
+// Equality, hashing and ordering see the labels, not the buffer around them.
+// Equal encodings have equal label counts, so the bytes decide equality and
+// order alone.
+
+impl PartialEq for Path {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Path {}
+
+impl std::hash::Hash for Path {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the derived impl did when the buffer was the whole path, so
+        // that hashes stay what they were.
+        self.bytes().hash(state);
+        self.len.hash(state);
+    }
+}
+
+impl PartialOrd for Path {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Path {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
     }
 }
 
@@ -302,6 +365,9 @@ impl ExactSizeIterator for Labels<'_> {}
 #[derive(Debug, Default)]
 pub struct PathBuilder {
     buf: Vec<u8>,
+    /// Where the path being built starts in `buf`, after the paths a
+    /// parser built before it.
+    start: usize,
     len: u32,
 }
 
@@ -310,6 +376,7 @@ impl PathBuilder {
     pub fn with_capacity(bytes: usize) -> Self {
         PathBuilder {
             buf: Vec::with_capacity(bytes),
+            start: 0,
             len: 0,
         }
     }
@@ -325,39 +392,51 @@ impl PathBuilder {
     }
 
     pub fn push_path(&mut self, path: &Path) {
-        self.buf.extend_from_slice(&path.buf);
+        self.buf.extend_from_slice(path.bytes());
         self.len += path.len;
     }
 
     /// Appends a label that may be empty: the encoding of a wildcard in a
     /// prefix. Never exposed as a `Path`.
+    #[inline]
     pub(crate) fn push_raw(&mut self, label: &[u8]) {
         write_varint(&mut self.buf, label.len());
         self.buf.extend_from_slice(label);
         self.len += 1;
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.buf.clear();
+    /// Starts another path after those already in the buffer: a parser
+    /// builds every path of its input in one buffer.
+    pub(crate) fn begin(&mut self) {
+        self.start = self.buf.len();
         self.len = 0;
     }
 
-    /// The path so far, leaving the builder's buffer for reuse.
-    pub(crate) fn to_path(&self) -> Path {
-        Path::from_encoded(&self.buf, self.len)
+    /// The path begun last, as a range of the buffer that [`Self::freeze`]
+    /// will make. It must not be looked at before [`Path::rebase`] onto
+    /// that buffer.
+    pub(crate) fn pending(&self) -> Path {
+        if self.len == 0 {
+            return Path::empty();
+        }
+        Path::in_buf(EMPTY.clone(), self.start, self.buf.len(), self.len)
+    }
+
+    /// The shared buffer of every path built so far.
+    pub(crate) fn freeze(&self) -> Arc<[u8]> {
+        Arc::from(&self.buf[..])
     }
 
     pub fn finish(self) -> Path {
         if self.len == 0 {
             return Path::empty();
         }
-        Path {
-            buf: self.buf.into(),
-            len: self.len,
-        }
+        let end = self.buf.len();
+        Path::in_buf(self.buf.into(), 0, end, self.len)
     }
 }
 
+#[inline]
 fn write_varint(buf: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         buf.push((n as u8) | 0x80);
@@ -439,6 +518,24 @@ mod tests {
         assert_eq!(p.strip_transformer_prefix().show(), "/#/io.l5d.fs/web");
         let q = Path::read("/#/io.l5d.fs/web").unwrap();
         assert_eq!(q.strip_transformer_prefix(), q);
+    }
+
+    #[test]
+    fn head_is_the_start_of_the_encoding() {
+        let short = Path::read("/ab").unwrap();
+        let word = u64::from_le_bytes([2, b'a', b'b', 0, 0, 0, 0, 0]);
+        assert_eq!(short.head(), (word, 0xFF_FFFF));
+        assert_eq!(Path::empty().head(), (0, 0));
+        let long = Path::read("/abcdefgh/i").unwrap().drop(0);
+        let word = u64::from_le_bytes([8, b'a', b'b', b'c', b'd', b'e', b'f', b'g']);
+        assert_eq!(long.head(), (word, u64::MAX));
+        // A range of a shared buffer starts where the range does.
+        let tail = Path::read("/abcdefgh/i").unwrap().drop(1);
+        assert_eq!(
+            tail.head(),
+            (u64::from_le_bytes([1, b'i', 0, 0, 0, 0, 0, 0]), 0xFFFF)
+        );
+        assert_eq!(tail, Path::read("/i").unwrap());
     }
 
     #[test]

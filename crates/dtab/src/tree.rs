@@ -74,6 +74,16 @@ impl<T> NameTree<T> {
         }
     }
 
+    /// Applies `f` to every leaf in place.
+    pub(crate) fn for_each_leaf_mut(&mut self, f: &mut impl FnMut(&mut T)) {
+        match self {
+            NameTree::Leaf(v) => f(v),
+            NameTree::Alt(trees) => trees.iter_mut().for_each(|t| t.for_each_leaf_mut(f)),
+            NameTree::Union(trees) => trees.iter_mut().for_each(|w| w.tree.for_each_leaf_mut(f)),
+            NameTree::Neg | NameTree::Fail | NameTree::Empty => {}
+        }
+    }
+
     /// Every leaf, left to right, in every alternative and union member
     /// (whether or not binding would reach it).
     pub fn leaves(&self) -> Vec<&T> {

@@ -14,6 +14,7 @@ pub(super) fn is_jvm_whitespace(c: char) -> bool {
 
 /// `Character.isDigit(c) || c == '.'` for the characters Java sees one at a
 /// time (the Basic Multilingual Plane; Unicode 14 decimal digits).
+#[inline]
 pub(super) fn is_number_char(c: char) -> bool {
     const ND: &[(u32, u32)] = &[
         (0x0030, 0x0039),
