@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo bench -p namerd --bench propagation            # 1,000 watchers, 20 writes, then 10,000 streams
-//! WATCHERS=1000 WRITES=50 STREAMS=10000 cargo bench -p namerd --bench propagation
+//! WATCHERS=1000 WRITES=50 STREAMS=10000 SETTLE=15 cargo bench -p namerd --bench propagation
+//! WATCHERS=10000 STREAMS=10000 cargo bench -p namerd --bench propagation   # propagation to 10,000
 //! ```
 //!
 //! namerd runs as its own process (the release binary), with an in-memory
@@ -13,6 +14,7 @@
 //! moment the write's 204 arrives to the moment each watcher has the new
 //! tree (a watcher may see it before the 204; that counts as 0).
 
+use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,10 +28,16 @@ use l5d_proto::mesh::{BindReq, BoundTreeRsp, Path as PathMsg};
 use namerd::store::Version;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-/// The (port, arrival time) of each tree one watcher received.
-type Arrivals = Vec<(u16, Instant)>;
+/// When the watchers received each tree (by the port in it), and a wake-up
+/// for the writer once every watcher has one: the writer never scans all
+/// watchers, which would take CPU from namerd with 10,000 of them.
+#[derive(Default)]
+struct Arrivals {
+    by_port: Mutex<HashMap<u16, Vec<Instant>>>,
+    all_seen: Notify,
+}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -76,6 +84,7 @@ async fn main() {
     let writes = env("WRITES", 20);
     let streams = env("STREAMS", 10_000);
     let connections = env("CONNECTIONS", 10);
+    let settle = env("SETTLE", 15);
 
     // The watchers stand for many proxies but come from one address: the
     // per-client limits are raised to what they hold together.
@@ -86,7 +95,9 @@ async fn main() {
          interfaces:\n- {{kind: io.l5d.httpController, port: 0}}\n- {{kind: io.l5d.mesh, port: 0}}\n",
         n = watchers.max(streams)
     );
-    let mut namerd = Command::new(env!("CARGO_BIN_EXE_namerd"))
+    // `NAMERD=path` runs another build of namerd (e.g. one from before a change).
+    let bin = std::env::var("NAMERD").unwrap_or_else(|_| env!("CARGO_BIN_EXE_namerd").into());
+    let mut namerd = Command::new(bin)
         .arg("-")
         .env("RUST_LOG", "error")
         .stdin(Stdio::piped())
@@ -137,8 +148,7 @@ async fn main() {
         dtab: None,
     };
 
-    // Per watcher, the (port it saw, when) of every tree it received.
-    let received: Arc<Mutex<Vec<Arrivals>>> = Arc::new(Mutex::new(vec![Vec::new(); watchers]));
+    let received = Arc::new(Arrivals::default());
     let (ready_tx, ready) = watch::channel(0usize);
     let ready_tx = Arc::new(ready_tx);
     for i in 0..watchers {
@@ -154,7 +164,12 @@ async fn main() {
             while let Ok(Some(rsp)) = stream.message().await {
                 let now = Instant::now();
                 if let Some(port) = port_of(&rsp) {
-                    received.lock().unwrap()[i].push((port, now));
+                    let mut by_port = received.by_port.lock().unwrap();
+                    let seen = by_port.entry(port).or_default();
+                    seen.push(now);
+                    if seen.len() == watchers {
+                        received.all_seen.notify_one();
+                    }
                 }
                 if first {
                     first = false;
@@ -193,23 +208,20 @@ async fn main() {
         let committed = Instant::now();
         let deadline = committed + Duration::from_secs(30);
         let mut delays = loop {
-            let seen: Vec<Option<Instant>> = received
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|r| r.iter().find(|(p, _)| *p == port).map(|(_, t)| *t))
-                .collect();
-            if seen.iter().all(Option::is_some) {
+            if let Some(seen) = received.by_port.lock().unwrap().get(&port)
+                && seen.len() == watchers
+            {
                 break seen
-                    .into_iter()
-                    .map(|t| t.expect("all seen").saturating_duration_since(committed))
+                    .iter()
+                    .map(|t| t.saturating_duration_since(committed))
                     .collect::<Vec<_>>();
             }
             assert!(
                 Instant::now() < deadline,
                 "write {round} reached every watcher within 30 s"
             );
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), received.all_seen.notified())
+                .await;
         };
         delays.sort();
         lasts.push(*delays.last().unwrap());
@@ -243,6 +255,11 @@ async fn main() {
         .expect("every extra stream has its first tree within 120 s")
         .unwrap();
     let (rss_streams, hwm) = rss_kib(pid);
+    // jemalloc returns freed pages (the requests' decode buffers, the
+    // connections' read buffers of the burst of opens) over its 10 s decay
+    // time: what the open streams themselves hold is the RSS after it.
+    tokio::time::sleep(Duration::from_secs(settle as u64)).await;
+    let (rss_settled, _) = rss_kib(pid);
 
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
     println!(
@@ -273,6 +290,10 @@ async fn main() {
         extra + 1,
         rss_streams as f64 / 1024.0,
         hwm as f64 / 1024.0
+    );
+    println!(
+        "| namerd RSS with {streams} streams, {settle} s later | {:.1} MiB |",
+        rss_settled as f64 / 1024.0
     );
     let _ = namerd.kill().await;
 }

@@ -25,6 +25,25 @@ pub struct Generated {
 /// `scratch` (emptied first, removed after). The files must form one
 /// package, whose code prost writes to `generated` (e.g. `l5d.demo.rs`).
 pub fn generate(include: &Path, protos: &[&str], generated: &str, scratch: &Path) -> Generated {
+    generate_with_codec(
+        include,
+        protos,
+        generated,
+        scratch,
+        "tonic_prost::ProstCodec",
+    )
+}
+
+/// [`generate`], with the generated clients and servers using the codec at
+/// `codec_path` (a type with `Default` implementing `tonic::codec::Codec`)
+/// instead of `tonic_prost::ProstCodec`.
+pub fn generate_with_codec(
+    include: &Path,
+    protos: &[&str],
+    generated: &str,
+    scratch: &Path,
+    codec_path: &str,
+) -> Generated {
     let fds = protox::compile(protos, [include]).unwrap_or_else(|e| panic!("protox: {e:?}"));
     // protox records file names relative to the include root, so the
     // encoding does not depend on where the checkout is.
@@ -38,6 +57,7 @@ pub fn generate(include: &Path, protos: &[&str], generated: &str, scratch: &Path
         .build_server(true)
         .build_transport(true)
         .emit_rerun_if_changed(false)
+        .codec_path(codec_path)
         .out_dir(scratch)
         .compile_fds(fds)
         .expect("tonic-prost-build code generation");

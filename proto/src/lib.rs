@@ -43,6 +43,7 @@
 //! a server hands to gRPC reflection so that tools such as `grpcurl` can
 //! list and describe the services without the `.proto` files.
 
+pub mod codec;
 pub mod convert;
 
 #[cfg(feature = "codegen")]

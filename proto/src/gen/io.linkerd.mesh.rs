@@ -366,7 +366,7 @@ pub mod interpreter_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Interpreter/GetBoundTree",
             );
@@ -391,7 +391,7 @@ pub mod interpreter_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Interpreter/StreamBoundTree",
             );
@@ -542,7 +542,7 @@ pub mod interpreter_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetBoundTreeSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -588,7 +588,7 @@ pub mod interpreter_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StreamBoundTreeSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -878,7 +878,7 @@ pub mod resolver_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Resolver/GetReplicas",
             );
@@ -904,7 +904,7 @@ pub mod resolver_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Resolver/StreamReplicas",
             );
@@ -1054,7 +1054,7 @@ pub mod resolver_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetReplicasSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1100,7 +1100,7 @@ pub mod resolver_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StreamReplicasSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1402,7 +1402,7 @@ pub mod delegator_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Delegator/GetDtab",
             );
@@ -1428,7 +1428,7 @@ pub mod delegator_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Delegator/StreamDtab",
             );
@@ -1453,7 +1453,7 @@ pub mod delegator_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Delegator/GetDelegateTree",
             );
@@ -1478,7 +1478,7 @@ pub mod delegator_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Delegator/StreamDelegateTree",
             );
@@ -1646,7 +1646,7 @@ pub mod delegator_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetDtabSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1692,7 +1692,7 @@ pub mod delegator_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StreamDtabSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1737,7 +1737,7 @@ pub mod delegator_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetDelegateTreeSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -1784,7 +1784,7 @@ pub mod delegator_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StreamDelegateTreeSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -2001,7 +2001,7 @@ pub mod codec_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Codec/ReadDtab",
             );
@@ -2023,7 +2023,7 @@ pub mod codec_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Codec/ShowDtab",
             );
@@ -2045,7 +2045,7 @@ pub mod codec_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Codec/ReadPath",
             );
@@ -2067,7 +2067,7 @@ pub mod codec_client {
                         format!("Service was not ready: {}", e.into()),
                     )
                 })?;
-            let codec = tonic_prost::ProstCodec::default();
+            let codec = crate::codec::MeshCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/io.linkerd.mesh.Codec/ShowPath",
             );
@@ -2218,7 +2218,7 @@ pub mod codec_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ReadDtabSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -2261,7 +2261,7 @@ pub mod codec_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ShowDtabSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -2304,7 +2304,7 @@ pub mod codec_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ReadPathSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
@@ -2347,7 +2347,7 @@ pub mod codec_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ShowPathSvc(inner);
-                        let codec = tonic_prost::ProstCodec::default();
+                        let codec = crate::codec::MeshCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
                                 accept_compression_encodings,
