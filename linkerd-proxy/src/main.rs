@@ -28,8 +28,7 @@ struct Args {
     #[arg(env = "LINKERD_PROXY_CONFIG")]
     config: String,
     /// Worker threads serving traffic (default: one per core). On a small
-    /// machine shared with the applications, fewer can be faster; with 1,
-    /// one thread serves everything on tokio's current-thread scheduler.
+    /// machine shared with the applications, fewer can be faster.
     #[arg(long, env = "LINKERD_PROXY_THREADS")]
     threads: Option<usize>,
     /// How long shutdown waits for requests in flight.
@@ -47,23 +46,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let mut builder = match args.threads {
-        Some(0) => {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = args.threads {
+        if threads == 0 {
             eprintln!("linkerd-proxy: invalid configuration: --threads: must be at least 1");
             return ExitCode::from(EXIT_CONFIG);
         }
-        // One thread: tokio's current-thread scheduler, without the
-        // work-stealing machinery (shared queues, atomics, waking idle
-        // workers) that one thread has no use for.
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(threads) => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads);
-            builder
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    builder.enable_all();
+        builder.worker_threads(threads);
+    }
     let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
