@@ -22,7 +22,6 @@
 //! is the time from the last rename to that message's arrival (0 if before).
 
 use std::io::Write as _;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,10 +29,11 @@ use bytes::{Buf as _, Bytes};
 use l5d_proto::codec::MeshCodec;
 use l5d_proto::mesh::{Path as PathMsg, Replicas, ReplicasReq, replicas};
 use prost::Message as _;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder};
+
+mod support;
+use support::{Namerd, env, percentile};
 
 /// Endpoints that leave (and join) per write.
 const SHIFT: u32 = 10;
@@ -79,13 +79,6 @@ impl Decoder for RawDecoder {
     }
 }
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The CPU time (user + system) namerd has used so far.
 fn cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -99,14 +92,6 @@ fn cpu(pid: u32) -> Duration {
         .sum();
     // In clock ticks: USER_HZ, 100 on Linux.
     Duration::from_millis(ticks * 10)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 /// The set of write `k`: `endpoints` consecutive ports from its first.
@@ -168,42 +153,10 @@ async fn main() {
         dir = disco.display(),
         n = watchers.max(1)
     );
-    // `NAMERD=path` runs another build of namerd (e.g. one from before a change).
-    let bin = std::env::var("NAMERD").unwrap_or_else(|_| env!("CARGO_BIN_EXE_namerd").into());
-    let mut namerd = Command::new(bin)
-        .arg("-")
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("namerd starts");
-    let mut stdin = namerd.stdin.take().unwrap();
-    stdin.write_all(config.as_bytes()).await.unwrap();
-    drop(stdin);
-    let line = BufReader::new(namerd.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .expect("namerd prints its addresses");
-    let mesh = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("mesh="))
-        .expect("namerd prints its mesh address")
-        .to_string();
-    let pid = namerd.id().unwrap();
+    let mut namerd = Namerd::start(&config).await;
+    let pid = namerd.pid;
 
-    let mut channels = Vec::new();
-    for _ in 0..connections {
-        channels.push(
-            tonic::transport::Endpoint::from_shared(format!("http://{mesh}"))
-                .unwrap()
-                .connect()
-                .await
-                .expect("connect to namerd's mesh interface"),
-        );
-    }
+    let channels = namerd.mesh_channels(connections).await;
     let received: Arc<Mutex<Vec<Arrivals>>> =
         Arc::new(Mutex::new(vec![Arrivals::default(); watchers]));
     for i in 0..watchers {
@@ -350,5 +303,5 @@ async fn main() {
         "| namerd CPU per round ({seconds} s of churn) | {:.2} s |",
         cpu_per_round.as_secs_f64() / rounds as f64
     );
-    let _ = namerd.kill().await;
+    let _ = namerd.process.kill().await;
 }

@@ -15,7 +15,6 @@
 //! tree (a watcher may see it before the 204; that counts as 0).
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,9 +25,10 @@ use hyper_util::rt::TokioExecutor;
 use l5d_proto::mesh::interpreter_client::InterpreterClient;
 use l5d_proto::mesh::{BindReq, BoundTreeRsp, Path as PathMsg};
 use namerd::store::Version;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 use tokio::sync::{Notify, watch};
+
+mod support;
+use support::{Namerd, env, percentile};
 
 /// When the watchers received each tree (by the port in it), and a wake-up
 /// for the writer once every watcher has one: the writer never scans all
@@ -37,13 +37,6 @@ use tokio::sync::{Notify, watch};
 struct Arrivals {
     by_port: Mutex<HashMap<u16, Vec<Instant>>>,
     all_seen: Notify,
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -56,14 +49,6 @@ fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 /// The port of the tree's first leaf (`/$/inet/127.0.0.1/<port>`).
@@ -95,45 +80,12 @@ async fn main() {
          interfaces:\n- {{kind: io.l5d.httpController, port: 0}}\n- {{kind: io.l5d.mesh, port: 0}}\n",
         n = watchers.max(streams)
     );
-    // `NAMERD=path` runs another build of namerd (e.g. one from before a change).
-    let bin = std::env::var("NAMERD").unwrap_or_else(|_| env!("CARGO_BIN_EXE_namerd").into());
-    let mut namerd = Command::new(bin)
-        .arg("-")
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("namerd starts");
-    let mut stdin = namerd.stdin.take().unwrap();
-    stdin.write_all(config.as_bytes()).await.unwrap();
-    drop(stdin);
-    let line = BufReader::new(namerd.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .expect("namerd prints its addresses");
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .to_string()
-    };
-    let (http, mesh) = (field("http"), field("mesh"));
-    let pid = namerd.id().unwrap();
+    let mut namerd = Namerd::start(&config).await;
+    let http = namerd.addr("http");
+    let pid = namerd.pid;
     let (idle_rss, _) = rss_kib(pid);
 
-    let mut channels = Vec::new();
-    for _ in 0..connections {
-        channels.push(
-            tonic::transport::Endpoint::from_shared(format!("http://{mesh}"))
-                .unwrap()
-                .connect()
-                .await
-                .expect("connect to namerd's mesh interface"),
-        );
-    }
+    let channels = namerd.mesh_channels(connections).await;
     let request = |name: &str| BindReq {
         root: Some(PathMsg {
             elems: vec![b"internal".to_vec()],
@@ -295,5 +247,5 @@ async fn main() {
         "| namerd RSS with {streams} streams, {settle} s later | {:.1} MiB |",
         rss_settled as f64 / 1024.0
     );
-    let _ = namerd.kill().await;
+    let _ = namerd.process.kill().await;
 }
