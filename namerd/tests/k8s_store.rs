@@ -130,6 +130,12 @@ async fn watch_from_a_compacted_version_relists_once() {
             .unwrap();
         let mut rx = store.watch(&ns("web"));
         wait_for(&mut rx, WAIT, "the create", |v| v.is_some()).await;
+        // The store's watch follows its list: a close sent before the
+        // server counts it open would miss it.
+        wait::wait_until(WAIT, "the store's watch", || {
+            server.faults().open_watches() > 0
+        })
+        .await;
         // The watch sees nothing while a change lands and history is
         // compacted past it; then it is cut and must resume from there.
         server.faults().stall_watches(true);

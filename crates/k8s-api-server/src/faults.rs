@@ -4,7 +4,8 @@
 //! on a bad day.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -16,6 +17,7 @@ use crate::store::Key;
 pub struct Faults {
     stall: watch::Sender<bool>,
     close: watch::Sender<u64>,
+    open: Arc<AtomicUsize>,
     fail: Mutex<Option<(usize, u16)>>,
     hidden: Mutex<HashSet<Key>>,
 }
@@ -25,6 +27,7 @@ impl Faults {
         Faults {
             stall: watch::Sender::new(false),
             close: watch::Sender::new(0),
+            open: Arc::new(AtomicUsize::new(0)),
             fail: Mutex::new(None),
             hidden: Mutex::new(HashSet::new()),
         }
@@ -40,6 +43,14 @@ impl Faults {
     /// Ends every open watch stream now with a clean end of the body.
     pub fn close_watches(&self) {
         self.close.send_modify(|generation| *generation += 1);
+    }
+
+    /// How many watch streams are open: counted from the moment a watch
+    /// request is answered, so a [`close_watches`](Self::close_watches)
+    /// made after this counts one is sure to end it. Tests wait on it
+    /// instead of guessing when a client's watch has arrived.
+    pub fn open_watches(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// The next `n` API requests (not discovery) answer `status` with a
@@ -64,8 +75,16 @@ impl Faults {
         self.stall.subscribe()
     }
 
-    pub(crate) fn closes(&self) -> watch::Receiver<u64> {
-        self.close.subscribe()
+    /// Registers an open watch: its receiver of closes (subscribed now, so
+    /// a close from here on ends it) and its place in the count, given
+    /// back when the guard drops.
+    pub(crate) fn open_watch(&self) -> OpenWatch {
+        let closes = self.close.subscribe();
+        self.open.fetch_add(1, Ordering::SeqCst);
+        OpenWatch {
+            open: self.open.clone(),
+            closes,
+        }
     }
 
     /// Consumes one injected failure, if any are left.
@@ -83,6 +102,18 @@ impl Faults {
     pub(crate) fn is_hidden(&self, resource: Resource, namespace: &str, name: &str) -> bool {
         let set = lock(&self.hidden);
         !set.is_empty() && set.contains(&(resource, namespace.to_owned(), name.to_owned()))
+    }
+}
+
+/// One open watch stream, as [`Faults::open_watch`] counted it.
+pub(crate) struct OpenWatch {
+    open: Arc<AtomicUsize>,
+    pub(crate) closes: watch::Receiver<u64>,
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::time::{Duration, Instant};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Params, Target, flag, table};
-use crate::faults::lock;
+use crate::faults::{OpenWatch, lock};
 use crate::selector::Selector;
 use crate::status::ApiError;
 use crate::store::{Change, Event};
@@ -51,7 +51,8 @@ pub(super) fn watch(
 ) -> Result<Response, ApiError> {
     let plan = plan(&shared, target, params, as_table)?;
     let (tx, rx) = mpsc::channel::<Line>(64);
-    tokio::spawn(run(shared, plan, tx));
+    let open = shared.faults.open_watch();
+    tokio::spawn(run(shared, plan, open, tx));
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -126,11 +127,11 @@ fn plan(
     Ok(plan)
 }
 
-async fn run(shared: Arc<Shared>, mut plan: Plan, tx: mpsc::Sender<Line>) {
+async fn run(shared: Arc<Shared>, mut plan: Plan, mut open: OpenWatch, tx: mpsc::Sender<Line>) {
     let resource = plan.target.resource;
     let mut changes = shared.changes.subscribe();
     let mut stalled = shared.faults.stalled();
-    let mut closes = shared.faults.closes();
+    let closes = &mut open.closes;
     let mut shutdown = shared.shutdown.subscribe();
     let deadline = plan.timeout.map(|t| Instant::now() + t);
     let interval = shared.options.bookmark_interval;
