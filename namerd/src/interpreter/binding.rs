@@ -164,6 +164,13 @@ pub(super) struct Inputs {
 
 /// Binds `key` now and after every change of its inputs, publishing only
 /// changes, and never replacing a good tree with a failure.
+///
+/// The task lives as long as the binding, and its size is that of the
+/// largest state of this future, for every binding held. So the bind
+/// itself (the binder's future and a trace span, several hundred bytes) is
+/// a boxed future of its own, allocated between a change and its
+/// publication only; between changes the task holds its inputs and the two
+/// waits.
 pub(super) async fn run(inputs: Inputs, key: BindKey, local: Dtab, binding: Arc<LiveBinding>) {
     let mut dtab = inputs.store.watch(&key.ns);
     let mut changes = changes::NamerChanges::new(&inputs.all_namers);
@@ -175,19 +182,14 @@ pub(super) async fn run(inputs: Inputs, key: BindKey, local: Dtab, binding: Arc<
             .map(|v| v.dtab)
             .unwrap_or_default();
         let full = base.concat(&local);
-        let started = Instant::now();
-        let mut span = l5d_trace::global_span("namerd.bind", None);
-        let result = inputs
-            .budget
-            .bind(full, inputs.namers.clone(), key.name.clone())
-            .await;
-        metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("namerd_binds_total").increment(1);
-        if span.is_sampled() {
-            describe(&mut span, &key, &result, dtab_changed_at.is_some());
-        }
-        span.end();
-        publish(binding.feed.sender(), &key, result, dtab_changed_at);
+        Box::pin(bind_and_publish(
+            &inputs,
+            &key,
+            full,
+            &binding,
+            dtab_changed_at,
+        ))
+        .await;
         tokio::select! {
             changed = dtab.changed() => {
                 if changed.is_err() {
@@ -198,6 +200,29 @@ pub(super) async fn run(inputs: Inputs, key: BindKey, local: Dtab, binding: Arc<
             () = changes.next() => dtab_changed_at = None,
         }
     }
+}
+
+/// One bind of `key` through `full`, timed and traced, and its publication.
+async fn bind_and_publish(
+    inputs: &Inputs,
+    key: &BindKey,
+    full: Dtab,
+    binding: &LiveBinding,
+    dtab_changed_at: Option<Instant>,
+) {
+    let started = Instant::now();
+    let mut span = l5d_trace::global_span("namerd.bind", None);
+    let result = inputs
+        .budget
+        .bind(full, inputs.namers.clone(), key.name.clone())
+        .await;
+    metrics::histogram!("namerd_bind_seconds").record(started.elapsed().as_secs_f64());
+    metrics::counter!("namerd_binds_total").increment(1);
+    if span.is_sampled() {
+        describe(&mut span, key, &result, dtab_changed_at.is_some());
+    }
+    span.end();
+    publish(binding.feed.sender(), key, result, dtab_changed_at);
 }
 
 /// A bind's span: what was bound, why (first bind, dtab or namer change)

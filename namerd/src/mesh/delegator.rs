@@ -88,9 +88,10 @@ impl DelegatorRpc for DelegatorService {
             self.ctx.shutdown.clone(),
             OnClose::End { what: "dtab" },
             |dtab: &Option<VersionedDtab>| match dtab {
-                Some(dtab) => Step::Send(dtab_rsp(dtab)),
+                Some(dtab) => Step::Send(dtab.clone()),
                 None => Step::End(MeshError::RootNotFound),
             },
+            dtab_rsp,
         )))
     }
 

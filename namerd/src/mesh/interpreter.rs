@@ -42,7 +42,7 @@ impl InterpreterService {
             .into_parts();
         let binding = self.ctx.settled(binding, Binding::settled).await?;
         match step(&binding) {
-            Step::Send(rsp) => Ok(rsp),
+            Step::Send(tree) => Ok(bound_tree_rsp(&tree)),
             Step::End(e) => Err(e),
             Step::Wait => Err(MeshError::StillPending),
         }
@@ -105,20 +105,21 @@ impl InterpreterRpc for InterpreterService {
                 }
                 step
             },
+            bound_tree_rsp,
         )))
     }
 }
 
-/// A binding as a message: nothing while pending; the tree once bound
+/// What a binding sends: nothing while pending; the tree once bound
 /// (after a good tree, the interpreter keeps it through failures, so a
 /// failure here means the name never bound).
-fn step(binding: &Binding) -> Step<pb::BoundTreeRsp> {
+fn step(binding: &Binding) -> Step<Arc<NameTree<Bound>>> {
     if binding.evicted {
         return Step::End(InterpretError::Evicted.into());
     }
     match &binding.tree {
         Activity::Pending => Step::Wait,
-        Activity::Ok(tree) => Step::Send(bound_tree_rsp(tree)),
+        Activity::Ok(tree) => Step::Send(tree.clone()),
         Activity::Failed(e) => Step::End(MeshError::BindingFailed {
             message: e.to_string(),
         }),

@@ -90,7 +90,8 @@ impl ResolverRpc for ResolverService {
             (lease, None),
             self.ctx.shutdown.clone(),
             OnClose::Hold,
-            |addr: &Addr| Step::Send(addr.into()),
+            |addr: &Addr| Step::Send(addr.clone()),
+            |addr: &Addr| addr.into(),
         )))
     }
 }
