@@ -36,7 +36,14 @@ impl Propagation {
             seconds,
         };
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.insert(ns.to_string(), written);
+        // Every stream of the namespace records each change: the key is
+        // allocated once per namespace, not once per stream and change.
+        match last.get_mut(ns) {
+            Some(entry) => *entry = written,
+            None => {
+                last.insert(ns.to_owned(), written);
+            }
+        }
     }
 
     /// The latest propagation of `ns`, if a stream wrote one.

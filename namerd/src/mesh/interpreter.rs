@@ -18,6 +18,7 @@ use super::stream::{self, Leases, MeshStream, OnClose, Step};
 use super::{Context, refuse, request, unary};
 use crate::client::Client;
 use crate::interpreter::{Binding, InterpretError};
+use crate::store::Namespace;
 
 const GET_BOUND_TREE: &str = "GetBoundTree";
 const STREAM_BOUND_TREE: &str = "StreamBoundTree";
@@ -48,12 +49,13 @@ impl InterpreterService {
         }
     }
 
-    /// The binding a stream follows, and what it holds against `client`.
+    /// The binding a stream follows, what it holds against `client`, and
+    /// its namespace.
     fn open(
         &self,
         client: Client,
         req: &pb::BindReq,
-    ) -> Result<(watch::Receiver<Binding>, Leases), MeshError> {
+    ) -> Result<(watch::Receiver<Binding>, Leases, Namespace), MeshError> {
         let interpreter = &self.ctx.interpreter;
         interpreter.check_key_size(request::bind_key_size(req))?;
         let bind = request::bind(req)?;
@@ -61,7 +63,7 @@ impl InterpreterService {
         let (binding, lease) = interpreter
             .bind(&client, &bind.ns, &bind.name, &bind.local)?
             .into_parts();
-        Ok((binding, (stream, Some(lease))))
+        Ok((binding, (stream, Some(lease)), bind.ns))
     }
 }
 
@@ -82,13 +84,10 @@ impl InterpreterRpc for InterpreterService {
         request: Request<pb::BindReq>,
     ) -> Result<Response<Self::StreamBoundTreeStream>, Status> {
         let client = Client::of(request.extensions());
-        let (binding, leases) = self
+        let (binding, leases, ns) = self
             .open(client, request.get_ref())
             .map_err(|e| refuse(STREAM_BOUND_TREE, e))?;
         let propagation = self.ctx.interpreter.propagation().clone();
-        let ns = request::bind(request.get_ref())
-            .map(|b| b.ns.to_string())
-            .unwrap_or_default();
         Ok(Response::new(stream::from_watch(
             STREAM_BOUND_TREE,
             binding,
@@ -101,7 +100,7 @@ impl InterpreterRpc for InterpreterService {
                 // this replica saw to this stream's write of the tree it
                 // produced.
                 if let (Step::Send(_), Some(at)) = (&step, binding.dtab_changed_at) {
-                    propagation.record(&ns, at);
+                    propagation.record(ns.as_str(), at);
                 }
                 step
             },
