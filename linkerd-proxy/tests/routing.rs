@@ -70,7 +70,7 @@ routers:
   interpreter: {interpreter}
 - protocol: http
   label: timed
-  servers: [{{port: 0}}]
+  servers: [{{port: 0, maxHeaders: 20}}]
   interpreter: {interpreter}
   service: {{totalTimeoutMs: 200}}
 "#
@@ -330,6 +330,39 @@ async fn the_total_timeout_answers_503() {
     assert!(err.contains("total+timeout"), "{err}");
     let (status, served, _) = get(&client, request(mesh.addr("timed"), "world")).await;
     assert_eq!((status, served.as_str()), (StatusCode::OK, "world-v1"));
+    mesh.proxy.shutdown(Duration::from_secs(1)).await;
+    mesh.namerd.shutdown().await;
+}
+
+/// A server's own header count limit (`maxHeaders: 20` on `timed`; the
+/// default of 100 is checked end to end in `tests/tests/hardening`): 20
+/// headers are routed, 21 get the proxy's 431.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_header_limit_answers_431_beyond_it() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mesh = Mesh::start().await;
+    let status_line = |headers: usize| {
+        let addr = mesh.addr("timed");
+        async move {
+            // Host and Connection are two of them.
+            let extra: String = (2..headers).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+            let head =
+                format!("GET /hello HTTP/1.1\r\nHost: world\r\n{extra}Connection: close\r\n\r\n");
+            let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+            conn.write_all(head.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            tokio::time::timeout(Duration::from_secs(15), conn.read_to_string(&mut out))
+                .await
+                .expect("an answer within 15 s")
+                .unwrap();
+            out.lines().next().unwrap_or_default().to_string()
+        }
+    };
+    assert_eq!(status_line(20).await, "HTTP/1.1 200 OK");
+    assert_eq!(
+        status_line(21).await,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
     mesh.proxy.shutdown(Duration::from_secs(1)).await;
     mesh.namerd.shutdown().await;
 }

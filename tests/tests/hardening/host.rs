@@ -93,3 +93,27 @@ async fn an_ambiguous_host_is_refused() {
     }
     s.stop().await;
 }
+
+/// The header count limit (`maxHeaders`, 100 by default): a request with
+/// 100 headers is routed, one with 101 gets the proxy's own 431 and
+/// reaches nothing. (A routed answer carries `l5d-success-class`; with the
+/// headers the proxy adds, 100 are more than the backend's own limit, so
+/// its answer to that one may be a 431 too.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_headers_than_the_limit_get_431() {
+    let s = Setup::start().await;
+    let http = s.proxy.router("http");
+    let request = |headers: usize| {
+        // Host and Connection are two of them.
+        let extra: String = (2..headers).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+        format!("GET / HTTP/1.1\r\nHost: world\r\n{extra}Connection: close\r\n\r\n")
+    };
+    let few = raw(http, &request(60)).await;
+    assert!(few.starts_with("HTTP/1.1 200"), "{few}");
+    let at_limit = raw(http, &request(100)).await;
+    assert!(at_limit.contains("l5d-success-class"), "{at_limit}");
+    let over = raw(http, &request(101)).await;
+    assert!(over.starts_with("HTTP/1.1 431"), "{over}");
+    assert!(!over.contains("l5d-success-class"), "{over}");
+    s.stop().await;
+}

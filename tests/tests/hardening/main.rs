@@ -10,7 +10,8 @@
 //!   shows the probe is real.
 //! - `loops`: a proxy routing to itself stops at `maxCallDepth` (20) over
 //!   HTTP/1.1 and h2, and 30 concurrent loops hold few descriptors.
-//! - `host`: duplicate `Host`, and h2 `Host` disagreeing with `:authority`.
+//! - `host`: duplicate `Host`, h2 `Host` disagreeing with `:authority`,
+//!   and the header count limit.
 
 mod host;
 mod loops;
