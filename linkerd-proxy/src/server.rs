@@ -27,11 +27,6 @@ use crate::config::{Protocol, ServerConfig};
 use crate::error::ProxyError;
 use crate::router::{Router, ServerPolicy};
 
-/// hyper's HTTP/1.1 header count limit when none is set
-/// (`DEFAULT_MAX_HEADERS` in hyper's `proto::h1::role`, not exported);
-/// `tests/tests/hardening/host.rs` checks that 101 headers are refused.
-const HYPER_MAX_HEADERS: usize = 100;
-
 /// ALPN of an HTTP/1.1 router's TLS servers.
 pub const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
 
@@ -116,15 +111,10 @@ impl Server {
                 Protocol::H2 if either => builder.http2_only(),
                 _ => builder,
             };
-            let mut http1 = builder.http1();
-            http1.max_buf_size(max_buf);
-            // The same limit either way, but hyper parses into an inline
-            // array of its default size when none is set, and fills a
-            // vector of `max_headers` slots before every parse otherwise
-            // (about 1,700 instructions per request, two parses each).
-            if max_headers != HYPER_MAX_HEADERS {
-                http1.max_headers(max_headers);
-            }
+            builder
+                .http1()
+                .max_headers(max_headers)
+                .max_buf_size(max_buf);
             builder
                 .http2()
                 .max_pending_accept_reset_streams(max_resets)
