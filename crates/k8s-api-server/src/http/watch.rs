@@ -127,11 +127,24 @@ fn plan(
     Ok(plan)
 }
 
-async fn run(shared: Arc<Shared>, mut plan: Plan, mut open: OpenWatch, tx: mpsc::Sender<Line>) {
+/// Runs one watch until it ends. It stops counting as open before its
+/// stream ends (`tx`, dropped last), so a client that has seen the end sees
+/// the count without it.
+async fn run(shared: Arc<Shared>, plan: Plan, mut open: OpenWatch, tx: mpsc::Sender<Line>) {
+    events(shared, plan, &mut open.closes, &tx).await;
+    drop(open);
+}
+
+/// Sends the watch's events until it ends.
+async fn events(
+    shared: Arc<Shared>,
+    mut plan: Plan,
+    closes: &mut tokio::sync::watch::Receiver<u64>,
+    tx: &mpsc::Sender<Line>,
+) {
     let resource = plan.target.resource;
     let mut changes = shared.changes.subscribe();
     let mut stalled = shared.faults.stalled();
-    let closes = &mut open.closes;
     let mut shutdown = shared.shutdown.subscribe();
     let deadline = plan.timeout.map(|t| Instant::now() + t);
     let interval = shared.options.bookmark_interval;
@@ -154,12 +167,12 @@ async fn run(shared: Arc<Shared>, mut plan: Plan, mut open: OpenWatch, tx: mpsc:
         if !started {
             started = true;
             if let Some(status) = plan.expired.take() {
-                let _ = send(&tx, "ERROR", status).await;
+                let _ = send(tx, "ERROR", status).await;
                 return;
             }
             for object in std::mem::take(&mut plan.initial) {
                 let object = wrap(&plan, object);
-                if send(&tx, "ADDED", object).await.is_err() {
+                if send(tx, "ADDED", object).await.is_err() {
                     return;
                 }
             }
@@ -168,7 +181,7 @@ async fn run(shared: Arc<Shared>, mut plan: Plan, mut open: OpenWatch, tx: mpsc:
                 let mut bookmark = bookmark(resource, version);
                 bookmark["metadata"]["annotations"] =
                     json!({ "k8s.io/initial-events-end": "true" });
-                if send(&tx, "BOOKMARK", bookmark).await.is_err() {
+                if send(tx, "BOOKMARK", bookmark).await.is_err() {
                     return;
                 }
             }
@@ -182,13 +195,13 @@ async fn run(shared: Arc<Shared>, mut plan: Plan, mut open: OpenWatch, tx: mpsc:
             Ok(events) => events,
             Err(too_old) => {
                 let status = ApiError::expired(too_old.to_string()).status();
-                let _ = send(&tx, "ERROR", status).await;
+                let _ = send(tx, "ERROR", status).await;
                 return;
             }
         };
         for event in events {
             if let Some((kind, object)) = translate(&shared, &plan, &event)
-                && send(&tx, kind, wrap(&plan, object)).await.is_err()
+                && send(tx, kind, wrap(&plan, object)).await.is_err()
             {
                 return;
             }
@@ -206,7 +219,7 @@ async fn run(shared: Arc<Shared>, mut plan: Plan, mut open: OpenWatch, tx: mpsc:
         if bookmark_due {
             next_bookmark = Instant::now() + interval;
             let version = lock(&shared.store).versions.render(plan.position);
-            if send(&tx, "BOOKMARK", bookmark(resource, version))
+            if send(tx, "BOOKMARK", bookmark(resource, version))
                 .await
                 .is_err()
             {
