@@ -111,6 +111,21 @@ fn it_serves_until_sigterm_and_exits_cleanly() {
         "{line}"
     );
     assert!(line.contains(" http=127.0.0.1:"), "{line}");
+    // It serves: one request to the http router is answered (whatever
+    // the status: no route is configured).
+    let http = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("http="))
+        .expect("the readiness line names the http router")
+        .to_string();
+    let mut conn = std::net::TcpStream::connect(&http).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    BufReader::new(conn).read_line(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer:?}");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
