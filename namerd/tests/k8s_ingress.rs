@@ -3,7 +3,8 @@
 //! watched through `StreamBoundTree` while the tests write Ingresses and
 //! Services: a rule added, changed and deleted reaches the stream within a
 //! second each; every bad Ingress is reported in `/namer_state.json`
-//! without disturbing the others; conflicts go to the oldest Ingress.
+//! without disturbing the others; conflicts go to the oldest Ingress; a
+//! lookup made before the first list is told when it lands.
 
 #[path = "support/k8s_discovery.rs"]
 #[allow(dead_code, reason = "shared support: each test uses part of it")]
@@ -331,4 +332,39 @@ async fn conflicts_resolve_oldest_first_and_other_classes_are_ignored() {
         state["details"]["ingresses"],
         "listed, 1 of the class, 1 routes"
     );
+}
+
+/// A lookup made before the first list of Ingresses answers `Pending` and
+/// waits for the namer's change signal: the first list must give one even
+/// when it finds no Ingress (the table stays empty), or the binding stays
+/// pending until some unrelated Ingress changes. Deterministic: every API
+/// request fails until the lookup has been made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_list_wakes_lookups_made_before_it_even_if_empty() {
+    use l5d_dtab::{Activity, NameTree, Path};
+    use namerd::k8s::Connection;
+    use namerd::namer::Namer as _;
+    use namerd::namer::ingress::{IngressNamer, IngressNamerOptions};
+
+    let api = ApiServer::start().await.expect("the API server starts");
+    api.faults().fail_next(usize::MAX, 500);
+    let connection = Connection::Proxy {
+        host: api.addr().ip().to_string(),
+        port: api.addr().port(),
+    };
+    let namer = IngressNamer::new(IngressNamerOptions {
+        max_backoff: Duration::from_millis(200),
+        ..IngressNamerOptions::new(connection)
+    })
+    .await
+    .expect("the namer starts");
+    let mut changes = namer.lookup_changes();
+    let name = Path::utf8(["shop.example", "cart"]);
+    assert!(matches!(namer.lookup(&name), Activity::Pending));
+    api.faults().fail_next(0, 500);
+    tokio::time::timeout(SETTLE, changes.changed())
+        .await
+        .expect("a change once the Ingresses are listed")
+        .expect("the namer is alive");
+    assert!(matches!(namer.lookup(&name), Activity::Ok(NameTree::Neg)));
 }

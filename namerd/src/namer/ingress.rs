@@ -296,8 +296,13 @@ impl Shared {
     /// Ingress (they are few, and a rebuild keeps one order rule).
     fn ingress(&self, update: Update<Ingress>, selection: &Selection) {
         let mut st = self.lock();
+        // Lookups answered `Pending` until the first list, and wait for a
+        // change: the first list is one, even if its table is empty (as
+        // `Discovery` does for its first list of Services).
+        let mut first = false;
         match update {
             Update::Reset { objects, .. } => {
+                first = !st.listed;
                 st.ingresses = objects
                     .into_iter()
                     .filter_map(|i| Some((IngressKey::of(&i)?, i)))
@@ -328,7 +333,7 @@ impl Shared {
         report(&self.metric_label, &st.rule_problems, &problems);
         st.rule_problems = problems;
         st.last_update = Some(SystemTime::now());
-        let changed = *st.table != table;
+        let changed = first || *st.table != table;
         st.table = Arc::new(table);
         drop(st);
         if changed {
